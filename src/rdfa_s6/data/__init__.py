@@ -1,0 +1,1 @@
+"""Data: annotation and feature readers, datasets, transforms, the synthetic generator, coordinates."""

@@ -1,0 +1,49 @@
+"""Seconds <-> feature steps: the only place where the two units meet (SPEC 2.4).
+
+A video's features are one vector per clip of ``num_frames`` frames, taken every ``feat_stride`` frames
+(``feat_stride`` already multiplied by any temporal downsampling). Feature step ``i`` is the clip whose centre
+frame is ``i * feat_stride + num_frames / 2``. Hence
+
+    step    = (seconds * fps - num_frames / 2) / feat_stride
+    seconds = (step * feat_stride + num_frames / 2) / fps
+
+Worked example (THUMOS-14: fps 30, feat_stride 4, num_frames 16): an action starting at 10.0 s starts at
+step (10 * 30 - 8) / 4 = 73.0, and step 73.0 maps back to (73 * 4 + 8) / 30 = 10.0 s.
+"""
+from __future__ import annotations
+
+from typing import Optional, TypeVar
+
+import numpy as np
+
+ArrayLike = TypeVar("ArrayLike", float, np.ndarray)
+
+
+def seconds_to_steps(seconds, fps: float, feat_stride: float, num_frames: float):
+    """Convert times in seconds to feature steps (grid units). Works on floats, numpy arrays and tensors.
+
+    Small negative results (an action that starts before the first clip centre) are kept.
+    """
+    _check(fps, feat_stride)
+    return (seconds * fps - 0.5 * num_frames) / feat_stride
+
+
+def steps_to_seconds(steps, fps: float, feat_stride: float, num_frames: float, duration: Optional[float] = None):
+    """Convert feature steps to seconds; with ``duration`` the result is clamped to ``[0, duration]``.
+
+    Works on floats, numpy arrays and torch tensors (the result has the input's type).
+    """
+    _check(fps, feat_stride)
+    seconds = (steps * feat_stride + 0.5 * num_frames) / fps
+    if duration is None:
+        return seconds
+    if isinstance(seconds, (float, int)):
+        return float(min(max(seconds, 0.0), duration))
+    return seconds.clip(0.0, duration)
+
+
+def _check(fps: float, feat_stride: float) -> None:
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if not feat_stride > 0:
+        raise ValueError(f"feat_stride must be positive, got {feat_stride}")

@@ -1,0 +1,140 @@
+"""``selective_scan``: one entry point, several backends chosen at run time.
+
+Backends (see ``docs/benchmarks.md`` for what each costs):
+
+- ``reference``: sequential recurrence (:mod:`rdfa_s6.ssm.reference`), the test oracle;
+- ``native``: a compiled CPU kernel with a hand-written backward (:mod:`rdfa_s6.ssm.native`);
+- ``chunked``: pure PyTorch, log-space within chunks, works on any device (:mod:`rdfa_s6.ssm.chunked`);
+- ``cuda``: ``mamba_ssm``'s kernel, when it is importable and the tensors are on a CUDA device.
+
+The choice is: the ``backend`` argument, else ``$RDFA_S6_SCAN``, else automatic (``cuda`` on CUDA tensors when
+``mamba_ssm`` imports, ``native`` on CPU when the kernel builds, ``chunked`` otherwise). It is logged once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("reference", "native", "chunked", "cuda")
+ENV_VAR = "RDFA_S6_SCAN"
+_logged: set = set()
+
+
+def _load_backend(name: str) -> Callable[..., Tensor]:
+    if name == "reference":
+        from .reference import selective_scan_reference
+
+        return selective_scan_reference
+    if name == "native":
+        from .native import selective_scan_native
+
+        return selective_scan_native
+    if name == "chunked":
+        from .chunked import selective_scan_chunked
+
+        return selective_scan_chunked
+    if name == "cuda":
+        from .cuda import selective_scan_cuda
+
+        return selective_scan_cuda
+    raise ValueError(f"unknown selective-scan backend {name!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def available_backends(device: torch.device = torch.device("cpu")) -> Dict[str, bool]:
+    """Which backends can run on ``device`` here (the native one is built on first call)."""
+    from . import cuda as cuda_backend
+    from . import native
+
+    return {
+        "reference": True,
+        "native": device.type == "cpu" and native.is_available(),
+        "chunked": True,
+        "cuda": device.type == "cuda" and cuda_backend.is_available(),
+    }
+
+
+def resolve_backend(device: torch.device, backend: Optional[str] = None) -> str:
+    """The backend name that ``selective_scan`` will use for tensors on ``device``."""
+    name = backend or os.environ.get(ENV_VAR) or "auto"
+    name = name.strip().lower()
+    if name != "auto":
+        if name not in BACKENDS:
+            raise ValueError(f"{ENV_VAR}/backend={name!r} is not one of auto, {', '.join(BACKENDS)}")
+        if name == "native" and device.type != "cpu":
+            raise ValueError(f"the native scan runs on CPU tensors only, got device {device}")
+        if name == "cuda" and device.type != "cuda":
+            raise ValueError(f"the cuda scan needs CUDA tensors, got device {device}")
+        return name
+    if device.type == "cuda":
+        from . import cuda as cuda_backend
+
+        return "cuda" if cuda_backend.is_available() else "chunked"
+    if device.type == "cpu":
+        from . import native
+
+        return "native" if native.is_available() else "chunked"
+    return "chunked"
+
+
+def selective_scan(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Optional[Tensor] = None,
+    z: Optional[Tensor] = None,
+    delta_bias: Optional[Tensor] = None,
+    delta_softplus: bool = False,
+    backend: Optional[str] = None,
+) -> Tensor:
+    """Selective scan with the semantics of ``mamba_ssm``'s ``selective_scan_fn`` (real A).
+
+    Args:
+        u: [b, d, l] input; delta: [b, d, l] step sizes (before ``delta_bias``/softplus);
+        A: [d, n] real, usually negative; B, C: [b, n, l]; D: [d] skip; z: [b, d, l] gate;
+        delta_bias: [d]; delta_softplus: apply softplus to ``delta + delta_bias``.
+        backend: ``reference | native | chunked | cuda`` or None for automatic.
+    Returns:
+        [b, d, l] = (sum_n h_t C_t + D u_t) * silu(z_t), in the dtype of ``u``.
+
+    Under autocast the recurrence and its state run in float32 (half precision is a known NaN source).
+    """
+    _check_shapes(u, delta, A, B, C, D, z, delta_bias)
+    name = resolve_backend(u.device, backend)
+    if name not in _logged:
+        _logged.add(name)
+        log.info("selective scan backend: %s", name)
+    fn = _load_backend(name)
+    out_dtype = u.dtype
+    compute = torch.float64 if u.dtype == torch.float64 else torch.float32
+    device_type = u.device.type if u.device.type in ("cpu", "cuda") else "cpu"
+    with torch.autocast(device_type=device_type, enabled=False):
+        args = [t if t is None else t.to(compute) for t in (u, delta, A, B, C, D, z, delta_bias)]
+        out = fn(*args, delta_softplus=delta_softplus)
+    return out.to(out_dtype)
+
+
+def _check_shapes(u, delta, A, B, C, D, z, delta_bias) -> None:
+    if u.dim() != 3:
+        raise ValueError(f"u must be [b, d, l], got shape {tuple(u.shape)}")
+    b, d, l = u.shape
+    if delta.shape != u.shape:
+        raise ValueError(f"delta must match u {tuple(u.shape)}, got {tuple(delta.shape)}")
+    if A.dim() != 2 or A.shape[0] != d or A.is_complex():
+        raise ValueError(f"A must be real [d={d}, n], got {tuple(A.shape)} {A.dtype}")
+    n = A.shape[1]
+    for name, t in (("B", B), ("C", C)):
+        if t.shape != (b, n, l):
+            raise ValueError(f"{name} must be [b={b}, n={n}, l={l}], got {tuple(t.shape)}")
+    for name, t in (("D", D), ("delta_bias", delta_bias)):
+        if t is not None and t.shape != (d,):
+            raise ValueError(f"{name} must be [d={d}], got {tuple(t.shape)}")
+    if z is not None and z.shape != u.shape:
+        raise ValueError(f"z must match u {tuple(u.shape)}, got {tuple(z.shape)}")
