@@ -1,5 +1,13 @@
 """Selective state spaces: the scan (several backends) and the Bi-S6 / FA-Bi-S6 mixer."""
-from .scan import BACKENDS, available_backends, resolve_backend, selective_scan
+from .bis6 import BiS6
 from .reference import selective_scan_reference
+from .scan import BACKENDS, available_backends, resolve_backend, selective_scan
 
-__all__ = ["BACKENDS", "available_backends", "resolve_backend", "selective_scan", "selective_scan_reference"]
+__all__ = [
+    "BACKENDS",
+    "BiS6",
+    "available_backends",
+    "resolve_backend",
+    "selective_scan",
+    "selective_scan_reference",
+]

@@ -1,0 +1,148 @@
+"""Bi-S6 and FA-Bi-S6: the bidirectional multi-kernel selective-state-space mixer of RDFA-S6 (SPEC 3.3).
+
+Notation (SPEC 3.3): D = d_model, N = expand * D, S = d_state, R = dt_rank, K kernels of sizes k_1..k_K.
+For an input h [B, L, D]:
+
+1. ``P = in_proj(h)`` [B, L, 4N]; channels [0:2N] form the forward stream, [2N:4N] reversed in time the
+   backward stream; the two are stacked on the batch axis [2B, L, 2N], each split into ``x`` and gate ``z``.
+2. per kernel i: ``u_i = SiLU(causal_dwconv_{k_i}(x))``, ``[dt_i | B_i | C_i] = x_proj(u_i)``,
+   ``delta_i = softplus(dt_proj(dt_i))`` (the bias and softplus are applied inside the scan).
+3. ``o_i = scan(u_i, delta_i, A = -exp(A_log), B_*, C_*, D, gate z)`` with ``B_* = B_1, C_* = C_1`` when
+   ``bc_source="first"`` (the official quirk) or ``B_i, C_i`` when ``"per_kernel"``.
+4. kernels aggregated (``concat``: [2B, K N, L], official; ``sum``: [2B, N, L]), the backward stream reversed
+   back, streams concatenated on channels as [fwd k1..kK, bwd k1..kK], then ``out_proj`` -> [B, L, D].
+
+The two directions share every parameter except the halves of ``in_proj`` and the column blocks of
+``out_proj`` (video-mamba-suite's "DBM" design). All K kernels and both directions go through one scan call.
+Parameter names follow Mamba (``in_proj``, ``conv1ds.{i}``, ``x_proj``, ``dt_proj``, ``A_log``, ``D``,
+``out_proj``), so official weights map one to one.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .scan import selective_scan
+
+BC_SOURCES = ("first", "per_kernel")
+AGGREGATIONS = ("concat", "sum")
+
+
+class BiS6(nn.Module):
+    """Bidirectional (FA-)Bi-S6 mixer: [B, L, D] -> [B, L, D].
+
+    Args:
+        d_model: D, channels of the input and output.
+        d_state: S, state size per channel.
+        expand: N = expand * D inner channels.
+        dt_rank: R, rank of the step-size projection; ``"auto"`` = ceil(D / 16).
+        kernel_sizes: causal depthwise conv sizes, one scan per kernel; ``(2, 3, 4)`` is FA-Bi-S6.
+        bc_source: ``"first"`` (B, C from the first kernel, official) or ``"per_kernel"``.
+        kernel_aggregation: ``"concat"`` (official) or ``"sum"`` of the kernel outputs before ``out_proj``.
+        freeze_dwconv: keep the depthwise convs at their initial values (the official training never
+            updated them, SPEC 4.7).
+        dt_min, dt_max, dt_init_floor: range of the initial step sizes (SPEC 3.3).
+        scan_backend: selective-scan backend, None for automatic (see :func:`rdfa_s6.ssm.selective_scan`).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        expand: int = 1,
+        dt_rank: Union[int, str] = "auto",
+        kernel_sizes: Sequence[int] = (4,),
+        bc_source: str = "first",
+        kernel_aggregation: str = "concat",
+        freeze_dwconv: bool = False,
+        dt_min: float = 1e-3,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
+        scan_backend: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        if bc_source not in BC_SOURCES:
+            raise ValueError(f"bc_source must be one of {BC_SOURCES}, got {bc_source!r}")
+        if kernel_aggregation not in AGGREGATIONS:
+            raise ValueError(f"kernel_aggregation must be one of {AGGREGATIONS}, got {kernel_aggregation!r}")
+        if not kernel_sizes or any(int(k) < 1 for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be positive integers, got {tuple(kernel_sizes)}")
+        self.d_model, self.d_state = d_model, d_state
+        self.d_inner = expand * d_model
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+        self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
+        self.bc_source, self.kernel_aggregation = bc_source, kernel_aggregation
+        self.scan_backend = scan_backend
+        n, num_k = self.d_inner, len(self.kernel_sizes)
+
+        self.in_proj = nn.Linear(d_model, 4 * n, bias=False)
+        self.conv1ds = nn.ModuleList(nn.Conv1d(n, n, k, groups=n, bias=True) for k in self.kernel_sizes)
+        self.x_proj = nn.Linear(n, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, n, bias=True)
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(n, 1))
+        self.D = nn.Parameter(torch.ones(n))
+        out_in = 2 * n * (num_k if kernel_aggregation == "concat" else 1)
+        self.out_proj = nn.Linear(out_in, d_model, bias=False)
+        self._init_dt(dt_min, dt_max, dt_init_floor)
+        for conv in self.conv1ds:
+            nn.init.zeros_(conv.bias)  # the official backbone hook zeroes them (SPEC 3.9)
+            if freeze_dwconv:
+                conv.requires_grad_(False)
+
+    def _init_dt(self, dt_min: float, dt_max: float, dt_init_floor: float) -> None:
+        std = self.dt_rank**-0.5
+        nn.init.uniform_(self.dt_proj.weight, -std, std)
+        dt = torch.exp(torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_init_floor)
+        with torch.no_grad():  # inverse of softplus, so that softplus(bias) = dt
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        self.dt_proj.bias._no_reinit = True  # type: ignore[attr-defined]
+
+    def forward(self, h: Tensor) -> Tensor:
+        """h: [B, L, D] -> [B, L, D]."""
+        batch, length, _ = h.shape
+        n, s, r, num_k = self.d_inner, self.d_state, self.dt_rank, len(self.kernel_sizes)
+        proj = self.in_proj(h)                                                  # [B, L, 4N]
+        streams = torch.cat([proj[..., : 2 * n], proj[..., 2 * n :].flip(1)])  # [2B, L, 2N]: fwd; bwd reversed
+        x, z = streams[..., :n], streams[..., n:]                              # [2B, L, N] each
+        x_bnl = x.transpose(1, 2)                                               # [2B, N, L]
+
+        us, deltas, bs, cs = [], [], [], []
+        for conv, k in zip(self.conv1ds, self.kernel_sizes):
+            conv_out = F.conv1d(F.pad(x_bnl, (k - 1, 0)), conv.weight, conv.bias, groups=n)  # causal
+            u = F.silu(conv_out).transpose(1, 2)                                # [2B, L, N]
+            dt, b_in, c_out = self.x_proj(u).split([r, s, s], dim=-1)
+            us.append(u)
+            deltas.append(F.linear(dt, self.dt_proj.weight))                   # bias goes into the scan
+            bs.append(b_in)
+            cs.append(c_out)
+        if self.bc_source == "first":
+            bs, cs = [bs[0]] * num_k, [cs[0]] * num_k
+
+        # all kernels and both directions in one scan call: batch index = kernel * 2B + stream
+        def stacked(ts):  # K x [2B, L, c] -> [K*2B, c, L] (a view of a [K*2B, L, c]-contiguous tensor)
+            return torch.cat(ts).transpose(1, 2)
+
+        y = selective_scan(
+            stacked(us), stacked(deltas), -torch.exp(self.A_log), stacked(bs), stacked(cs),
+            D=self.D, z=stacked([z] * num_k), delta_bias=self.dt_proj.bias,
+            delta_softplus=True, backend=self.scan_backend,
+        )                                                                       # [K*2B, N, L]
+        y = y.view(num_k, 2 * batch, n, length)
+        if self.kernel_aggregation == "concat":
+            y = y.permute(1, 0, 2, 3).reshape(2 * batch, num_k * n, length)    # [2B, K N, L], k1..kK
+        else:
+            y = y.sum(0)                                                        # [2B, N, L]
+        fwd, bwd = y[:batch], y[batch:].flip(-1)
+        return self.out_proj(torch.cat([fwd, bwd], dim=1).transpose(1, 2))     # [B, L, D]
+
+    def extra_repr(self) -> str:
+        return (
+            f"d_model={self.d_model}, d_state={self.d_state}, d_inner={self.d_inner}, dt_rank={self.dt_rank}, "
+            f"kernel_sizes={self.kernel_sizes}, bc_source={self.bc_source!r}, "
+            f"kernel_aggregation={self.kernel_aggregation!r}"
+        )

@@ -1,0 +1,273 @@
+"""The native CPU selective scan: a C++ kernel (``csrc/selective_scan.cpp``) with a hand-written backward.
+
+The kernel is compiled on first use with the system C++ compiler (``$RDFA_S6_CXX``, else ``$CXX``, else
+``g++``), for this CPU (``-march=native``), and cached in ``$RDFA_S6_CACHE`` (default
+``~/.cache/rdfa_s6``) under a name that hashes the source, the flags, the compiler and the CPU's features,
+so a changed kernel or a different machine gets a fresh build. It is loaded with :mod:`ctypes` (no PyTorch
+headers, no build step at install). Without a working compiler :func:`is_available` is False, a one-line
+warning says why, and the automatic backend choice falls back to ``chunked``.
+
+Memory layout: the kernel vectorises over channels ``d``, so ``u``, ``delta`` and ``z`` must have stride 1
+along ``d``; [b, d, l] views of [b, l, d]-contiguous tensors (what a ``Linear`` produces) are used as they
+are, other layouts are copied once. The output is a [b, d, l] view of a [b, l, d]-contiguous tensor.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).with_name("csrc") / "selective_scan.cpp"
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-shared", "-fPIC", "-std=c++17"]
+#: steps between saved states in the forward; the backward recomputes one chunk at a time
+CHUNK = 64
+
+_lock = threading.Lock()
+_lib: Optional[ctypes.CDLL] = None
+_error: Optional[str] = None
+_tried = False
+
+
+class _ScanParams(ctypes.Structure):
+    """Mirror of ``struct ScanParams`` in ``csrc/selective_scan.cpp`` (keep the two in the same order)."""
+
+    _fields_ = (
+        [(name, ctypes.c_int64) for name in ("batch", "dim", "len", "nstate", "chunk")]
+        + [("softplus", ctypes.c_int32), ("nthreads", ctypes.c_int32)]
+        + [
+            (name, ctypes.c_void_p)
+            for name in (
+                "u", "delta", "A", "B", "C", "D", "z", "bias", "out", "ckpt", "dout",
+                "du", "ddelta", "dz", "dA", "dB", "dC", "dD", "dbias",
+            )
+        ]
+        + [
+            (name, ctypes.c_int64)
+            for name in (
+                "u_sb", "u_sl", "delta_sb", "delta_sl", "z_sb", "z_sl", "out_sb", "out_sl",
+                "dout_sb", "dout_sl", "grad_sb", "grad_sl", "B_sb", "B_sn", "B_sl", "C_sb", "C_sn", "C_sl",
+            )
+        ]
+    )
+
+
+def _compiler() -> Optional[str]:
+    name = os.environ.get("RDFA_S6_CXX") or os.environ.get("CXX") or "g++"
+    return shutil.which(name)
+
+
+def _cpu_signature() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("RDFA_S6_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "rdfa_s6"
+
+
+def _build(cxx: str) -> Path:
+    source = _SOURCE.read_bytes()
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False).stdout
+    key = hashlib.sha256(
+        b"\0".join([source, " ".join(_FLAGS).encode(), version.encode(), _cpu_signature().encode()])
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"selective_scan_{key}.so"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # build into a private temporary file, then rename: concurrent processes never see a partial library
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        proc = subprocess.run([cxx, *_FLAGS, str(_SOURCE), "-o", tmp], capture_output=True, text=True)
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or ["(no output)"])[0]
+            raise RuntimeError(f"{cxx} failed: {first}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("built the native selective scan: %s", target)
+    return target
+
+
+def _load() -> Optional[ctypes.CDLL]:
+    global _lib, _error, _tried
+    with _lock:
+        if _tried:
+            return _lib
+        _tried = True
+        try:
+            cxx = _compiler()
+            if cxx is None:
+                raise RuntimeError("no C++ compiler found (set RDFA_S6_CXX or install g++)")
+            lib = ctypes.CDLL(str(_build(cxx)))
+            for fn in ("rdfa_scan_fwd_f32", "rdfa_scan_fwd_f64", "rdfa_scan_bwd_f32", "rdfa_scan_bwd_f64"):
+                getattr(lib, fn).argtypes = [ctypes.POINTER(_ScanParams)]
+                getattr(lib, fn).restype = None
+            lib.rdfa_scan_lanes.argtypes = [ctypes.c_int]
+            lib.rdfa_scan_lanes.restype = ctypes.c_int
+            _lib = lib
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            _error = str(err)
+            log.warning("native selective scan unavailable (%s); using the pure-PyTorch 'chunked' scan", _error)
+        return _lib
+
+
+def is_available() -> bool:
+    """True when the kernel is (or can be) built and loaded; builds it on the first call."""
+    return _load() is not None
+
+
+def unavailable_reason() -> Optional[str]:
+    """Why the kernel could not be built, or None."""
+    _load()
+    return _error
+
+
+def _lanes(dtype: torch.dtype) -> int:
+    lib = _load()
+    assert lib is not None
+    return int(lib.rdfa_scan_lanes(1 if dtype == torch.float64 else 0))
+
+
+def _d_contiguous(t: Tensor) -> Tensor:
+    """A [b, d, l] tensor with stride 1 along d (a view when possible, else one copy)."""
+    if t.stride(1) == 1 or t.shape[1] == 1:
+        return t
+    return t.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+def _new_bdl(b: int, d: int, l: int, like: Tensor) -> Tensor:
+    return torch.empty(b, l, d, dtype=like.dtype, device=like.device).transpose(1, 2)
+
+
+def _ptr(t: Optional[Tensor]) -> Optional[int]:
+    return None if t is None else t.data_ptr()
+
+
+def _bdl_strides(t: Tensor) -> Tuple[int, int]:
+    return t.stride(0), t.stride(2)
+
+
+def _params(u, delta, A, B, C, D, z, bias, softplus: bool) -> _ScanParams:
+    b, d, l = u.shape
+    p = _ScanParams()
+    p.batch, p.dim, p.len, p.nstate, p.chunk = b, d, l, A.shape[1], CHUNK
+    p.softplus, p.nthreads = int(softplus), max(1, torch.get_num_threads())
+    p.u, p.delta, p.A, p.B, p.C = _ptr(u), _ptr(delta), _ptr(A), _ptr(B), _ptr(C)
+    p.D, p.z, p.bias = _ptr(D), _ptr(z), _ptr(bias)
+    p.u_sb, p.u_sl = _bdl_strides(u)
+    p.delta_sb, p.delta_sl = _bdl_strides(delta)
+    if z is not None:
+        p.z_sb, p.z_sl = _bdl_strides(z)
+    p.B_sb, p.B_sn, p.B_sl = B.stride()
+    p.C_sb, p.C_sn, p.C_sl = C.stride()
+    return p
+
+
+class _NativeScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, bias, softplus: bool):  # type: ignore[override]
+        lib = _load()
+        u, delta = _d_contiguous(u), _d_contiguous(delta)
+        z = None if z is None else _d_contiguous(z)
+        A = A.contiguous()
+        D = None if D is None else D.contiguous()
+        bias = None if bias is None else bias.contiguous()
+        b, d, l = u.shape
+        n = A.shape[1]
+        lanes = _lanes(u.dtype)
+        groups = (d + lanes - 1) // lanes
+        nchunks = (l + CHUNK - 1) // CHUNK
+        out = _new_bdl(b, d, l, u)
+        ckpt = u.new_empty(b, groups, nchunks, n, lanes)
+        p = _params(u, delta, A, B, C, D, z, bias, softplus)
+        p.out, p.ckpt = out.data_ptr(), ckpt.data_ptr()
+        p.out_sb, p.out_sl = _bdl_strides(out)
+        (lib.rdfa_scan_fwd_f64 if u.dtype == torch.float64 else lib.rdfa_scan_fwd_f32)(ctypes.byref(p))
+        ctx.softplus = softplus
+        ctx.save_for_backward(u, delta, A, B, C, D, z, bias, ckpt)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):  # type: ignore[override]
+        lib = _load()
+        u, delta, A, B, C, D, z, bias, ckpt = ctx.saved_tensors
+        b, d, l = u.shape
+        n = A.shape[1]
+        nthreads = max(1, torch.get_num_threads())
+        dout = _d_contiguous(dout)
+        du, ddelta = _new_bdl(b, d, l, u), _new_bdl(b, d, l, u)
+        dz = None if z is None else _new_bdl(b, d, l, u)
+        dA = u.new_empty(b, d, n)
+        dB = u.new_zeros(nthreads, b, n, l)
+        dC = u.new_zeros(nthreads, b, n, l)
+        dD = u.new_empty(b, d)
+        dbias = u.new_empty(b, d)
+        p = _params(u, delta, A, B, C, D, z, bias, ctx.softplus)
+        p.nthreads = nthreads
+        p.ckpt, p.dout = ckpt.data_ptr(), dout.data_ptr()
+        p.dout_sb, p.dout_sl = _bdl_strides(dout)
+        p.du, p.ddelta, p.dz = du.data_ptr(), ddelta.data_ptr(), _ptr(dz)
+        p.grad_sb, p.grad_sl = _bdl_strides(du)
+        p.dA, p.dB, p.dC, p.dD, p.dbias = dA.data_ptr(), dB.data_ptr(), dC.data_ptr(), dD.data_ptr(), dbias.data_ptr()
+        (lib.rdfa_scan_bwd_f64 if u.dtype == torch.float64 else lib.rdfa_scan_bwd_f32)(ctypes.byref(p))
+        needs = ctx.needs_input_grad
+        return (
+            du if needs[0] else None,
+            ddelta if needs[1] else None,
+            dA.sum(0) if needs[2] else None,
+            dB.sum(0) if needs[3] else None,
+            dC.sum(0) if needs[4] else None,
+            dD.sum(0) if D is not None and needs[5] else None,
+            dz if z is not None and needs[6] else None,
+            dbias.sum(0) if bias is not None and needs[7] else None,
+            None,
+        )
+
+
+def selective_scan_native(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Optional[Tensor] = None,
+    z: Optional[Tensor] = None,
+    delta_bias: Optional[Tensor] = None,
+    delta_softplus: bool = False,
+) -> Tensor:
+    """Native CPU scan; float32 or float64 (all tensors of one dtype), shapes as in ``selective_scan``."""
+    if not is_available():
+        raise RuntimeError(f"the native selective scan is unavailable: {_error}")
+    if u.device.type != "cpu":
+        raise ValueError(f"the native selective scan runs on CPU tensors, got {u.device}")
+    if u.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"the native selective scan takes float32 or float64, got {u.dtype}")
+    tensors = (u, delta, A, B, C, D, z, delta_bias)
+    if any(t is not None and t.dtype != u.dtype for t in tensors):
+        raise TypeError("all selective-scan tensors must share one dtype")
+    if u.numel() == 0:
+        return u.new_zeros(u.shape)
+    return _NativeScan.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus))
