@@ -1,0 +1,34 @@
+# rdfa-s6: the two commands of the README, and their parts.
+#   make demo   set up a virtualenv (CPU torch wheel first) and run the demo
+#   make test   set up the same virtualenv and run the quick test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo_out
+
+.PHONY: setup demo test test-slow bench clean
+
+$(BIN)/rdfa-s6: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev,viz]"
+	touch $(BIN)/rdfa-s6
+
+setup: $(BIN)/rdfa-s6
+
+demo: setup
+	$(BIN)/rdfa-s6 demo --out $(DEMO_OUT)
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow -q
+
+bench: setup
+	$(BIN)/python benchmarks/scan.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

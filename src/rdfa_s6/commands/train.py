@@ -1,0 +1,68 @@
+"""``rdfa-s6 train PRESET --data-root DIR --out RUN_DIR [key=value ...]``: train a detector."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a detector on a dataset",
+        description="Train PRESET (a preset name such as thumos14 or demo, or a YAML file) on the dataset in "
+        "--data-root (DIR/annotations.json and DIR/features/ unless the preset names other paths). Writes the "
+        "resolved config, metrics.jsonl, TensorBoard events (tb/), checkpoints/ and final/ (the EMA model) into "
+        "--out. The test split is never used: evaluation during training uses the preset's validation split, if "
+        "any. Multi-process: torchrun --nproc_per_node=N -m rdfa_s6 train ...",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("preset", help="preset name (see docs/presets.md) or path to a YAML config")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="dotted config overrides, e.g. train.epochs=10 model.stem.recurrences=2")
+    parser.add_argument("--data-root", type=Path, default=None, help="dataset folder")
+    parser.add_argument("--out", type=Path, required=True, help="run folder to write (or to resume)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                        help="autocast precision; the selective scan always runs in float32")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--on-nonfinite", choices=["stop", "skip"], default="stop",
+                        help="what to do when the loss or gradients become NaN/Inf")
+    parser.add_argument("--checkpoint-every", type=int, default=0,
+                        help="also save a resume point every N iterations (0: at the end of each epoch only)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..errors import UserError
+    from ..train.loop import Trainer, TrainOptions
+    from ..infer.runner import evaluate_split
+
+    cfg = load_config(args.preset, overrides=args.overrides)
+    if args.resume and not args.out.is_dir():
+        raise UserError(f"--resume: run folder {args.out} not found")
+    if not args.resume and (args.out / "checkpoints").exists():
+        raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+    opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
+                        device=args.device, progress=not args.no_progress, nonfinite=args.on_nonfinite,
+                        checkpoint_every=args.checkpoint_every)
+    trainer = Trainer(cfg, opts)
+    evaluate_fn = None
+    if trainer.cfg.data.val_split:
+        every = max(1, trainer.cfg.train.epochs // 5)
+
+        def evaluate_fn(model, epoch):
+            if epoch % every and epoch != trainer.cfg.train.epochs:
+                return None
+            _, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.val_split)
+            return metrics
+
+    summary = trainer.run(evaluate_fn)
+    if summary["final"] is not None:
+        print(f"final EMA model: {summary['final']}")
+    return 0

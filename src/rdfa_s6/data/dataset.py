@@ -1,0 +1,110 @@
+"""The TAL dataset: videos of one split -> samples in feature steps -> padded batches.
+
+    sample = {"video_id", "feats" [C, T] float32, "segments" [N, 2] float32 feature steps, "labels" [N] int64,
+              "fps", "duration" (s), "feat_stride", "num_frames" (frames, after any resize)}
+    batch  = {"feats" [B, C, T], "mask" [B, 1, T] bool, "segments"/"labels": lists, "meta": list of dicts}
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..config.schema import DataConfig
+from ..errors import DataError
+from .annotations import AnnotationSet, VideoRecord
+from .coords import seconds_to_steps
+from .features import FeatureReader
+from .transforms import pad_batch, random_crop, resize_to_length, resized_stride
+
+
+def feature_reader(cfg: DataConfig, feature_dir: Path, input_dim: Optional[int] = None) -> FeatureReader:
+    return FeatureReader(feature_dir, cfg.file_prefix, cfg.file_suffix, cfg.file_ext, cfg.downsample_rate,
+                         input_dim if input_dim is not None else cfg.input_dim)
+
+
+class TALDataset(Dataset):
+    """Videos of one split. Training samples are randomly cropped (SPEC 2.6); ``seed`` fixes the crops.
+
+    Args:
+        records: the split's videos; reader: where their features are; cfg: the ``data`` config section.
+        num_classes: with ``cfg.class_agnostic`` every label becomes 0.
+    """
+
+    def __init__(self, records: List[VideoRecord], reader: FeatureReader, cfg: DataConfig, training: bool,
+                 seed: int = 0) -> None:
+        self.records, self.reader, self.cfg, self.training = records, reader, cfg, training
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Crops depend on (seed, epoch, index) only: identical across runs, workers and resumptions."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        rec = self.records[index]
+        cfg = self.cfg
+        feats = self.reader.load(rec.video_id)
+        fps = rec.fps
+        if fps is None:
+            raise DataError(f"video {rec.video_id!r}: no 'fps' in the annotations and no data.default_fps set")
+        stride = cfg.feat_stride * cfg.downsample_rate
+        num_frames = cfg.num_frames
+        if cfg.force_upsampling:
+            stride, num_frames = resized_stride(feats.shape[1], stride, num_frames, cfg.max_seq_len)
+            feats = resize_to_length(feats, cfg.max_seq_len)
+        segments = seconds_to_steps(rec.segments, fps, stride, num_frames).astype(np.float32)
+        labels = np.zeros_like(rec.labels) if cfg.class_agnostic else rec.labels.copy()
+        if self.training:
+            if cfg.force_upsampling and len(segments):
+                # drop GT beyond the features, clamp ends (SPEC 2.5)
+                length = feats.shape[1]
+                inside = np.clip(np.minimum(segments[:, 1], length) - segments[:, 0], 0, None)
+                seg_len = np.maximum(segments[:, 1] - segments[:, 0], 1e-8)
+                keep = (segments[:, 0] < length) & (inside / seg_len >= cfg.trunc_thresh)
+                segments = segments[keep]
+                segments[:, 1] = np.minimum(segments[:, 1], length)
+                labels = labels[keep]
+            rng = random.Random(hash((self.seed, self.epoch, index)) & 0xFFFFFFFF)
+            feats, segments, labels = random_crop(feats, segments, labels, cfg.max_seq_len, cfg.trunc_thresh,
+                                                  cfg.crop_ratio, rng)
+        return {
+            "video_id": rec.video_id, "feats": feats,
+            "segments": torch.as_tensor(segments, dtype=torch.float32).reshape(-1, 2),
+            "labels": torch.as_tensor(labels, dtype=torch.int64),
+            "fps": float(fps), "duration": rec.duration, "feat_stride": float(stride), "num_frames": float(num_frames),
+        }
+
+
+META_KEYS = ("video_id", "fps", "duration", "feat_stride", "num_frames")
+
+
+class Collate:
+    """Pads a list of samples into a batch (SPEC 2.7); picklable for DataLoader workers."""
+
+    def __init__(self, max_seq_len: int, max_div_factor: int, training: bool) -> None:
+        self.max_seq_len, self.max_div_factor, self.training = max_seq_len, max_div_factor, training
+
+    def __call__(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
+        feats, mask = pad_batch([s["feats"] for s in samples], self.max_seq_len, self.max_div_factor, self.training)
+        return {
+            "feats": feats, "mask": mask,
+            "segments": [s["segments"] for s in samples], "labels": [s["labels"] for s in samples],
+            "meta": [{k: s[k] for k in META_KEYS} for s in samples],
+        }
+
+
+def split_records(annotations: AnnotationSet, split: str) -> List[VideoRecord]:
+    """The videos of ``split``; an empty split is an error naming the splits that exist."""
+    records = annotations.split(split)
+    if not records:
+        found = ", ".join(f"{k} ({v})" for k, v in sorted(annotations.subsets().items())) or "none"
+        raise DataError(f"{annotations.path}: no video has subset {split!r}; subsets found: {found}")
+    return records

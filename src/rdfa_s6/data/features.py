@@ -1,0 +1,94 @@
+"""Reading per-video feature files ``[T, C]`` (``.npy``, ``.npz``, ``.pt``) as float32 ``[C, T]`` tensors (SPEC 2.2).
+
+A video's file is ``feature_dir / (prefix + video_id + suffix + ext)``. Files are time-major on disk; the
+reader keeps every ``downsample_rate``-th step, casts to float32 and transposes. Nothing is unpickled:
+``.npy``/``.npz`` load with ``allow_pickle=False``, ``.pt`` with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import DataError
+
+EXTENSIONS = (".npy", ".npz", ".pt")
+
+
+@dataclass(frozen=True)
+class FeatureReader:
+    """Finds and loads one video's features. ``input_dim`` (C), when set, is checked on every file."""
+
+    feature_dir: Union[str, Path]
+    prefix: str = ""
+    suffix: str = ""
+    ext: str = ".npy"
+    downsample_rate: int = 1
+    input_dim: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.ext not in EXTENSIONS:
+            raise DataError(f"feature file extension {self.ext!r} is not supported; use one of {', '.join(EXTENSIONS)}")
+        if self.downsample_rate < 1:
+            raise DataError(f"downsample_rate must be >= 1, got {self.downsample_rate}")
+
+    def path(self, video_id: str) -> Path:
+        return Path(self.feature_dir) / f"{self.prefix}{video_id}{self.suffix}{self.ext}"
+
+    def load(self, video_id: str) -> Tensor:
+        """Features of ``video_id`` as float32 [C, T]."""
+        path = self.path(video_id)
+        array = _read_array(path, video_id)
+        if array.ndim != 2:
+            raise DataError(f"{path}: video {video_id!r}: features must be a [T, C] array, got shape {tuple(array.shape)}")
+        if array.shape[0] == 0:
+            raise DataError(f"{path}: video {video_id!r}: features have zero time steps")
+        if self.input_dim is not None and array.shape[1] != self.input_dim:
+            raise DataError(f"{path}: video {video_id!r}: features have {array.shape[1]} channels, expected "
+                            f"{self.input_dim} (shape must be [T, C])")
+        feats = torch.as_tensor(array[:: self.downsample_rate]).float()
+        if not torch.isfinite(feats).all():
+            bad = int((~torch.isfinite(feats)).any(dim=1).nonzero()[0])
+            raise DataError(f"{path}: video {video_id!r}: features contain NaN or Inf (first at step {bad})")
+        return feats.t().contiguous()
+
+
+def _read_array(path: Path, video_id: str):
+    if not path.is_file():
+        raise DataError(f"feature file for video {video_id!r} not found: {path}")
+    try:
+        if path.suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                keys = list(npz.keys())
+                if not keys:
+                    raise DataError(f"{path}: video {video_id!r}: the .npz file holds no array")
+                array = npz["feats"] if "feats" in keys else npz[keys[0]]
+        else:
+            array = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(array, dict):
+                tensors = [v for v in array.values() if isinstance(v, Tensor)]
+                if len(tensors) != 1:
+                    raise DataError(f"{path}: video {video_id!r}: expected one tensor, got a dict of {len(array)} items")
+                array = tensors[0]
+            if not isinstance(array, Tensor):
+                raise DataError(f"{path}: video {video_id!r}: expected a tensor, got {type(array).__name__}")
+    except DataError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: video {video_id!r}: cannot read features ({first[:200]})") from None
+    if isinstance(array, Tensor):
+        if not (array.is_floating_point()):
+            raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
+        return array.detach().to(torch.float32).numpy() if array.dtype == torch.bfloat16 else array.detach().numpy()
+    if array.dtype.kind != "f":
+        raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
+    return array

@@ -1,0 +1,96 @@
+"""Locate and validate a dataset before any training or testing starts.
+
+Layout: ``DATA_ROOT/annotations.json`` and ``DATA_ROOT/features/`` unless ``data.annotation_file`` /
+``data.feature_dir`` name other places (relative paths are taken under ``DATA_ROOT``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+
+from ..config.schema import DataConfig
+from ..errors import DataError
+from .annotations import AnnotationSet, VideoRecord, load_annotations
+from .dataset import feature_reader, split_records
+from .features import FeatureReader
+
+
+@dataclass
+class PreparedData:
+    annotations: AnnotationSet
+    reader: FeatureReader
+    input_dim: int
+    num_classes: int
+    label_names: Dict[int, str]
+
+
+def resolve_paths(cfg: DataConfig, data_root: Optional[Path]) -> tuple:
+    """(annotation file, feature folder) for ``cfg`` and ``data_root``."""
+    def under_root(value: Optional[str], default: str) -> Path:
+        if value is None:
+            if data_root is None:
+                raise DataError(f"no data: pass --data-root DIR (with DIR/{default}) or set data.{'annotation_file' if default.endswith('.json') else 'feature_dir'}")
+            return Path(data_root) / default
+        path = Path(value).expanduser()
+        return path if path.is_absolute() or data_root is None else Path(data_root) / path
+    return under_root(cfg.annotation_file, "annotations.json"), under_root(cfg.feature_dir, "features")
+
+
+def _feature_dim(reader: FeatureReader, rec: VideoRecord) -> int:
+    path = reader.path(rec.video_id)
+    if path.suffix == ".npy" and path.is_file():
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (ValueError, OSError) as err:
+            raise DataError(f"{path}: video {rec.video_id!r}: cannot read features ({err})") from None
+        if len(shape) != 2:
+            raise DataError(f"{path}: video {rec.video_id!r}: features must be a [T, C] array, got shape {shape}")
+        return int(shape[1])
+    return int(reader.load(rec.video_id).shape[0])
+
+
+def check_feature_files(reader: FeatureReader, records: Iterable[VideoRecord]) -> None:
+    """Every video must have its feature file; the error lists the first few missing ones."""
+    missing = [(r.video_id, reader.path(r.video_id)) for r in records if not reader.path(r.video_id).is_file()]
+    if missing:
+        shown = "; ".join(f"video {vid!r}: {path}" for vid, path in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise DataError(f"{len(missing)} feature file(s) missing: {shown}{more}")
+
+
+def prepare_data(cfg: DataConfig, data_root: Optional[Path], splits: List[str]) -> PreparedData:
+    """Load the annotations, check the named splits and their feature files, infer C and the class count."""
+    ann_path, feat_dir = resolve_paths(cfg, data_root)
+    annotations = load_annotations(ann_path, cfg.default_fps)
+    if not feat_dir.is_dir():
+        raise DataError(f"feature folder not found: {feat_dir}")
+    reader = feature_reader(cfg, feat_dir)
+    records: List[VideoRecord] = []
+    for split in splits:
+        split_recs = split_records(annotations, split)
+        for rec in split_recs:
+            if rec.fps is None:
+                raise DataError(f"{ann_path}: video {rec.video_id!r}: field 'fps' is missing and data.default_fps "
+                                "is not set")
+        records.extend(split_recs)
+    check_feature_files(reader, records)
+    input_dim = cfg.input_dim if cfg.input_dim is not None else _feature_dim(reader, records[0])
+    reader = feature_reader(cfg, feat_dir, input_dim)
+    if cfg.num_classes is not None:
+        num_classes = cfg.num_classes
+        too_big = [i for i in annotations.label_names if i >= num_classes]
+        if too_big and not cfg.class_agnostic:
+            raise DataError(f"{ann_path}: label_id {too_big[0]} ({annotations.label_names[too_big[0]]!r}) is not "
+                            f"below data.num_classes={num_classes}")
+    else:
+        num_classes = annotations.num_classes
+        if num_classes == 0 and not cfg.class_agnostic:
+            raise DataError(f"{ann_path}: no annotated action, so the number of classes cannot be inferred")
+    label_names = {i: annotations.label_names.get(i, f"class_{i}") for i in range(num_classes)}
+    if cfg.class_agnostic:
+        label_names = {0: "action"}
+        num_classes = 1
+    return PreparedData(annotations, reader, int(input_dim), int(num_classes), label_names)

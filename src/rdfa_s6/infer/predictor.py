@@ -1,0 +1,76 @@
+"""From model outputs to detections in seconds: decode -> NMS -> optional score fusion -> seconds (SPEC 5).
+
+A detection is ``{"segment": [start_s, end_s], "label": name, "label_id": int, "score": float}``; a results
+file is ActivityNet's ``{"results": {video_id: [detection, ...]}}``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..config.schema import InferConfig
+from .decode import select_candidates, to_seconds
+from .fusion import fuse_video
+from .nms import batched_nms
+
+Detection = Dict[str, Any]
+
+
+def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: List[Tensor], points: List[Tensor],
+                      meta: Mapping[str, Any], cfg: InferConfig, label_names: Mapping[int, str],
+                      external: Optional[Mapping[str, np.ndarray]] = None) -> List[Detection]:
+    """One video's detections. Per level: cls_logits [T_l, K], offsets [T_l, 2], masks [T_l], points [T_l, 4].
+
+    ``meta`` holds ``video_id``, ``fps``, ``duration`` (s), ``feat_stride`` and ``num_frames`` (frames).
+    """
+    segs, scores, labels = select_candidates(cls_logits, offsets, masks, points, cfg.pre_nms_thresh,
+                                             cfg.pre_nms_topk, cfg.duration_thresh)
+    if cfg.nms_method != "none":
+        segs, scores, labels = batched_nms(
+            segs, scores, labels, iou_threshold=cfg.iou_threshold, min_score=cfg.min_score,
+            max_seg_num=cfg.max_seg_num, use_soft_nms=cfg.nms_method in ("gaussian", "linear"),
+            multiclass=cfg.multiclass_nms, sigma=cfg.nms_sigma, voting_thresh=cfg.voting_thresh,
+            method=cfg.nms_method if cfg.nms_method in ("gaussian", "linear") else "gaussian")
+    else:
+        order = torch.argsort(scores, descending=True, stable=True)[: cfg.max_seg_num]
+        segs, scores, labels = segs[order], scores[order], labels[order]
+    if external is not None:
+        segs, scores, labels = fuse_video(meta["video_id"], segs, scores, external, num_pred=cfg.max_seg_num,
+                                          topk=cfg.ext_topk)
+    seconds = to_seconds(segs.double().cpu().numpy(), meta["fps"], meta["feat_stride"], meta["num_frames"],
+                         meta["duration"])
+    out = []
+    for (start, end), score, label in zip(seconds.tolist(), scores.tolist(), labels.tolist()):
+        out.append({"segment": [round(start, 4), round(end, 4)], "label": label_names.get(int(label), str(label)),
+                    "label_id": int(label), "score": float(score)})
+    return out
+
+
+@torch.no_grad()
+def predict_batch(model: nn.Module, batch: Mapping[str, Any], cfg: InferConfig, label_names: Mapping[int, str],
+                  external: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, List[Detection]]:
+    """Detections for every video of a padded batch (``feats`` [B, C, T], ``mask`` [B, 1, T], ``meta``)."""
+    out = model.forward_raw(batch["feats"], batch["mask"])
+    results = {}
+    for i, meta in enumerate(batch["meta"]):
+        results[meta["video_id"]] = postprocess_video(
+            [x[i] for x in out.cls_logits], [x[i] for x in out.offsets], [x[i] for x in out.masks],
+            list(out.points), meta, cfg, label_names, external)
+    return results
+
+
+def predict(model: nn.Module, batches: Iterable[Mapping[str, Any]], cfg: InferConfig, label_names: Mapping[int, str],
+            external: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, Any]:
+    """Run ``model`` (put in eval mode) over ``batches``; returns an ActivityNet results dict."""
+    was_training = model.training
+    model.eval()
+    results: Dict[str, List[Detection]] = {}
+    try:
+        for batch in batches:
+            results.update(predict_batch(model, batch, cfg, label_names, external))
+    finally:
+        model.train(was_training)
+    return {"version": "rdfa-s6", "external_data": {}, "results": results}

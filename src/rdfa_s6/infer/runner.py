@@ -1,0 +1,56 @@
+"""Run a detector over a dataset split and evaluate it: shared by ``train`` (validation), ``test`` and ``demo``."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..config import Config
+from ..data.dataset import Collate, TALDataset, split_records
+from ..data.prepare import PreparedData
+from ..eval.report import evaluate
+from .fusion import load_external_scores
+from .predictor import predict
+
+
+def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
+                  progress: bool = False) -> Dict[str, Any]:
+    """ActivityNet results dict for every video of ``split`` (batch size 1, as the official test loader)."""
+    from tqdm import tqdm
+
+    records = split_records(data.annotations, split)
+    dataset = TALDataset(records, data.reader, cfg.data, training=False)
+    collate = Collate(cfg.data.max_seq_len, getattr(model, "max_div_factor", 1), training=False)
+    loader = DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=collate, num_workers=0)
+    device = next(model.parameters()).device
+
+    def batches():
+        for batch in tqdm(loader, desc=f"predict {split}", disable=not progress, leave=False, unit="video"):
+            yield {**batch, "feats": batch["feats"].to(device), "mask": batch["mask"].to(device)}
+
+    external = load_external_scores(cfg.infer.ext_score_file) if cfg.infer.ext_score_file else None
+    return predict(model, batches(), cfg.infer, data.label_names, external)
+
+
+def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
+                   progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``."""
+    with torch.no_grad():
+        results = predict_split(model, cfg, data, split, progress)
+    if cfg.data.class_agnostic and not cfg.infer.ext_score_file:
+        # class-agnostic detections carry the label "action": evaluate as proposals of one class
+        gt = _agnostic_gt(data)
+    else:
+        gt = data.annotations.path
+    metrics = evaluate(results, gt, subset=split, tiou_thresholds=cfg.eval.tiou_thresholds)
+    return results, metrics
+
+
+def _agnostic_gt(data: PreparedData) -> Dict[str, Any]:
+    database = {}
+    for vid, rec in data.annotations.videos.items():
+        database[vid] = {"subset": rec.subset, "duration": rec.duration, "annotations": [
+            {"label": "action", "segment": [float(s), float(e)], "label_id": 0} for s, e in rec.segments]}
+    return {"database": database}

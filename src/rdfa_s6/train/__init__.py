@@ -1,0 +1,1 @@
+"""Training: label assignment, losses, optimiser and schedule, EMA, the loop, run folders."""
