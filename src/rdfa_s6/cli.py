@@ -17,7 +17,7 @@ from . import __version__
 from .errors import UserError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["bench", "evaluate"]
+COMMANDS: List[str] = ["demo", "synth", "train", "test", "infer", "evaluate", "visualize", "check-data", "convert", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,16 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"rdfa_s6.commands.{name}")
+        module = importlib.import_module(f"rdfa_s6.commands.{name.replace('-', '_')}")
         module.register(subparsers)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # dotted overrides (key=value) may come after the options: collect them for commands that take them
+    if extra and isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides.extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2) if args.verbose else logging.INFO,
+        level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not getattr(args, "func", None):

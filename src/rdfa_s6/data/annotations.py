@@ -63,7 +63,10 @@ class AnnotationSet:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DataError(f"{where}: expected a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise DataError(f"{where}: expected a finite number, got an integer with {len(str(value))} digits") from None
     if not math.isfinite(value):
         raise DataError(f"{where}: expected a finite number, got {value}")
     return value
@@ -131,7 +134,7 @@ def parse_annotations(data: Any, path: str = "<annotations>", default_fps: Optio
             if not isinstance(name, str) or not name:
                 raise DataError(f"{awhere}, field 'label': expected a class name, got {name!r}")
             label_id = ann.get("label_id")
-            if isinstance(label_id, bool) or not isinstance(label_id, int) or label_id < 0:
+            if isinstance(label_id, bool) or not isinstance(label_id, int) or not 0 <= label_id < 2**31:
                 raise DataError(f"{awhere}, field 'label_id': expected a non-negative integer class id for "
                                 f"{name!r}, got {label_id!r}")
             if name_to_id.setdefault(name, label_id) != label_id:

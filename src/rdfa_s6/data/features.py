@@ -7,7 +7,6 @@ reader keeps every ``downsample_rate``-th step, casts to float32 and transposes.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -44,7 +43,7 @@ class FeatureReader:
     def load(self, video_id: str) -> Tensor:
         """Features of ``video_id`` as float32 [C, T]."""
         path = self.path(video_id)
-        array = _read_array(path, video_id)
+        array = _read_array(path, video_id)  # float32 numpy [T, C] (any float dtype and byte order cast)
         if array.ndim != 2:
             raise DataError(f"{path}: video {video_id!r}: features must be a [T, C] array, got shape {tuple(array.shape)}")
         if array.shape[0] == 0:
@@ -65,8 +64,14 @@ def _read_array(path: Path, video_id: str):
     try:
         if path.suffix == ".npy":
             array = np.load(path, allow_pickle=False)
+            if not isinstance(array, np.ndarray):
+                array.close()
+                raise DataError(f"{path}: video {video_id!r}: a .npy file must hold one array (this is a zip archive)")
         elif path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
+            npz = np.load(path, allow_pickle=False)
+            if isinstance(npz, np.ndarray):
+                raise DataError(f"{path}: video {video_id!r}: a .npz file must be a zip archive (this is a plain .npy array)")
+            with npz:
                 keys = list(npz.keys())
                 if not keys:
                     raise DataError(f"{path}: video {video_id!r}: the .npz file holds no array")
@@ -80,15 +85,20 @@ def _read_array(path: Path, video_id: str):
                 array = tensors[0]
             if not isinstance(array, Tensor):
                 raise DataError(f"{path}: video {video_id!r}: expected a tensor, got {type(array).__name__}")
+        if isinstance(array, Tensor):
+            if not array.is_floating_point():
+                raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
+            if array.layout != torch.strided:
+                array = array.to_dense()
+            return array.detach().to(torch.float32).numpy()
+        if not isinstance(array, np.ndarray):
+            raise DataError(f"{path}: video {video_id!r}: expected one array, got {type(array).__name__}")
+        if array.dtype.kind != "f":
+            raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
+        return np.asarray(array, dtype=np.float32)  # also normalises the byte order
     except DataError:
         raise
-    except (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+    except Exception as err:  # a malformed file can make numpy/torch parsers raise almost anything
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: video {video_id!r}: cannot read features ({first[:200]})") from None
-    if isinstance(array, Tensor):
-        if not (array.is_floating_point()):
-            raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
-        return array.detach().to(torch.float32).numpy() if array.dtype == torch.bfloat16 else array.detach().numpy()
-    if array.dtype.kind != "f":
-        raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
-    return array
+        kind = "refused to unpickle it" if isinstance(err, pickle.UnpicklingError) else "cannot read features"
+        raise DataError(f"{path}: video {video_id!r}: {kind} ({first[:200]})") from None

@@ -102,7 +102,7 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
             length = int(rng.integers(spec.min_len, spec.max_len + 1))
             feats, actions = make_video(length, spec, patterns, distractors, rng)
             np.save(out_dir / "features" / f"{vid}.npy", feats)
-            duration = (length * FEAT_STRIDE + NUM_FRAMES) / FPS
+            duration = ((length - 1) * FEAT_STRIDE + NUM_FRAMES) / FPS  # T clips of NUM_FRAMES every FEAT_STRIDE
             annotations = []
             for start, end, cls in actions:
                 s, e = steps_to_seconds(np.array([start, end], dtype=np.float64), FPS, FEAT_STRIDE, NUM_FRAMES, duration)

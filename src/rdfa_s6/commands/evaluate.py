@@ -1,0 +1,110 @@
+"""``rdfa-s6 evaluate``: mAP of a detection results file with the ActivityNet protocol."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, List, Mapping
+
+from ..errors import UserError
+
+DEFAULT_TIOU = "0.3:0.7:0.1"
+
+
+def parse_tiou(text: str) -> List[float]:
+    """``start:stop:step`` (stop included, e.g. ``0.5:0.95:0.05``) or a comma list (``0.3,0.5,0.7``).
+
+    A range gives the same values as ``numpy.linspace(start, stop, n)`` with ``n = (stop - start) / step + 1``,
+    as the official evaluation scripts build their thresholds.
+    """
+    import numpy as np
+
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise UserError(f"--tiou {text}: need start <= stop and step > 0")
+            count = int(round((stop - start) / step)) + 1
+            if abs(start + (count - 1) * step - stop) > 1e-6 * max(1.0, abs(stop)):
+                raise UserError(f"--tiou {text}: stop is not start plus a whole number of steps")
+            return np.linspace(start, stop, count).tolist()
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UserError(f"--tiou {text!r}: expected start:stop:step or a comma-separated list of numbers") from None
+    if not values:
+        raise UserError("--tiou: no threshold given")
+    return values
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(f"--json {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fobj:
+            json.dump(data, fobj, indent=1)
+            fobj.write("\n")
+            fobj.flush()
+            os.fsync(fobj.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="mAP of a detection results file at tIoU thresholds (ActivityNet protocol)",
+        description="Evaluate temporal action detections (ActivityNet results JSON) against annotations: mAP "
+        "per tIoU threshold and their average, per-class AP, average recall and a false-positive breakdown. "
+        "The numbers match ActivityNet's Evaluation/eval_detection.py.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--pred", required=True, metavar="RESULTS.json",
+                        help='detections to evaluate: {"results": {video: [{"segment", "label", "score"}]}}')
+    parser.add_argument("--gt", required=True, metavar="ANNOTATIONS.json",
+                        help='ground-truth annotations: {"database": {video: {"subset", "annotations"}}}')
+    parser.add_argument("--subset", default="test", help="split of the annotations to evaluate on (case-insensitive)")
+    parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
+                        help="tIoU thresholds: an inclusive range or a comma-separated list "
+                        "(ActivityNet: 0.5:0.95:0.05)")
+    parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
+                        help="ground-truth handling: 'official' keeps every event as eval_detection.py does; "
+                        "'actionformer' drops zero-length and duplicated events")
+    parser.add_argument("--error-tiou", type=float, default=0.5,
+                        help="tIoU threshold of the false-positive breakdown")
+    parser.add_argument("--json", metavar="OUT", default=None,
+                        help="also write every metric to this JSON file (written atomically)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval import evaluate, format_table
+
+    metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
+                       gt_policy=args.gt_policy, error_tiou=args.error_tiou)
+    rec = metrics["recall"]
+    print(f"{metrics['num_predictions']} predictions, {metrics['num_gt']} ground-truth events in "
+          f"{metrics['num_videos']} videos of subset {args.subset!r} (gt policy {args.gt_policy})")
+    print(format_table(metrics))
+    print(f"AR@AN AUC {100 * rec['AUC']:.2f}%, R@1x (AN={rec['AN@1x']}) {100 * rec['R@1x']:.2f}%, "
+          f"R@5x (AN={rec['AN@5x']}) {100 * rec['R@5x']:.2f}%")
+    print(metrics["errors"]["summary"])
+    if args.json:
+        write_json_atomic(Path(args.json), metrics)
+        print(f"metrics written to {args.json}")
+    return 0

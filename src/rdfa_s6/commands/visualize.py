@@ -1,0 +1,172 @@
+"""``rdfa-s6 visualize``: PNG plots of detections against the ground truth, of their evaluation and of a
+training run."""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from ..errors import DataError, UserError
+from .evaluate import DEFAULT_TIOU
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "visualize",
+        help="plot detections, their evaluation and a training run as PNG files",
+        description="Draw PNG plots into --out: a timeline per video (ground truth and the top detections of "
+        "each class, opacity = score), precision-recall curves per class at one tIoU, per-class AP averaged "
+        "over the tIoU thresholds, the false-positive breakdown, and the training curve of a run folder. "
+        "Needs matplotlib (pip install 'rdfa-s6[viz]').",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--gt", required=True, metavar="ANNOTATIONS.json",
+                        help='ground-truth annotations: {"database": {video: {"subset", "duration", "annotations"}}}')
+    parser.add_argument("--pred", required=True, metavar="RESULTS.json",
+                        help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the PNG files into (created)")
+    parser.add_argument("--subset", default="test", help="split of the annotations to draw (case-insensitive)")
+    parser.add_argument("--videos", nargs="+", default=None, metavar="ID",
+                        help="videos to draw timelines for (default: the first --num-videos videos of the "
+                        "split that have ground-truth events)")
+    parser.add_argument("--num-videos", type=int, default=5,
+                        help="number of timelines drawn when --videos is not given")
+    parser.add_argument("--top-k", type=int, default=3, help="detections drawn per class in a timeline")
+    parser.add_argument("--tiou", type=float, default=0.5,
+                        help="tIoU threshold of the precision-recall curves (and of the false-positive breakdown "
+                        "when the metrics are computed here)")
+    parser.add_argument("--metrics", metavar="METRICS.json", default=None,
+                        help="metrics written by 'rdfa-s6 evaluate --json' for the AP and error plots "
+                        "(default: evaluate --pred against --gt here)")
+    parser.add_argument("--eval-tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
+                        help="tIoU thresholds of the evaluation computed when --metrics is not given")
+    parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
+                        help="ground-truth handling, as in 'rdfa-s6 evaluate'")
+    parser.add_argument("--run", metavar="RUN_DIR", default=None,
+                        help="training run folder (or its metrics.jsonl): also plot its training curve")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _safe_name(video_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", video_id).strip("._") or "video"
+
+
+def _durations(gt_path: str) -> Dict[str, float]:
+    """Each video's ``duration`` (seconds) where the annotation file gives a positive number."""
+    from ..eval.groundtruth import read_json
+
+    data, _ = read_json(gt_path, "ground truth")
+    out: Dict[str, float] = {}
+    for vid, entry in data["database"].items():
+        d = entry.get("duration") if isinstance(entry, dict) else None
+        if isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0:
+            out[str(vid)] = float(d)
+    return out
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.num_videos < 1:
+        raise UserError(f"--num-videos must be >= 1, got {args.num_videos}")
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be >= 1, got {args.top_k}")
+    if not (math.isfinite(args.tiou) and 0.0 < args.tiou <= 1.0):
+        raise UserError(f"--tiou must be in (0, 1], got {args.tiou}")
+
+
+def _training_metrics(run_dir: str) -> Path:
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise UserError(f"--run {run_dir}: no metrics.jsonl found (expected a training run folder)")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval import align_predictions, evaluate, load_ground_truth, load_predictions
+    from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
+    from ..viz.curves import load_metrics
+    from ..viz.timeline import pyplot
+    from .evaluate import parse_tiou
+
+    _check_options(args)
+    pyplot()  # fail early, before any work, when matplotlib is missing
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    run_metrics = _training_metrics(args.run) if args.run else None
+    metrics = load_metrics(args.metrics) if args.metrics else None
+    thresholds = parse_tiou(args.eval_tiou) if metrics is None else None
+
+    gt = load_ground_truth(args.gt, subset=args.subset, gt_policy=args.gt_policy)
+    if gt.num_gt == 0:
+        raise DataError(f"ground truth {gt.source}: subset {args.subset!r} has videos but no events")
+    preds = load_predictions(args.pred)
+    if metrics is None:
+        # evaluate first: it logs the alignment warnings (unknown videos or labels) once, the plots' own
+        # alignment below stays quiet
+        metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=thresholds,
+                           gt_policy=args.gt_policy, error_tiou=args.tiou)
+        align_log = logging.getLogger("rdfa_s6.eval.predictions")
+        level = align_log.level
+        align_log.setLevel(logging.ERROR)
+        try:
+            aligned, _warnings = align_predictions(preds, gt)
+        finally:
+            align_log.setLevel(level)
+    else:
+        aligned, _warnings = align_predictions(preds, gt)
+    durations = _durations(args.gt)
+
+    vindex = {v: i for i, v in enumerate(gt.videos)}
+    if args.videos:
+        missing = [v for v in args.videos if v not in vindex]
+        if missing:
+            raise UserError(f"--videos: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
+                            f"subset {args.subset!r} of {gt.source}")
+        chosen = list(dict.fromkeys(args.videos))
+    else:
+        with_gt = set(gt.video.tolist())
+        chosen = [v for i, v in enumerate(gt.videos) if i in with_gt][: args.num_videos]
+
+    id_to_name = {lid: lab for lab, lid in gt.label_ids.items()}
+    pred_by_video: Dict[str, List[Tuple[float, float, str, float]]] = {}
+    wanted = set(chosen)
+    for k in range(len(preds)):
+        vid = preds.videos[int(preds.video[k])]
+        if vid not in wanted:
+            continue
+        lab = preds.labels[k]
+        name = id_to_name.get(lab, str(lab)) if isinstance(lab, int) else lab
+        pred_by_video.setdefault(vid, []).append(
+            (float(preds.start[k]), float(preds.end[k]), name, float(preds.score[k])))
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create the folder: {err}") from None
+    written: List[Path] = []
+    used: set = set()
+    for vid in chosen:
+        rows = (gt.video == vindex[vid]).nonzero()[0]
+        segments = [(float(gt.start[i]), float(gt.end[i]), gt.labels[int(gt.label[i])]) for i in rows]
+        stem = f"timeline_{_safe_name(vid)}"
+        while stem in used:  # two ids that differ only by characters unsafe in file names
+            stem += "_"
+        used.add(stem)
+        written.append(plot_timeline(vid, segments, pred_by_video.get(vid, []), durations.get(vid),
+                                     out / f"{stem}.png", top_k_per_class=args.top_k, class_names=gt.labels))
+    written.append(plot_pr_curves(gt, aligned, out / f"pr_curves_tiou{args.tiou:.2f}.png", tiou=args.tiou))
+    written.append(plot_class_ap(metrics, out / "class_ap.png"))
+    written.append(plot_error_breakdown(metrics, out / "error_breakdown.png"))
+    if run_metrics is not None:
+        written.append(plot_training_curve(run_metrics, out / "training_curve.png"))
+
+    print(f"{len(written)} files written to {out}:")
+    for path in written:
+        print(f"  {path}")
+    return 0

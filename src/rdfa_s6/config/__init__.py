@@ -1,0 +1,30 @@
+"""Configuration: a typed dataclass schema, YAML presets (``rdfa_s6/configs``), dotted overrides."""
+from .loader import (
+    apply_override,
+    config_from_dict,
+    config_to_dict,
+    list_presets,
+    load_config,
+    parse_value,
+    validate,
+)
+from .schema import (
+    BaselineConfig,
+    BranchConfig,
+    Config,
+    DataConfig,
+    EvalConfig,
+    HeadConfig,
+    InferConfig,
+    MixerConfig,
+    ModelConfig,
+    StemConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "BaselineConfig", "BranchConfig", "Config", "DataConfig", "EvalConfig", "HeadConfig", "InferConfig",
+    "MixerConfig", "ModelConfig", "StemConfig", "TrainConfig",
+    "apply_override", "config_from_dict", "config_to_dict", "list_presets", "load_config", "parse_value",
+    "validate",
+]

@@ -1,0 +1,187 @@
+"""The typed configuration schema: one dataclass per section, defaults = the official THUMOS-14 values.
+
+Units: lengths such as ``max_seq_len``, ``regression_ranges`` and ``chan_pool_len`` are in **feature steps**
+(one step = ``feat_stride * downsample_rate`` frames); ``duration_thresh`` is in feature steps too;
+``default_fps`` is frames per second. Fields with a fixed set of values list it in ``metadata["choices"]``;
+:func:`rdfa_s6.config.loader.validate` checks them together with the cross-field rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+def _choices(*values: str) -> dict:
+    return {"choices": values}
+
+
+@dataclass
+class DataConfig:
+    """Where the annotations and features are and how they are turned into model inputs (SPEC 2)."""
+
+    annotation_file: Optional[str] = None  #: ActionFormer-style JSON (SPEC 2.1)
+    feature_dir: Optional[str] = None  #: folder of per-video feature files, each [T, C]
+    file_prefix: str = ""  #: feature file = feature_dir / (prefix + video_id + suffix + ext)
+    file_suffix: str = ""
+    file_ext: str = ".pt"
+    feat_stride: float = 4.0  #: frames between two feature steps (before downsample_rate)
+    num_frames: float = 16.0  #: frames seen by one feature (clip length)
+    downsample_rate: int = 1  #: keep every n-th feature step
+    default_fps: Optional[float] = None  #: null = per-video ``fps`` from the JSON
+    max_seq_len: int = 2304  #: training length (feature steps); every batch is padded to it
+    force_upsampling: bool = False  #: resize every video to exactly max_seq_len steps (ActivityNet)
+    trunc_thresh: float = 0.5  #: a cropped GT is kept if at least this fraction stays inside
+    crop_ratio: Optional[List[float]] = field(default_factory=lambda: [0.9, 1.0])
+    train_split: str = "validation"  #: compared with ``subset.lower()`` in the JSON
+    val_split: Optional[str] = None  #: no validation split: no test-set model selection
+    test_split: str = "test"
+    input_dim: Optional[int] = None  #: C of the features; null = infer from the data
+    num_classes: Optional[int] = None  #: null = infer from the annotations
+    class_agnostic: bool = False  #: train one "action" class (ActivityNet/HACS + external scores)
+
+
+@dataclass
+class StemConfig:
+    """The Dual Bi-S6 stem applied ``recurrences`` times (SPEC 3.4)."""
+
+    kind: str = field(default="dual", metadata=_choices("dual", "temporal", "channel", "none"))
+    recurrences: int = 4
+    kernel_sizes: List[int] = field(default_factory=lambda: [2, 3, 4])
+    chan_pool_len: Optional[int] = None  #: time bins of the channel branch; null = max_seq_len // 4
+    residual: str = field(default="anchored", metadata=_choices("anchored", "chained"))
+    drop_path: float = 0.3
+    layerscale_init: float = 1.0e-4  #: initial gamma of every residual branch (stem and branch blocks)
+
+
+@dataclass
+class BranchConfig:
+    """The pyramid: ``levels`` residual Bi-S6 blocks, each followed by a 2x downsampling (SPEC 3.5)."""
+
+    levels: int = 5
+    kernel_size: int = 4
+    drop_path: float = 0.3
+    downsample: str = field(default="maxpool", metadata=_choices("maxpool", "avgpool"))
+
+
+@dataclass
+class MixerConfig:
+    """Settings shared by every (FA-)Bi-S6 mixer (SPEC 3.3)."""
+
+    d_state: int = 16
+    expand: int = 1
+    bc_source: str = field(default="first", metadata=_choices("first", "per_kernel"))
+    kernel_aggregation: str = field(default="concat", metadata=_choices("concat", "sum"))
+    freeze_dwconv: bool = False  #: True reproduces the official training (convs never updated, SPEC 4.7)
+
+
+@dataclass
+class HeadConfig:
+    """Shared classification and regression heads (SPEC 3.8)."""
+
+    num_layers: int = 3  #: hidden conv layers + the output conv
+    kernel_size: int = 3
+    prior_prob: float = 0.01
+    empty_cls: List[int] = field(default_factory=list)  #: classes whose prior is ~0
+
+
+@dataclass
+class BaselineConfig:
+    """Settings of the baseline encoders only (``actionformer``, ``actionmamba``)."""
+
+    stem_blocks: int = 2  #: un-downsampled blocks before the pyramid (ActionFormer arch (2, 2, 5))
+    num_heads: int = 4  #: ActionFormer attention heads
+    window_size: int = 19  #: ActionFormer local attention window (feature steps, odd)
+    mlp_ratio: int = 4
+    attn_drop_path: float = 0.1  #: ActionFormer's path_pdrop; ActionMamba uses branch.drop_path
+
+
+@dataclass
+class ModelConfig:
+    """The detector: encoder (the seam between RDFA-S6 and the baselines), neck, points, heads."""
+
+    encoder: str = field(default="rdfa_s6", metadata=_choices("rdfa_s6", "actionformer", "actionmamba"))
+    embed_dim: int = 512
+    embed_layers: int = 2
+    embed_kernel_size: int = 3
+    stem: StemConfig = field(default_factory=StemConfig)
+    branch: BranchConfig = field(default_factory=BranchConfig)
+    mixer: MixerConfig = field(default_factory=MixerConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    #: one [lo, hi] per pyramid level (branch.levels + 1 of them), level-0 feature steps (SPEC 3.7)
+    regression_ranges: List[List[float]] = field(
+        default_factory=lambda: [[0, 4], [4, 8], [8, 16], [16, 32], [32, 64], [64, 10000]]
+    )
+    max_buffer_len_factor: float = 6.0
+    head: HeadConfig = field(default_factory=HeadConfig)
+    scan_backend: Optional[str] = field(
+        default=None, metadata=_choices("reference", "native", "chunked", "cuda")
+    )
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (SPEC 4)."""
+
+    epochs: int = 50
+    batch_size: int = 2
+    lr: float = 1.0e-4
+    weight_decay: float = 0.05
+    warmup_epochs: int = 5
+    clip_grad: float = 1.0
+    ema_decay: float = 0.999
+    seed: int = 1234567891
+    loss_norm: str = field(default="official", metadata=_choices("official", "running_ema"))
+    init_loss_norm: float = 100.0
+    center_sample_radius: float = 1.5
+    label_smoothing: float = 0.0
+    loss_weight: float = 1.0
+    num_workers: int = 2
+    deterministic: bool = False
+
+
+@dataclass
+class InferConfig:
+    """Post-processing (SPEC 5)."""
+
+    pre_nms_thresh: float = 0.001
+    pre_nms_topk: int = 2000  #: per pyramid level
+    duration_thresh: float = 0.05  #: feature steps
+    nms_method: str = field(default="gaussian", metadata=_choices("gaussian", "linear", "hard", "none"))
+    nms_sigma: float = 0.5
+    iou_threshold: float = 0.1
+    min_score: float = 0.001
+    max_seg_num: int = 200
+    multiclass_nms: bool = True
+    voting_thresh: float = 0.0
+    ext_score_file: Optional[str] = None
+    ext_topk: int = 2
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol (SPEC 6)."""
+
+    tiou_thresholds: List[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7])
+
+
+@dataclass
+class Config:
+    """The whole resolved configuration. ``name`` is the preset (or file) it came from."""
+
+    name: str = "custom"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def chan_pool_len(self) -> int:
+        """The channel branch's number of time bins: ``model.stem.chan_pool_len`` or ``max_seq_len // 4``."""
+        value = self.model.stem.chan_pool_len
+        return int(value) if value is not None else max(1, self.data.max_seq_len // 4)
+
+    @property
+    def num_levels(self) -> int:
+        """Pyramid levels = branch blocks + 1 (level 0 is the stem output)."""
+        return self.model.branch.levels + 1

@@ -1,0 +1,110 @@
+"""External video-level classification-score fusion (SPEC 5.3), ActivityNet/HACS style.
+
+The model's segments are kept (its own class prediction is discarded); each of the top ``num_pred`` segments is
+duplicated for the ``topk`` best classes of an external video classifier, with score
+``sqrt(p_class * p_segment)``. Segment times are passed through unchanged (whatever unit, usually seconds).
+
+External score files are JSON, either ``{"results": {video_id: [s_1, ..., s_K]}}`` or
+``{video_id: [[s_1, ..., s_K]]}``; the class index must be the evaluator's label id.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, Mapping, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rdfa_s6.errors import DataError
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+
+
+def load_external_scores(path: PathLike) -> Dict[str, np.ndarray]:
+    """Read an external score file into ``{video_id: scores [K] float64}``; raises DataError naming the file
+    (and the video) when it is missing or malformed."""
+    path = Path(path)
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"external score file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"external score file {path} is not readable JSON: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("results"), dict):
+        data = data["results"]
+    if not isinstance(data, dict) or not data:
+        raise DataError(f"external score file {path}: expected a non-empty object {{video_id: scores}} "
+                        f"(optionally under \"results\")")
+    return {str(vid): _parse_scores(value, path, vid) for vid, value in data.items()}
+
+
+def _parse_scores(value, path: Path, vid: str) -> np.ndarray:
+    where = f"external score file {path}, video {vid!r}"
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]  # {vid: [[s_1..s_K]]}
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{where}: expected a non-empty list of class scores [s_1, ..., s_K] or [[s_1, ..., s_K]]")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise DataError(f"{where}: class scores must be numbers")
+    scores = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise DataError(f"{where}: class scores must be finite")
+    return scores
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def fuse_scores(segments, scores, class_scores, *, num_pred: int = 200, topk: int = 2) -> Tuple[Tensor, Tensor, Tensor]:
+    """Fuse one video's detections with its external class scores.
+
+    Args:
+        segments: ``[N, 2]`` (start, end), any unit; scores: ``[N]`` segment scores in [0, 1].
+        class_scores: ``[K]`` external scores; softmax-ed when any lies outside [0, 1].
+        num_pred: segments kept, by decreasing score (ties: input order).
+        topk: classes kept, by decreasing external score (ties: lower class id); fewer if ``K < topk``.
+
+    Returns:
+        ``segments [k*n, 2]``, ``scores [k*n]`` (``sqrt(p_class * p_segment)``), ``labels [k*n]`` long, class-major:
+        all ``n`` segments for the best class, then for the second, ...
+    """
+    segs = torch.as_tensor(segments).detach().cpu().reshape(-1, 2)
+    seg_scores = torch.as_tensor(scores).detach().cpu().reshape(-1)
+    if segs.shape[0] != seg_scores.shape[0]:
+        raise ValueError(f"segments {tuple(segs.shape)} and scores {tuple(seg_scores.shape)} disagree")
+    p_cls = np.asarray(class_scores, dtype=np.float64).reshape(-1)
+    if p_cls.size == 0:
+        raise ValueError("class_scores is empty")
+    if p_cls.max() > 1.0 or p_cls.min() < 0.0:
+        log.debug("external class scores outside [0, 1]: applying softmax")
+        p_cls = _softmax(p_cls)
+    order = torch.argsort(seg_scores, descending=True, stable=True)[:num_pred]
+    segs, seg_scores = segs[order], seg_scores[order]
+    cls_order = np.argsort(-p_cls, kind="stable")[:topk]
+    p_top = torch.from_numpy(p_cls[cls_order])
+    fused = torch.sqrt(p_top[:, None] * seg_scores.to(torch.float64)[None, :]).flatten()
+    n, k = segs.shape[0], len(cls_order)
+    labels = torch.from_numpy(cls_order.astype(np.int64)).repeat_interleave(n)
+    return segs.repeat(k, 1), fused.to(seg_scores.dtype), labels
+
+
+def fuse_video(video_id: str, segments, scores, external: Mapping[str, np.ndarray], *,
+               source: PathLike = "external scores", num_pred: int = 200,
+               topk: int = 2) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`fuse_scores` with the scores of ``video_id`` looked up in ``external`` (as returned by
+    :func:`load_external_scores`); ``source`` names the file in the DataError raised for a missing video."""
+    if video_id not in external:
+        raise DataError(f"external score file {source} has no scores for video {video_id!r}")
+    class_scores = np.asarray(external[video_id], dtype=np.float64).reshape(-1)
+    if class_scores.size == 0 or not np.isfinite(class_scores).all():
+        raise DataError(f"external score file {source}, video {video_id!r}: class scores must be a non-empty "
+                        f"list of finite numbers")
+    return fuse_scores(segments, scores, class_scores, num_pred=num_pred, topk=topk)

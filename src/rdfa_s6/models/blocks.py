@@ -1,0 +1,163 @@
+"""Small building blocks shared by the encoders, neck and heads (ActionFormer conventions).
+
+Layout: features are ``[B, C, T]`` float, masks ``[B, 1, T]`` bool (True on valid feature steps).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of a ``[B, C, T]`` tensor; weight and bias are shaped ``(1, C, 1)``."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_channels, self.eps = num_channels, eps
+        self.weight = nn.Parameter(torch.ones(1, num_channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, num_channels, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, T] -> [B, C, T]."""
+        mu = x.mean(dim=1, keepdim=True)
+        res = x - mu
+        var = res.pow(2).mean(dim=1, keepdim=True)
+        return res / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, eps={self.eps}"
+
+
+def downsample_mask(mask: Tensor, stride: int) -> Tensor:
+    """Keep every ``stride``-th step of a ``[B, 1, T]`` mask -> ``[B, 1, ceil(T / stride)]``.
+
+    Equal to nearest interpolation to ``T // stride`` when ``stride`` divides T (the official rule), and
+    the same length as ``MaxPool1d(3, 2, 1)``'s output when it does not (bug 8.2 #8 fixed).
+    """
+    return mask[:, :, ::stride] if stride > 1 else mask
+
+
+class MaskedConv1D(nn.Module):
+    """Conv1d followed by multiplication with the (detached) mask; inputs are not masked beforehand.
+
+    The conv is ``self.conv`` so that parameters are named ``conv.weight``/``conv.bias`` (official layout).
+    Its bias, if any, starts at zero.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
+        if bias:
+            nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """x: [B, C_in, T], mask: [B, 1, T] bool -> ([B, C_out, T'], [B, 1, T'] bool), T' = ceil(T / stride)."""
+        out = self.conv(x)
+        out_mask = downsample_mask(mask, self.stride)
+        return out * out_mask.detach().to(out.dtype), out_mask
+
+
+class Scale(nn.Module):
+    """A learnable scalar (parameter ``scale`` of shape ``()``), multiplied onto the input."""
+
+    def __init__(self, init_value: float = 1.0) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float(init_value)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale
+
+
+def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
+    """Stochastic depth per sample: zero whole samples with probability ``drop_prob``, rescale the rest."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1.0 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+    keep = torch.rand(shape, dtype=x.dtype, device=x.device).add_(keep_prob).floor_()
+    return x / keep_prob * keep
+
+
+class AffineDropPath(nn.Module):
+    """Per-channel scale (LayerScale, parameter ``scale`` shaped ``(1, C, 1)``) then per-sample drop path.
+
+    The scale parameter always exists, also when ``drop_prob`` is 0, so that the parameter set does not
+    depend on the drop-path rate.
+    """
+
+    def __init__(self, num_channels: int, drop_prob: float = 0.0, init_scale: float = 1e-4) -> None:
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+        self.scale = nn.Parameter(torch.full((1, num_channels, 1), float(init_scale)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, T] -> [B, C, T]."""
+        return drop_path(self.scale * x, self.drop_prob, self.training)
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
+class Downsample(nn.Module):
+    """2x temporal downsampling of features and mask: ``MaxPool1d(3, 2, 1)`` (official) or ``AvgPool1d``.
+
+    Output length is ``ceil(T / 2)`` for any T; the output is multiplied by the downsampled mask.
+    """
+
+    def __init__(self, kind: str = "maxpool") -> None:
+        super().__init__()
+        if kind == "maxpool":
+            self.pool: nn.Module = nn.MaxPool1d(3, stride=2, padding=1)
+        elif kind == "avgpool":
+            self.pool = nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False)
+        else:
+            raise ValueError(f"downsample must be 'maxpool' or 'avgpool', got {kind!r}")
+        self.kind = kind
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """x: [B, C, T], mask: [B, 1, T] -> [B, C, ceil(T/2)], [B, 1, ceil(T/2)]."""
+        out_mask = downsample_mask(mask, 2)
+        return self.pool(x) * out_mask.to(x.dtype), out_mask
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+
+def zero_linear_conv_biases(module: nn.Module) -> None:
+    """Zero every ``nn.Linear``/``nn.Conv1d`` bias below ``module``, except biases flagged ``_no_reinit``
+    (the Mamba ``dt_proj.bias``); the official backbone init hook (SPEC 3.9)."""
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Conv1d)) and sub.bias is not None:
+            if not getattr(sub.bias, "_no_reinit", False):
+                with torch.no_grad():
+                    sub.bias.zero_()
+
+
+def apply_mask(x: Tensor, mask: Tensor) -> Tensor:
+    """``x * mask`` for x [B, C, T] and a [B, 1, T] bool mask (padded steps become 0)."""
+    return x * mask.to(x.dtype)
+
+
+__all__ = [
+    "AffineDropPath",
+    "apply_mask",
+    "ChannelLayerNorm",
+    "Downsample",
+    "MaskedConv1D",
+    "Scale",
+    "downsample_mask",
+    "drop_path",
+    "zero_linear_conv_biases",
+]
