@@ -109,27 +109,21 @@ class BiS6(nn.Module):
         proj = self.in_proj(h)                                                  # [B, L, 4N]
         streams = torch.cat([proj[..., : 2 * n], proj[..., 2 * n :].flip(1)])  # [2B, L, 2N]: fwd; bwd reversed
         x, z = streams[..., :n], streams[..., n:]                              # [2B, L, N] each
-        x_bnl = x.transpose(1, 2)                                               # [2B, N, L]
 
-        us, deltas, bs, cs = [], [], [], []
-        for conv, k in zip(self.conv1ds, self.kernel_sizes):
-            conv_out = F.conv1d(F.pad(x_bnl, (k - 1, 0)), conv.weight, conv.bias, groups=n)  # causal
-            u = F.silu(conv_out).transpose(1, 2)                                # [2B, L, N]
-            dt, b_in, c_out = self.x_proj(u).split([r, s, s], dim=-1)
-            us.append(u)
-            deltas.append(F.linear(dt, self.dt_proj.weight))                   # bias goes into the scan
-            bs.append(b_in)
-            cs.append(c_out)
-        if self.bc_source == "first":
-            bs, cs = [bs[0]] * num_k, [cs[0]] * num_k
+        u = F.silu(self._causal_convs(x))                                       # [K, 2B, L, N]
+        dt, b_in, c_out = self.x_proj(u).split([r, s, s], dim=-1)               # [K, 2B, L, R | S | S]
+        delta = F.linear(dt, self.dt_proj.weight)                              # [K, 2B, L, N]; bias in the scan
+        if self.bc_source == "first":  # the official quirk: every kernel scans with B_1, C_1
+            b_in, c_out = b_in[:1].expand_as(b_in), c_out[:1].expand_as(c_out)
 
-        # all kernels and both directions in one scan call: batch index = kernel * 2B + stream
-        def stacked(ts):  # K x [2B, L, c] -> [K*2B, c, L] (a view of a [K*2B, L, c]-contiguous tensor)
-            return torch.cat(ts).transpose(1, 2)
+        # all kernels and both directions in one scan call: batch index = kernel * 2B + stream;
+        # [K*2B, c, L] views of [K*2B, L, c]-contiguous tensors, the layout the native kernel reads directly
+        def flat(t: Tensor) -> Tensor:
+            return t.reshape(num_k * 2 * batch, length, t.shape[-1]).transpose(1, 2)
 
         y = selective_scan(
-            stacked(us), stacked(deltas), -torch.exp(self.A_log), stacked(bs), stacked(cs),
-            D=self.D, z=stacked([z] * num_k), delta_bias=self.dt_proj.bias,
+            flat(u), flat(delta), -torch.exp(self.A_log), flat(b_in), flat(c_out),
+            D=self.D, z=flat(z.expand(num_k, -1, -1, -1)), delta_bias=self.dt_proj.bias,
             delta_softplus=True, backend=self.scan_backend,
         )                                                                       # [K*2B, N, L]
         y = y.view(num_k, 2 * batch, n, length)
@@ -139,6 +133,24 @@ class BiS6(nn.Module):
             y = y.sum(0)                                                        # [2B, N, L]
         fwd, bwd = y[:batch], y[batch:].flip(-1)
         return self.out_proj(torch.cat([fwd, bwd], dim=1).transpose(1, 2))     # [B, L, D]
+
+    def _causal_convs(self, x: Tensor) -> Tensor:
+        """Every kernel's causal depthwise conv at once: x [S, L, N] -> [K, S, L, N].
+
+        ``out[i, :, t] = b_i + sum_j w_i[j] * x[:, t - (k_i - 1) + j]`` (zero before the start), written as
+        ``max(k)`` shifted multiply-adds with the kernels right-aligned in a zero-padded [K, max(k), N] weight:
+        the same sums as ``F.conv1d`` on a left-padded input, without the [S, N, L] transposes and with a far
+        cheaper backward than PyTorch's CPU depthwise convolution.
+        """
+        kmax, length = max(self.kernel_sizes), x.shape[1]
+        weight = torch.stack([F.pad(conv.weight[:, 0, :], (kmax - k, 0))         # [N, kmax], right-aligned
+                              for conv, k in zip(self.conv1ds, self.kernel_sizes)]).transpose(1, 2)  # [K, kmax, N]
+        bias = torch.stack([conv.bias for conv in self.conv1ds])                # [K, N]
+        xp = F.pad(x, (0, 0, kmax - 1, 0))                                      # [S, L + kmax - 1, N]
+        out = bias[:, None, None, :] + weight[:, None, None, 0, :] * xp[None, :, :length]
+        for j in range(1, kmax):
+            out = out + weight[:, None, None, j, :] * xp[None, :, j : j + length]
+        return out
 
     def extra_repr(self) -> str:
         return (
