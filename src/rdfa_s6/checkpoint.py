@@ -120,7 +120,11 @@ def read_weights(path: Union[str, Path]) -> Dict[str, Tensor]:
     if not path.is_file():
         raise DataError(f"checkpoint weights {path} not found")
     try:
-        return st_load(path.read_bytes())
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read checkpoint weights {path} ({err.strerror or err})") from None
+    try:
+        return st_load(data)
     except Exception as err:  # safetensors raises SafetensorError (and others) for malformed data
         raise DataError(f"checkpoint weights {path} are truncated or not a safetensors file ({err})") from None
 
@@ -135,6 +139,8 @@ def read_config(directory: Union[str, Path]) -> Config:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{path} is truncated or not JSON ({err})") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or err})") from None
     try:
         return config_from_dict(raw, source=str(path))
     except ConfigError as err:
@@ -187,6 +193,32 @@ def read_meta(directory: Union[str, Path]) -> Dict[str, Any]:
     if not path.is_file():
         raise DataError(f"{path} not found: the checkpoint folder is incomplete (interrupted while saving?)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{path} is truncated or not JSON ({err})") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or err})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: expected a JSON object of metadata, got {type(meta).__name__}")
+    return meta
+
+
+def read_label_names(directory: Union[str, Path], num_classes: int) -> Dict[int, str]:
+    """Class names stored in a checkpoint's ``meta.json`` (``label_names``: ``{"id": name}``), one per class.
+
+    Empty when the checkpoint stores none (e.g. converted official weights); DataError when they are malformed
+    or do not cover ``0 .. num_classes - 1``.
+    """
+    path = Path(directory) / META_FILE
+    names = read_meta(directory).get("label_names")
+    if not names:
+        return {}
+    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isdigit() and isinstance(v, str)
+                                              for k, v in names.items()):
+        raise DataError(f"{path}, field 'label_names': expected an object {{\"class id\": \"name\"}}, "
+                        f"got {str(names)[:80]}")
+    out = {int(k): v for k, v in names.items()}
+    if sorted(out) != list(range(num_classes)):
+        raise DataError(f"{path}, field 'label_names': expected names for class ids 0..{num_classes - 1} (the "
+                        f"model's {num_classes} classes), got ids {sorted(out)[:10]}")
+    return out

@@ -1,8 +1,15 @@
-"""``rdfa-s6 check-data PRESET --data-root DIR``: validate a dataset before training."""
+"""``rdfa-s6 check-data PRESET --data-root DIR``: validate a dataset before training.
+
+Exit status: 0 when ``train`` and ``test`` can run (warnings may be listed), 2 when an error was found. The
+report (a summary table per split, then the findings) goes to stdout; on errors one line on stderr names the
+count and the first error (file, video, field, what was expected). See :mod:`rdfa_s6.data.checks` for what
+is an error and what is a warning.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Dict, List
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -10,55 +17,76 @@ def register(subparsers) -> argparse.ArgumentParser:
         "check-data",
         help="validate a dataset (annotations and features) against a preset",
         description="Read the annotations and every feature file of the preset's train, validation and test "
-        "splits and report: missing or unreadable feature files, feature lengths that disagree with the "
-        "duration and fps (clips of data.num_frames every data.feat_stride frames), segments beyond the "
-        "duration, zero-length segments, videos without fps, empty splits and mixed feature dimensions. "
-        "Exit status 0 when training can start, 2 otherwise.",
+        "splits and report them in a table. Errors (exit status 2): missing or unreadable feature files (wrong "
+        "rank, dtype or C, NaN/Inf, zero steps), videos without fps, class ids beyond data.num_classes, empty "
+        "splits, mixed feature dimensions. Warnings (exit status 0): feature lengths that disagree with the "
+        "duration and fps (clips of data.num_frames every data.feat_stride frames), segments that end after the "
+        "video's duration (kept for evaluation), segments that start after the last feature step (dropped in "
+        "training) and zero-length segments.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("preset", help="preset name or YAML config")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     parser.add_argument("--data-root", type=Path, default=None, help="dataset folder")
-    parser.add_argument("--show", type=int, default=5, help="list at most this many videos per problem")
+    parser.add_argument("--show", type=int, default=5, help="list at most this many videos per finding")
     parser.set_defaults(func=run)
     return parser
+
+
+def _listing(title: str, items: List[str], show: int) -> List[str]:
+    if not items:
+        return []
+    more = [f"  ... and {len(items) - show} more"] if len(items) > show else []
+    return [f"\n{title} ({len(items)}):"] + [f"  {item}" for item in items[:show]] + more
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.annotations import load_annotations
-    from ..data.checks import check_split, format_reports
+    from ..data.checks import check_split, format_reports, mixed_dims_message
     from ..data.dataset import feature_reader
     from ..data.prepare import resolve_paths
-    from ..errors import DataError
+    from ..errors import DataError, UserError
 
+    if args.show < 0:
+        raise UserError(f"--show must be >= 0, got {args.show}")
     cfg = load_config(args.preset, overrides=args.overrides)
     ann_path, feat_dir = resolve_paths(cfg.data, args.data_root)
     annotations = load_annotations(ann_path, cfg.data.default_fps)
     if not feat_dir.is_dir():
-        raise DataError(f"feature folder not found: {feat_dir}")
+        raise DataError(f"feature folder not found: {feat_dir} (expected DATA_ROOT/features or data.feature_dir)")
     reader = feature_reader(cfg.data, feat_dir)
     splits = [s for s in (cfg.data.train_split, cfg.data.val_split, cfg.data.test_split) if s]
     reports = [check_split(annotations, reader, cfg.data, s) for s in dict.fromkeys(splits)]
-    print(f"annotations: {ann_path}\nfeatures:    {feat_dir}\nclasses:     {annotations.num_classes} "
-          f"({', '.join(annotations.label_names.values())})\n")
-    print(format_reports(reports))
-    problems = 0
+    lines = [f"annotations: {ann_path}", f"features:    {feat_dir}",
+             f"classes:     {annotations.num_classes} ({', '.join(annotations.label_names.values())})", "",
+             format_reports(reports)]
+    errors: List[str] = []
     for r in reports:
-        for title, items in (("missing feature files", r.missing_features), ("unreadable feature files", r.unreadable),
-                             ("videos without fps (set data.default_fps)", r.no_fps),
-                             ("feature length vs duration (check fps, feat_stride, num_frames)", r.length_mismatch)):
-            if items:
-                print(f"\n{r.split}: {len(items)} {title}:")
-                for item in items[: args.show]:
-                    print(f"  {item}")
-        if r.videos == 0:
-            print(f"\n{r.split}: empty split (subsets found: {', '.join(annotations.subsets())})")
-        if len(r.input_dims) > 1:
-            print(f"\n{r.split}: feature files disagree on C: {r.input_dims}")
-        problems += r.problems
-    if problems:
-        print(f"\n{problems} problem(s): training would fail")
-        return 2
-    print("\nok: training can start" + (" (warnings above)" if any(r.length_mismatch for r in reports) else ""))
+        errors += r.errors
+        lines += _listing(f"{r.split}: errors", r.errors, args.show)
+        lines += _listing(f"{r.split}: warning: feature length vs duration (check fps, feat_stride, num_frames)",
+                          r.length_mismatch, args.show)
+        lines += _listing(f"{r.split}: warning: videos with segments ending after the duration (kept for "
+                          f"evaluation)", r.beyond_videos, args.show)
+        lines += _listing(f"{r.split}: warning: videos with segments starting after the last feature step "
+                          f"(dropped in training)", r.beyond_features, args.show)
+        if r.zero_length:
+            lines.append(f"\n{r.split}: warning: {r.zero_length} zero-length segment(s)")
+    all_dims: Dict[int, int] = {}
+    examples: Dict[int, str] = {}
+    for r in reports:
+        for c, n in r.input_dims.items():
+            all_dims[c] = all_dims.get(c, 0) + n
+            examples.setdefault(c, f"split {r.split!r}, {r.dim_examples[c]}")
+    if len(all_dims) > 1 and not any(len(r.input_dims) > 1 for r in reports):
+        msg = mixed_dims_message(all_dims, examples)
+        errors.append(msg)
+        lines.append(f"\nerror: {msg}")
+    print("\n".join(lines))
+    if errors:
+        print(f"\n{len(errors)} error(s): training or testing would fail")
+        raise DataError(f"{len(errors)} problem(s) in the dataset, the first: {errors[0]}")
+    warned = any(r.length_mismatch or r.beyond_videos or r.beyond_features or r.zero_length for r in reports)
+    print("\nok: training can start" + (" (warnings above)" if warned else ""))
     return 0

@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List
 
+from ._common import output_dir
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,12 @@ def read_official(path: Path) -> Dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        first = f"it references {found.group(1)}" if found else str(err).strip().splitlines()[0][:200]
+        if not found:  # not a pickle of allowed types at all: garbage, a truncated or a foreign file
+            why = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
+            detail = why.group(1).strip() if why else str(err).strip().splitlines()[0][:200]
+            raise DataError(f"{path} is not a readable torch checkpoint (truncated, or another format?): "
+                            f"{detail}") from None
+        first = f"it references {found.group(1)}"
         raise DataError(
             f"{path} contains pickled Python objects other than tensors and plain data; refusing to unpickle "
             f"them because that could run arbitrary code. Re-save just the state dicts "
@@ -123,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import build_detector
     from ..models.official import from_official_keys
 
+    output_dir(args.out_dir, "out_dir")
     cfg = load_config(args.preset, args.overrides)
     obj = read_official(args.checkpoint)
     state = from_official_keys(pick_state_dict(obj, args.weights, args.checkpoint))
@@ -134,6 +142,14 @@ def run(args: argparse.Namespace) -> int:
     if "cls_head.cls_head.conv.weight" in state:
         inferred["num_classes"] = int(state["cls_head.cls_head.conv.weight"].shape[0])
     data = cfg.data
+    for key, field in (("backbone.embedding_module.conv_1.weight", "input_dim"),
+                       ("cls_head.cls_head.conv.weight", "num_classes")):
+        if field not in inferred and getattr(data, field) is None and not (field == "num_classes"
+                                                                             and data.class_agnostic):
+            shown = ", ".join(list(state)[:4]) + (" ..." if len(state) > 4 else "")
+            raise DataError(f"{args.checkpoint}: the weights have no {key!r} tensor to read data.{field} from "
+                            f"(found: {shown or 'no tensors'}); expected the state dict of an official RDFA-S6 "
+                            f"detector")
     for field, value in inferred.items():
         current = getattr(data, field)
         if field == "num_classes" and data.class_agnostic:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, List, Mapping
 
 from ..errors import UserError
+from ._common import output_file
 
 DEFAULT_TIOU = "0.3:0.7:0.1"
 
@@ -70,7 +72,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="mAP of a detection results file at tIoU thresholds (ActivityNet protocol)",
         description="Evaluate temporal action detections (ActivityNet results JSON) against annotations: mAP "
         "per tIoU threshold and their average, per-class AP, average recall and a false-positive breakdown. "
-        "The numbers match ActivityNet's Evaluation/eval_detection.py.",
+        "The numbers match ActivityNet's Evaluation/eval_detection.py, which also scores reversed segments "
+        "(end < start) as they are. Detections of videos outside the subset count as false positives and those "
+        "with unknown labels are ignored, each with a warning; when none of the detections can match (no "
+        "video of the subset, or no known label) it is an error.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
@@ -95,8 +100,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..eval import evaluate, format_table
 
+    if not (math.isfinite(args.error_tiou) and 0.0 < args.error_tiou <= 1.0):
+        raise UserError(f"--error-tiou must be in (0, 1], got {args.error_tiou}")
+    output_file(Path(args.json) if args.json else None, "--json", folder_must_exist=True)
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
-                       gt_policy=args.gt_policy, error_tiou=args.error_tiou)
+                       gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
     rec = metrics["recall"]
     print(f"{metrics['num_predictions']} predictions, {metrics['num_gt']} ground-truth events in "
           f"{metrics['num_videos']} videos of subset {args.subset!r} (gt policy {args.gt_policy})")

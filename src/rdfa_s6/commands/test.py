@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import check_label_names, output_dir, output_file
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -30,7 +32,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import atomic_write_json, load_detector
+    from ..checkpoint import atomic_write_json, load_detector, read_label_names
     from ..config import apply_override, config_from_dict, config_to_dict
     from ..data.prepare import prepare_data
     from ..errors import ConfigError
@@ -38,8 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.runner import evaluate_split
     from ..train.state import resolve_model_dir
 
+    output_dir(args.out, "--out")
+    output_file(args.json, "--json")
     model_dir = resolve_model_dir(args.checkpoint)
     model, cfg = load_detector(model_dir, device=args.device)
+    model_names = read_label_names(model_dir, model.num_classes)
     if args.overrides:
         raw = config_to_dict(cfg)
         for item in args.overrides:
@@ -52,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if data.num_classes != model.num_classes:
         raise ConfigError(f"the dataset has {data.num_classes} classes but the model in {model_dir} predicts "
                           f"{model.num_classes}")
+    if not cfg.data.class_agnostic:
+        check_label_names(data.annotations.label_names, model_names, data.annotations.path, model_dir)
     results, metrics = evaluate_split(model, cfg, data, split, progress=not args.no_progress)
     out = args.out or model_dir
     atomic_write_json(Path(out) / f"results_{split}.json", results)

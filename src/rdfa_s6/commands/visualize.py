@@ -86,8 +86,20 @@ def _training_metrics(run_dir: str) -> Path:
     return path
 
 
+def _metrics_plot(plot, metrics, out_png: Path, source) -> Path:
+    """``plot(metrics, out_png)``; its errors about a malformed metrics dict name the --metrics file."""
+    try:
+        return plot(metrics, out_png)
+    except DataError as err:
+        msg = str(err)
+        if source and msg.startswith("metrics: "):
+            raise DataError(f"--metrics {source}: {msg[len('metrics: '):]}") from None
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     from ..eval import align_predictions, evaluate, load_ground_truth, load_predictions
+    from ..eval.predictions import check_usable
     from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
     from ..viz.curves import load_metrics
     from ..viz.timeline import pyplot
@@ -106,11 +118,12 @@ def run(args: argparse.Namespace) -> int:
     if gt.num_gt == 0:
         raise DataError(f"ground truth {gt.source}: subset {args.subset!r} has videos but no events")
     preds = load_predictions(args.pred)
+    check_usable(preds, gt, args.subset)
     if metrics is None:
         # evaluate first: it logs the alignment warnings (unknown videos or labels) once, the plots' own
         # alignment below stays quiet
         metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=thresholds,
-                           gt_policy=args.gt_policy, error_tiou=args.tiou)
+                           gt_policy=args.gt_policy, error_tiou=args.tiou, strict=True)
         align_log = logging.getLogger("rdfa_s6.eval.predictions")
         level = align_log.level
         align_log.setLevel(logging.ERROR)
@@ -161,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
         written.append(plot_timeline(vid, segments, pred_by_video.get(vid, []), durations.get(vid),
                                      out / f"{stem}.png", top_k_per_class=args.top_k, class_names=gt.labels))
     written.append(plot_pr_curves(gt, aligned, out / f"pr_curves_tiou{args.tiou:.2f}.png", tiou=args.tiou))
-    written.append(plot_class_ap(metrics, out / "class_ap.png"))
-    written.append(plot_error_breakdown(metrics, out / "error_breakdown.png"))
+    written.append(_metrics_plot(plot_class_ap, metrics, out / "class_ap.png", args.metrics))
+    written.append(_metrics_plot(plot_error_breakdown, metrics, out / "error_breakdown.png", args.metrics))
     if run_metrics is not None:
         written.append(plot_training_curve(run_metrics, out / "training_curve.png"))
 

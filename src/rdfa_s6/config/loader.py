@@ -49,8 +49,11 @@ def _read_yaml(name_or_path: Union[str, Path]) -> Tuple[Dict[str, Any], str]:
         label, text = f"preset {text_path}", resource.read_text(encoding="utf-8")
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{label}: invalid YAML: {err}") from None
+    except yaml.YAMLError as err:  # PyYAML's message spans lines (with a source excerpt): keep one line
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{label}: invalid YAML{where}: {what}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -94,6 +94,7 @@ def parse_annotations(data: Any, path: str = "<annotations>", default_fps: Optio
     label_names: Dict[int, str] = {}
     name_to_id: Dict[str, int] = {}
     beyond = 0
+    first_beyond = ""
     for vid, entry in data["database"].items():
         where = f"{path}: video {vid!r}"
         if not isinstance(entry, dict):
@@ -130,6 +131,8 @@ def parse_annotations(data: Any, path: str = "<annotations>", default_fps: Optio
                 raise DataError(f"{awhere}, field 'segment': negative start {start}")
             if end > duration + 1e-6:
                 beyond += 1
+                first_beyond = first_beyond or (f"video {vid!r}, annotations[{i}]: [{start:g}, {end:g}] s, "
+                                                f"duration {duration:g} s")
             name = ann.get("label")
             if not isinstance(name, str) or not name:
                 raise DataError(f"{awhere}, field 'label': expected a class name, got {name!r}")
@@ -151,7 +154,10 @@ def parse_annotations(data: Any, path: str = "<annotations>", default_fps: Optio
             labels=np.asarray(labels, dtype=np.int64),
         )
     if beyond:
-        log.warning("%s: %d segment(s) end after their video's duration; kept as they are", path, beyond)
+        # common in real data (THUMOS-14): a warning, not an error. Evaluation keeps such segments as annotated
+        # (as the official code does); training clips them to the features (rdfa_s6.data.dataset.clip_to_features)
+        log.warning("%s: %d segment(s) end after their video's duration (first: %s); kept for evaluation, clipped "
+                    "to the features in training", path, beyond, first_beyond)
     return AnnotationSet(path=path, videos=videos, label_names=dict(sorted(label_names.items())))
 
 

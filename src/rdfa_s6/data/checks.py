@@ -1,4 +1,16 @@
-"""Dataset checks for ``rdfa-s6 check-data``: what would go wrong in training, found before it starts."""
+"""Dataset checks for ``rdfa-s6 check-data``: what would go wrong in training or testing, found before it starts.
+
+Two kinds of findings:
+
+* **errors** (:attr:`SplitReport.errors`): ``train``/``test`` would stop on them: missing or unreadable feature
+  files (wrong rank, dtype or C, NaN/Inf, zero steps), videos without fps, class ids the config does not allow,
+  empty splits, feature files that disagree on C. Each is one line naming the file, the video and the field.
+* **warnings**: common in real data and handled: feature lengths that disagree with the duration (fps,
+  feat_stride or num_frames may be off), segments that end after the video's duration (THUMOS-14 has 30 in 5
+  videos, 22 in ``video_test_0000270``; evaluation keeps them as annotated, as the official code does),
+  segments that start after the last feature step (dropped in training, see
+  :func:`rdfa_s6.data.dataset.clip_to_features`) and zero-length segments (never matched in training crops).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,6 +21,7 @@ import numpy as np
 from ..config.schema import DataConfig
 from ..errors import DataError
 from .annotations import AnnotationSet
+from .coords import expected_steps, seconds_to_steps
 from .features import FeatureReader
 
 #: feature length may differ from the one the duration implies by this many steps (or this fraction)
@@ -26,46 +39,75 @@ class SplitReport:
     unreadable: List[str] = field(default_factory=list)
     length_mismatch: List[str] = field(default_factory=list)
     beyond_duration: int = 0
+    beyond_videos: List[str] = field(default_factory=list)
+    beyond_features: List[str] = field(default_factory=list)
     zero_length: int = 0
     no_fps: List[str] = field(default_factory=list)
     lengths: List[int] = field(default_factory=list)
     input_dims: Dict[int, int] = field(default_factory=dict)
+    #: C -> the first video (and its file) with that many channels
+    dim_examples: Dict[int, str] = field(default_factory=dict)
+    #: one line per problem that would stop training or testing (file, video, field, what was expected)
+    errors: List[str] = field(default_factory=list)
 
     @property
     def problems(self) -> int:
-        return (len(self.missing_features) + len(self.unreadable) + len(self.no_fps)
-                + (self.videos == 0) + (len(self.input_dims) > 1))
+        return len(self.errors)
 
 
 def expected_length(duration: float, fps: float, cfg: DataConfig) -> float:
     """Feature steps a video of ``duration`` seconds should have (clips of num_frames every feat_stride frames)."""
-    stride = cfg.feat_stride * cfg.downsample_rate
-    return max(0.0, (duration * fps - cfg.num_frames) / stride + 1)
+    return expected_steps(duration, fps, cfg.feat_stride * cfg.downsample_rate, cfg.num_frames)
 
 
 def check_split(annotations: AnnotationSet, reader: FeatureReader, cfg: DataConfig, split: str) -> SplitReport:
+    """Check the annotations and every feature file of one split (each file is read once)."""
     report = SplitReport(split)
     records = annotations.split(split)
     report.videos = len(records)
     report.classes = len({int(l) for r in records for l in r.labels})
+    if not records:
+        found = ", ".join(f"{k} ({v})" for k, v in sorted(annotations.subsets().items())) or "none"
+        report.errors.append(f"{annotations.path}: no video has subset {split!r} (an empty split); subsets found: "
+                             f"{found}")
+    max_classes = None if cfg.class_agnostic else cfg.num_classes
     for rec in records:
         report.instances += len(rec.labels)
-        report.beyond_duration += int((rec.segments[:, 1] > rec.duration + 1e-6).sum())
+        late = rec.segments[rec.segments[:, 1] > rec.duration + 1e-6]
+        if len(late):
+            report.beyond_duration += len(late)
+            report.beyond_videos.append(f"{rec.video_id}: {len(late)} segment(s), e.g. [{late[0, 0]:g}, "
+                                        f"{late[0, 1]:g}] s, duration {rec.duration:g} s")
         report.zero_length += int((rec.segments[:, 1] <= rec.segments[:, 0]).sum())
+        if max_classes is not None and (rec.labels >= max_classes).any():
+            lid = int(rec.labels[rec.labels >= max_classes][0])
+            report.errors.append(f"{annotations.path}: video {rec.video_id!r}, field 'label_id': {lid} is not a "
+                                 f"known class; expected an id below data.num_classes={max_classes}")
         fps: Optional[float] = rec.fps
         if fps is None:
             report.no_fps.append(rec.video_id)
+            report.errors.append(f"{annotations.path}: video {rec.video_id!r}: field 'fps' is missing and "
+                                 f"data.default_fps is not set; expected frames per second")
         path = reader.path(rec.video_id)
         if not path.is_file():
             report.missing_features.append(rec.video_id)
+            report.errors.append(f"feature file for video {rec.video_id!r} not found: {path}")
             continue
         try:
             feats = reader.load(rec.video_id)
         except DataError as err:
             report.unreadable.append(f"{rec.video_id}: {err}")
+            report.errors.append(str(err))
             continue
         report.lengths.append(int(feats.shape[1]))
         report.input_dims[int(feats.shape[0])] = report.input_dims.get(int(feats.shape[0]), 0) + 1
+        report.dim_examples.setdefault(int(feats.shape[0]), f"video {rec.video_id!r} ({path})")
+        if fps is not None and len(rec.segments) and not cfg.force_upsampling:
+            starts = seconds_to_steps(rec.segments[:, 0], fps, cfg.feat_stride * cfg.downsample_rate, cfg.num_frames)
+            after = int((starts >= feats.shape[1]).sum())
+            if after:
+                report.beyond_features.append(f"{rec.video_id}: {after} segment(s) start after step "
+                                              f"{feats.shape[1] - 1}, the last of its features")
         if fps is not None and rec.duration < 1e7 and not cfg.force_upsampling:
             expect = expected_length(rec.duration, fps, cfg)
             tol = max(LENGTH_TOLERANCE_STEPS, LENGTH_TOLERANCE_FRACTION * expect)
@@ -73,7 +115,18 @@ def check_split(annotations: AnnotationSet, reader: FeatureReader, cfg: DataConf
                 report.length_mismatch.append(
                     f"{rec.video_id}: {feats.shape[1]} steps, the duration {rec.duration:.1f} s at {fps:g} fps "
                     f"implies about {expect:.0f}")
+    if len(report.input_dims) > 1:
+        report.errors.append(f"split {split!r}: " + mixed_dims_message(report.input_dims, report.dim_examples))
     return report
+
+
+def mixed_dims_message(input_dims: Dict[int, int], examples: Dict[int, str]) -> str:
+    """Feature files disagree on C: name the rarest C's first video and file, and the most common C."""
+    common = max(input_dims, key=lambda c: (input_dims[c], -c))
+    rare = min((c for c in input_dims if c != common), key=lambda c: (input_dims[c], c))
+    counts = ", ".join(f"C={c} in {n} file{'s' if n != 1 else ''}" for c, n in sorted(input_dims.items()))
+    return (f"{examples[rare]}: features have {rare} channels, expected {common} like {examples[common]}: feature "
+            f"files disagree on C ({counts})")
 
 
 def format_reports(reports: List[SplitReport]) -> str:

@@ -9,6 +9,10 @@ frame is ``i * feat_stride + num_frames / 2``. Hence
 
 Worked example (THUMOS-14: fps 30, feat_stride 4, num_frames 16): an action starting at 10.0 s starts at
 step (10 * 30 - 8) / 4 = 73.0, and step 73.0 maps back to (73 * 4 + 8) / 30 = 10.0 s.
+
+The video a file of ``T`` steps comes from: its last clip starts at frame ``(T - 1) * feat_stride`` and ends
+``num_frames`` later, so the features cover ``((T - 1) * feat_stride + num_frames) / fps`` seconds
+(:func:`covered_seconds`); :func:`expected_steps` is the inverse.
 """
 from __future__ import annotations
 
@@ -40,6 +44,24 @@ def steps_to_seconds(steps, fps: float, feat_stride: float, num_frames: float, d
     if isinstance(seconds, (float, int)):
         return float(min(max(seconds, 0.0), duration))
     return seconds.clip(0.0, duration)
+
+
+def covered_seconds(num_steps: float, fps: float, feat_stride: float, num_frames: float) -> float:
+    """Seconds covered by ``num_steps`` clips of ``num_frames`` frames taken every ``feat_stride`` frames.
+
+    That is ``((num_steps - 1) * feat_stride + num_frames) / fps``: the end of the last clip, i.e. the centre of
+    step ``num_steps - 1`` (:func:`steps_to_seconds`) plus half a clip. 0 for no steps.
+    """
+    _check(fps, feat_stride)
+    if num_steps <= 0:
+        return 0.0
+    return ((num_steps - 1) * feat_stride + num_frames) / fps
+
+
+def expected_steps(duration: float, fps: float, feat_stride: float, num_frames: float) -> float:
+    """Feature steps a video of ``duration`` seconds yields (inverse of :func:`covered_seconds`, at least 0)."""
+    _check(fps, feat_stride)
+    return max(0.0, (duration * fps - num_frames) / feat_stride + 1)
 
 
 def _check(fps: float, feat_stride: float) -> None:

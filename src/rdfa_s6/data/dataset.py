@@ -6,12 +6,14 @@
 """
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..config.schema import DataConfig
@@ -20,6 +22,56 @@ from .annotations import AnnotationSet, VideoRecord
 from .coords import seconds_to_steps
 from .features import FeatureReader
 from .transforms import pad_batch, random_crop, resize_to_length, resized_stride
+
+log = logging.getLogger(__name__)
+
+
+class SampleError(DataError):
+    """A :class:`DataError` met while loading one sample, e.g. NaN in a feature file found mid-training.
+
+    A ``DataLoader`` worker cannot send the exception itself: PyTorch re-creates it in the main process as
+    ``type(err)(text)`` where ``text`` holds the worker's whole traceback. This class turns such a text back
+    into the original one-line message, so the command line still prints one line.
+    """
+
+    def __init__(self, message: str) -> None:
+        if "Original Traceback" in message:
+            last = message.rstrip().splitlines()[-1]
+            prefix = f"{type(self).__module__}.{type(self).__qualname__}: "
+            message = last[len(prefix):] if last.startswith(prefix) else last
+        super().__init__(message)
+
+
+def clip_to_features(segments: np.ndarray, labels: np.ndarray, length: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Training targets (feature steps) limited to the ``length`` steps the model sees: ends clipped to
+    ``length``, segments starting at or after it dropped, as a crop of the whole video would do (SPEC 2.5
+    does the same for resized videos). Such segments come from annotation errors: THUMOS-14 has 30 that start
+    after their video's stated duration (22 in video_test_0000270). Evaluation keeps every segment as annotated."""
+    keep = segments[:, 0] < length
+    segments = segments[keep]
+    segments[:, 1] = np.minimum(segments[:, 1], length)
+    return segments, labels[keep]
+
+
+def beyond_duration(records: List[VideoRecord]) -> List[str]:
+    """``video: [start, end] > duration`` for each video with a segment ending after its duration."""
+    found = []
+    for rec in records:
+        late = rec.segments[rec.segments[:, 1] > rec.duration + 1e-6]
+        if len(late):
+            found.append(f"{rec.video_id}: {len(late)} segment(s), e.g. [{late[0, 0]:g}, {late[0, 1]:g}] s, "
+                         f"after its duration {rec.duration:g} s")
+    return found
+
+
+def model_input(feats: Tensor, cfg: DataConfig, feat_stride: float, num_frames: float) -> Tuple[Tensor, float, float]:
+    """What the model sees of a video's [C, T] features and the effective stride and clip length in frames:
+    with ``force_upsampling`` the features are resized to ``max_seq_len`` steps (SPEC 2.5), else unchanged.
+    Shared by the dataset (train, test) and ``rdfa-s6 infer``."""
+    if cfg.force_upsampling:
+        feat_stride, num_frames = resized_stride(feats.shape[1], feat_stride, num_frames, cfg.max_seq_len)
+        feats = resize_to_length(feats, cfg.max_seq_len)
+    return feats, float(feat_stride), float(num_frames)
 
 
 def feature_reader(cfg: DataConfig, feature_dir: Path, input_dim: Optional[int] = None) -> FeatureReader:
@@ -40,6 +92,11 @@ class TALDataset(Dataset):
         self.records, self.reader, self.cfg, self.training = records, reader, cfg, training
         self.seed = seed
         self.epoch = 0
+        late = beyond_duration(records) if training else []
+        if late:
+            log.warning("%d training video(s) have segments that end after the video's duration (first: %s); "
+                        "training clips segments to the features' extent and drops those that start after it",
+                        len(late), late[0])
 
     def __len__(self) -> int:
         return len(self.records)
@@ -51,19 +108,20 @@ class TALDataset(Dataset):
     def __getitem__(self, index: int) -> Dict[str, Any]:
         rec = self.records[index]
         cfg = self.cfg
-        feats = self.reader.load(rec.video_id)
+        try:
+            feats = self.reader.load(rec.video_id)
+        except DataError as err:
+            raise SampleError(str(err)) from None
         fps = rec.fps
         if fps is None:
-            raise DataError(f"video {rec.video_id!r}: no 'fps' in the annotations and no data.default_fps set")
-        stride = cfg.feat_stride * cfg.downsample_rate
-        num_frames = cfg.num_frames
-        if cfg.force_upsampling:
-            stride, num_frames = resized_stride(feats.shape[1], stride, num_frames, cfg.max_seq_len)
-            feats = resize_to_length(feats, cfg.max_seq_len)
-        segments = seconds_to_steps(rec.segments, fps, stride, num_frames).astype(np.float32)
+            raise SampleError(f"video {rec.video_id!r}: no 'fps' in the annotations and no data.default_fps set")
+        feats, stride, num_frames = model_input(feats, cfg, cfg.feat_stride * cfg.downsample_rate, cfg.num_frames)
         labels = np.zeros_like(rec.labels) if cfg.class_agnostic else rec.labels.copy()
+        segments = seconds_to_steps(rec.segments, fps, stride, num_frames).astype(np.float32)
         if self.training:
-            if cfg.force_upsampling and len(segments):
+            if not cfg.force_upsampling:
+                segments, labels = clip_to_features(segments, labels, feats.shape[1])
+            elif len(segments):
                 # drop GT beyond the features, clamp ends (SPEC 2.5)
                 length = feats.shape[1]
                 inside = np.clip(np.minimum(segments[:, 1], length) - segments[:, 0], 0, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -44,18 +44,49 @@ class FeatureReader:
         """Features of ``video_id`` as float32 [C, T]."""
         path = self.path(video_id)
         array = _read_array(path, video_id)  # float32 numpy [T, C] (any float dtype and byte order cast)
-        if array.ndim != 2:
-            raise DataError(f"{path}: video {video_id!r}: features must be a [T, C] array, got shape {tuple(array.shape)}")
-        if array.shape[0] == 0:
-            raise DataError(f"{path}: video {video_id!r}: features have zero time steps")
-        if self.input_dim is not None and array.shape[1] != self.input_dim:
-            raise DataError(f"{path}: video {video_id!r}: features have {array.shape[1]} channels, expected "
-                            f"{self.input_dim} (shape must be [T, C])")
+        self._check_shape(path, video_id, tuple(array.shape))
         feats = torch.as_tensor(array[:: self.downsample_rate]).float()
         if not torch.isfinite(feats).all():
-            bad = int((~torch.isfinite(feats)).any(dim=1).nonzero()[0])
-            raise DataError(f"{path}: video {video_id!r}: features contain NaN or Inf (first at step {bad})")
+            bad = int((~torch.isfinite(feats)).any(dim=1).nonzero()[0]) * self.downsample_rate
+            raise DataError(f"{path}: video {video_id!r}: features contain NaN or Inf (first at step {bad} of the "
+                            f"[T, C] array); expected finite values")
         return feats.t().contiguous()
+
+    def peek(self, video_id: str) -> Optional[Tuple[int, int]]:
+        """``(T, C)`` as stored on disk, read from a ``.npy`` header alone (no data is read), with the checks of
+        :meth:`load` that need no data: file present, one float array, rank 2, ``T > 0``, ``C == input_dim``.
+
+        ``None`` for ``.npz``/``.pt`` files, whose shape is only known once the whole file is read. NaN/Inf are
+        only found by :meth:`load`.
+        """
+        path = self.path(video_id)
+        if self.ext != ".npy":
+            return None
+        if not path.is_file():
+            raise DataError(f"feature file for video {video_id!r} not found: {path}")
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as err:  # a malformed header makes numpy raise almost anything
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(f"{path}: video {video_id!r}: cannot read features ({first[:200]})") from None
+        if not isinstance(array, np.ndarray):
+            array.close()
+            raise DataError(f"{path}: video {video_id!r}: a .npy file must hold one array (this is a zip archive)")
+        shape, kind, dtype = tuple(array.shape), array.dtype.kind, array.dtype
+        del array  # closes the memory map
+        if kind != "f":
+            raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {dtype}")
+        self._check_shape(path, video_id, shape)
+        return int(shape[0]), int(shape[1])
+
+    def _check_shape(self, path: Path, video_id: str, shape: Tuple[int, ...]) -> None:
+        if len(shape) != 2:
+            raise DataError(f"{path}: video {video_id!r}: features must be a [T, C] array, got shape {shape}")
+        if shape[0] == 0:
+            raise DataError(f"{path}: video {video_id!r}: features have zero time steps (an empty video)")
+        if self.input_dim is not None and shape[1] != self.input_dim:
+            raise DataError(f"{path}: video {video_id!r}: features have {shape[1]} channels, expected "
+                            f"{self.input_dim} (shape must be [T, C])")
 
 
 def _read_array(path: Path, video_id: str):

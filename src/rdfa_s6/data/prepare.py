@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-import numpy as np
-
 from ..config.schema import DataConfig
 from ..errors import DataError
 from .annotations import AnnotationSet, VideoRecord, load_annotations
@@ -39,17 +37,21 @@ def resolve_paths(cfg: DataConfig, data_root: Optional[Path]) -> tuple:
     return under_root(cfg.annotation_file, "annotations.json"), under_root(cfg.feature_dir, "features")
 
 
-def _feature_dim(reader: FeatureReader, rec: VideoRecord) -> int:
-    path = reader.path(rec.video_id)
-    if path.suffix == ".npy" and path.is_file():
-        try:
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-        except (ValueError, OSError) as err:
-            raise DataError(f"{path}: video {rec.video_id!r}: cannot read features ({err})") from None
-        if len(shape) != 2:
-            raise DataError(f"{path}: video {rec.video_id!r}: features must be a [T, C] array, got shape {shape}")
-        return int(shape[1])
-    return int(reader.load(rec.video_id).shape[0])
+def check_feature_headers(reader: FeatureReader, records: List[VideoRecord]) -> Optional[int]:
+    """Every ``.npy`` file's header (rank, float dtype, ``T > 0``, same ``C``), read without loading the data, so
+    that a bad file stops a run before it starts rather than hours into it. Returns C (None for ``.npz``/``.pt``,
+    whose files are only checked as they are loaded)."""
+    first: Optional[tuple] = None
+    for rec in records:
+        shape = reader.peek(rec.video_id)
+        if shape is None:
+            return None
+        if first is None:
+            first = (rec.video_id, shape[1])
+        elif shape[1] != first[1]:
+            raise DataError(f"{reader.path(rec.video_id)}: video {rec.video_id!r}: features have {shape[1]} channels "
+                            f"but video {first[0]!r} has {first[1]}; expected one C for the whole dataset")
+    return None if first is None else first[1]
 
 
 def check_feature_files(reader: FeatureReader, records: Iterable[VideoRecord]) -> None:
@@ -58,7 +60,19 @@ def check_feature_files(reader: FeatureReader, records: Iterable[VideoRecord]) -
     if missing:
         shown = "; ".join(f"video {vid!r}: {path}" for vid, path in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise DataError(f"{len(missing)} feature file(s) missing: {shown}{more}")
+        raise DataError(f"{len(missing)} feature file(s) not found: {shown}{more} (expected one file per video: "
+                        f"data.feature_dir / (data.file_prefix + video + data.file_suffix + data.file_ext))")
+
+
+def _check_label_ids(annotations: AnnotationSet, records: List[VideoRecord], num_classes: int) -> None:
+    """Every class id of the used splits must be below ``num_classes`` (the model's classes)."""
+    for rec in records:
+        bad = rec.labels[rec.labels >= num_classes]
+        if len(bad):
+            lid = int(bad[0])
+            raise DataError(f"{annotations.path}: video {rec.video_id!r}, field 'label_id': {lid} "
+                            f"({annotations.label_names.get(lid)!r}) is not a known class: expected an id below "
+                            f"data.num_classes={num_classes}")
 
 
 def prepare_data(cfg: DataConfig, data_root: Optional[Path], splits: List[str]) -> PreparedData:
@@ -77,14 +91,16 @@ def prepare_data(cfg: DataConfig, data_root: Optional[Path], splits: List[str]) 
                                 "is not set")
         records.extend(split_recs)
     check_feature_files(reader, records)
-    input_dim = cfg.input_dim if cfg.input_dim is not None else _feature_dim(reader, records[0])
+    input_dim = cfg.input_dim if cfg.input_dim is not None else check_feature_headers(reader, records)
+    if input_dim is None:  # .npz/.pt: the first file tells C
+        input_dim = int(reader.load(records[0].video_id).shape[0])
     reader = feature_reader(cfg, feat_dir, input_dim)
+    if cfg.input_dim is not None:
+        check_feature_headers(reader, records)
     if cfg.num_classes is not None:
         num_classes = cfg.num_classes
-        too_big = [i for i in annotations.label_names if i >= num_classes]
-        if too_big and not cfg.class_agnostic:
-            raise DataError(f"{ann_path}: label_id {too_big[0]} ({annotations.label_names[too_big[0]]!r}) is not "
-                            f"below data.num_classes={num_classes}")
+        if not cfg.class_agnostic:
+            _check_label_ids(annotations, records, num_classes)
     else:
         num_classes = annotations.num_classes
         if num_classes == 0 and not cfg.class_agnostic:

@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .coords import steps_to_seconds
+from .coords import covered_seconds, steps_to_seconds
 
 FPS, FEAT_STRIDE, NUM_FRAMES = 30.0, 4, 16
 CLASS_NAMES = ["Jump", "Throw", "Swing", "Dive", "Spin", "Kick", "Lift", "Roll"]
@@ -55,7 +55,8 @@ def _place_actions(length: int, spec: SynthSpec, rng: np.random.Generator) -> Li
     spans: List[Tuple[int, int]] = []
     for _ in range(int(rng.integers(1, spec.max_actions + 1))):
         for _attempt in range(20):
-            dur = int(rng.integers(spec.action_len[0], spec.action_len[1] + 1))
+            # at most the whole video (same random draws as before for every length that used to work)
+            dur = min(int(rng.integers(spec.action_len[0], spec.action_len[1] + 1)), length)
             start = int(rng.integers(0, max(1, length - dur)))
             if all(start >= e + 2 or start + dur + 2 <= s for s, e in spans):
                 spans.append((start, start + dur))
@@ -90,6 +91,12 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
         raise ValueError(f"num_classes must be in 1..{len(CLASS_NAMES)}, got {spec.num_classes}")
     if spec.num_classes * 3 + 4 > spec.dim:
         raise ValueError(f"dim must be at least 3 * num_classes + 4 = {spec.num_classes * 3 + 4}")
+    if min(spec.train_videos, spec.val_videos, spec.test_videos) < 0:
+        raise ValueError("the number of videos of each subset must be >= 0")
+    if spec.min_len < spec.action_len[0] + 2 or spec.max_len < spec.min_len:
+        raise ValueError(f"need {spec.action_len[0] + 2} <= min_len <= max_len, got {spec.min_len}, {spec.max_len}")
+    if not (np.isfinite(spec.noise) and spec.noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {spec.noise}")
     rng = np.random.default_rng(spec.seed)
     patterns, distractors = _patterns(spec, rng)
     out_dir = Path(out_dir)
@@ -102,7 +109,7 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
             length = int(rng.integers(spec.min_len, spec.max_len + 1))
             feats, actions = make_video(length, spec, patterns, distractors, rng)
             np.save(out_dir / "features" / f"{vid}.npy", feats)
-            duration = ((length - 1) * FEAT_STRIDE + NUM_FRAMES) / FPS  # T clips of NUM_FRAMES every FEAT_STRIDE
+            duration = covered_seconds(length, FPS, FEAT_STRIDE, NUM_FRAMES)  # T clips of NUM_FRAMES every FEAT_STRIDE
             annotations = []
             for start, end, cls in actions:
                 s, e = steps_to_seconds(np.array([start, end], dtype=np.float64), FPS, FEAT_STRIDE, NUM_FRAMES, duration)

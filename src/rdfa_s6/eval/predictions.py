@@ -108,6 +108,25 @@ class Aligned:
         return int(self.video.shape[0])
 
 
+def check_usable(preds: Predictions, gt: GroundTruth, subset: str) -> None:
+    """DataError when there are detections but none can ever match: every one is for a video outside the
+    ground-truth split, or every label is unknown to it. Single unknown videos or labels are only warnings
+    (see :func:`align_predictions`); all of them at once is a mix-up of files, splits or label names."""
+    if len(preds) == 0:
+        return
+    where = f"predictions {preds.source}"
+    if not set(preds.videos) & set(gt.videos):
+        raise DataError(f"{where}: none of its {len(preds.videos)} video(s) ({', '.join(preds.videos[:3])}"
+                        f"{' ...' if len(preds.videos) > 3 else ''}) is in subset {subset!r} of the ground truth "
+                        f"{gt.source}; expected detections for videos such as {', '.join(gt.videos[:3])}")
+    known = set(gt.labels) | set(gt.label_ids.values())
+    if not any(lab in known for lab in preds.labels):
+        found = sorted({str(lab) for lab in preds.labels})
+        raise DataError(f"{where}: no detection has a label of subset {subset!r} of the ground truth {gt.source} "
+                        f"(field 'label': {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}); expected class "
+                        f"names such as {', '.join(gt.labels[:5])} or their integer label_id")
+
+
 def align_predictions(preds: Predictions, gt: GroundTruth) -> Tuple[Aligned, List[str]]:
     """Map video ids and labels onto ``gt``. Returns the aligned arrays and the warnings (also logged).
 

@@ -12,7 +12,7 @@ from ..errors import DataError, UserError
 from .detection import average_precision
 from .errors import false_positive_breakdown
 from .groundtruth import load_ground_truth, preview
-from .predictions import align_predictions, load_predictions
+from .predictions import align_predictions, check_usable, load_predictions
 from .recall import average_recall
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ def evaluate(
     tiou_thresholds: Sequence[float] = THUMOS_TIOUS,
     gt_policy: str = "official",
     error_tiou: float = 0.5,
+    strict: bool = False,
 ) -> Dict[str, Any]:
     """Evaluate detections (ActivityNet results JSON, path or dict) against annotations of ``subset``.
 
@@ -58,7 +59,9 @@ def evaluate(
     ``per_class_AP`` ({label: [T]}), ``recall`` (AR@AN for AN = 1..100, ``AUC``, ``R@1x``, ``R@5x``,
     averaged over the same thresholds), ``errors`` (false-positive breakdown at ``error_tiou``),
     ``num_videos`` (videos of the split), ``num_gt``, ``num_predictions`` (detections read), ``gt_policy``,
-    ``subset`` and ``warnings`` (strings, also logged).
+    ``subset`` and ``warnings`` (strings, also logged). With ``strict``, detections none of which can match
+    (all for videos outside the split, or all with unknown labels) raise :class:`DataError` instead of
+    warning and scoring 0 (:func:`~rdfa_s6.eval.predictions.check_usable`); the command line is strict.
     """
     thr = check_thresholds(tiou_thresholds)
     err_thr = check_thresholds([error_tiou])[0]
@@ -66,6 +69,8 @@ def evaluate(
     if gt.num_gt == 0:
         raise DataError(f"ground truth {gt.source}: subset {subset!r} has videos but no usable events")
     preds = load_predictions(pred_path_or_dict)
+    if strict:
+        check_usable(preds, gt, subset)
     aligned, warnings = align_predictions(preds, gt)
     det = average_precision(aligned, gt, thr)
     missing = [lab for lab, n in zip(gt.labels, np.bincount(aligned.label, minlength=len(gt.labels))) if n == 0]
