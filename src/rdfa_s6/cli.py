@@ -14,6 +14,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
+from .commands._common import HelpFormatter
 from .errors import UserError
 
 #: sub-command modules, in the order ``--help`` lists them
@@ -23,8 +24,8 @@ COMMANDS: List[str] = ["demo", "synth", "train", "test", "infer", "evaluate", "v
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
-        description="RDFA-S6 temporal action localization: train, test, infer, evaluate, visualize.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, check-data), train, test, run on new videos (infer), evaluate any results file, plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rdfa-s6 {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")

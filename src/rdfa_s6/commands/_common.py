@@ -1,6 +1,7 @@
 """Checks shared by several commands: options and output paths are validated before any work starts."""
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 from typing import Dict, Mapping, Optional
@@ -54,3 +55,16 @@ def check_label_names(data_names: Mapping[int, str], model_names: Dict[int, str]
         if trained is not None and trained != name:
             raise DataError(f"{ann_path}: label_id {lid} is {name!r} but the model in {model_dir} was trained "
                             f"with label_id {lid} = {trained!r}; expected the class ids of the training data")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, shown only where it tells something: not for required options,
+    positionals, flags, empty or unset (None) defaults, nor where the help text already states its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.required or not action.option_strings or any(default is v for v in (None, False, argparse.SUPPRESS)) or default == []
+                or isinstance(action, (argparse._VersionAction, argparse._CountAction)) or "default" in text or "%(default)" in text):
+            return text
+        return text + " (default: %(default)s)"

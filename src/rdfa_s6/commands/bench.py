@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from ._common import HelpFormatter
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -11,7 +13,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="show the selective-scan backends available here and time them once",
         description="List the selective-scan backends that run on this machine and time one forward+backward "
         "of each at the given size. The full benchmark is benchmarks/scan.py in the source tree.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--batch", type=int, default=2, help="batch size b")
     parser.add_argument("--dim", type=int, default=512, help="channels d")

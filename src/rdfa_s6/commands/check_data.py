@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Dict, List
 
+from ._common import HelpFormatter
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -23,7 +25,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "duration and fps (clips of data.num_frames every data.feat_stride frames), segments that end after the "
         "video's duration (kept for evaluation), segments that start after the last feature step (dropped in "
         "training) and zero-length segments.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("preset", help="preset name or YAML config")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")

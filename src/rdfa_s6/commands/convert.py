@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List
 
-from ._common import output_dir
+from ._common import HelpFormatter, output_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Read an official RDFA-S6 checkpoint (torch.save dict with 'model' and 'model_ema') without "
         "unpickling code, check every key and shape against the preset, and write a folder with "
         "model.safetensors, config.json and meta.json that `load_detector` and the other commands read.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="official .pth file")
     parser.add_argument("out_dir", type=Path, help="output checkpoint folder (created)")

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+from ._common import HelpFormatter
+
 MARKER = ".rdfa-s6-demo"
 #: the quick variant: fewer and shorter videos, fewer epochs (under a minute on 2 cores)
 QUICK = {"videos": (48, 8, 12), "max_len": 192, "overrides": ["train.epochs=20", "train.warmup_epochs=1"]}
@@ -21,7 +23,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "run with its checkpoints), OUT/results.json (test-split detections), OUT/metrics.json (same shape as "
         "`rdfa-s6 evaluate --json`), OUT/report.md (tables) and OUT/figures/*.png (timelines, training curve, "
         "per-class AP, error breakdown). The model is selected on nothing: the final EMA model is tested.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="report folder (replaced if it holds an earlier demo)")
     parser.add_argument("--quick", action="store_true", help="a smaller dataset and 20 epochs: under a minute")

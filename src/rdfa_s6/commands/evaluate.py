@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, List, Mapping
 
 from ..errors import UserError
-from ._common import output_file
+from ._common import HelpFormatter, output_file
 
 DEFAULT_TIOU = "0.3:0.7:0.1"
 
@@ -76,7 +76,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "(end < start) as they are. Detections of videos outside the subset count as false positives and those "
         "with unknown labels are ignored, each with a warning; when none of the detections can match (no "
         "video of the subset, or no known label) it is an error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
                         help='detections to evaluate: {"results": {video: [{"segment", "label", "score"}]}}')

@@ -7,7 +7,7 @@ import io
 import logging
 from pathlib import Path
 
-from ._common import output_file, positive
+from ._common import HelpFormatter, output_file, positive
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "processed whole (padded to a multiple of the coarsest pyramid stride; anchor points beyond the model's "
         "precomputed buffer of model.max_buffer_len_factor * data.max_seq_len steps are computed on the fly); "
         "memory grows linearly with length.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
     parser.add_argument("features", type=Path, help="a feature file or a folder of them")

@@ -5,6 +5,8 @@ import argparse
 import math
 from pathlib import Path
 
+from ._common import HelpFormatter
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     from ..data.synth import SynthSpec
@@ -16,7 +18,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Write a synthetic TAL dataset in the standard layout (OUT_DIR/annotations.json, "
         "OUT_DIR/features/<video>.npy with [T, C] float32): class-specific temporal patterns with onsets and "
         "offsets, background noise, drift and distractor bursts. Subsets: training, validation, test.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("out_dir", type=Path, help="folder to write")
     parser.add_argument("--videos", type=int, default=d.train_videos, help="training videos")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import check_label_names, output_dir, output_file
+from ._common import HelpFormatter, check_label_names, output_dir, output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -14,7 +14,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Load a checkpoint folder (or a run folder: its final/ model, else its newest checkpoint), "
         "run it over --split of the dataset in --data-root, write the detections (ActivityNet results JSON) and "
         "the metrics (same JSON shape as `rdfa-s6 evaluate --json`), and print mAP per tIoU.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
     parser.add_argument("overrides", nargs="*", metavar="key=value",

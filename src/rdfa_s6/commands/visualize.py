@@ -12,6 +12,8 @@ from typing import Dict, List, Tuple
 from ..errors import DataError, UserError
 from .evaluate import DEFAULT_TIOU
 
+from ._common import HelpFormatter
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -21,7 +23,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "each class, opacity = score), precision-recall curves per class at one tIoU, per-class AP averaged "
         "over the tIoU thresholds, the false-positive breakdown, and the training curve of a run folder. "
         "Needs matplotlib (pip install 'rdfa-s6[viz]').",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--gt", required=True, metavar="ANNOTATIONS.json",
                         help='ground-truth annotations: {"database": {video: {"subset", "duration", "annotations"}}}')

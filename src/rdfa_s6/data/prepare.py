@@ -23,18 +23,26 @@ class PreparedData:
     input_dim: int
     num_classes: int
     label_names: Dict[int, str]
+    data_root: Optional[Path] = None  #: the --data-root folder relative data paths were taken under, if any
+
+
+def under_root(value: str, data_root: Optional[Path]) -> Path:
+    """A data path of the config: absolute as it is; relative under ``data_root`` if given, else under the
+    working directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or data_root is None else Path(data_root) / path
 
 
 def resolve_paths(cfg: DataConfig, data_root: Optional[Path]) -> tuple:
     """(annotation file, feature folder) for ``cfg`` and ``data_root``."""
-    def under_root(value: Optional[str], default: str) -> Path:
+    def resolve(value: Optional[str], default: str, key: str) -> Path:
         if value is None:
             if data_root is None:
-                raise DataError(f"no data: pass --data-root DIR (with DIR/{default}) or set data.{'annotation_file' if default.endswith('.json') else 'feature_dir'}")
+                raise DataError(f"no data: pass --data-root DIR (with DIR/{default}) or set data.{key}")
             return Path(data_root) / default
-        path = Path(value).expanduser()
-        return path if path.is_absolute() or data_root is None else Path(data_root) / path
-    return under_root(cfg.annotation_file, "annotations.json"), under_root(cfg.feature_dir, "features")
+        return under_root(value, data_root)
+    return (resolve(cfg.annotation_file, "annotations.json", "annotation_file"),
+            resolve(cfg.feature_dir, "features", "feature_dir"))
 
 
 def check_feature_headers(reader: FeatureReader, records: List[VideoRecord]) -> Optional[int]:
@@ -109,4 +117,5 @@ def prepare_data(cfg: DataConfig, data_root: Optional[Path], splits: List[str]) 
     if cfg.class_agnostic:
         label_names = {0: "action"}
         num_classes = 1
-    return PreparedData(annotations, reader, int(input_dim), int(num_classes), label_names)
+    return PreparedData(annotations, reader, int(input_dim), int(num_classes), label_names,
+                        None if data_root is None else Path(data_root))

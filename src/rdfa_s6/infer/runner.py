@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from ..config import Config
 from ..data.dataset import Collate, TALDataset, split_records
-from ..data.prepare import PreparedData
+from ..data.prepare import PreparedData, under_root
 from ..eval.report import evaluate
 from .fusion import load_external_scores
 from .predictor import predict
@@ -30,7 +30,9 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
         for batch in tqdm(loader, desc=f"predict {split}", disable=not progress, leave=False, unit="video"):
             yield {**batch, "feats": batch["feats"].to(device), "mask": batch["mask"].to(device)}
 
-    external = load_external_scores(cfg.infer.ext_score_file) if cfg.infer.ext_score_file else None
+    external = None
+    if cfg.infer.ext_score_file:  # a data path like the others: relative to --data-root when one is given
+        external = load_external_scores(under_root(cfg.infer.ext_score_file, data.data_root))
     return predict(model, batches(), cfg.infer, data.label_names, external)
 
 
