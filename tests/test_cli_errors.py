@@ -334,8 +334,6 @@ def test_reversed_and_unknown_label_detections_are_scored_as_the_official_code_d
     assert "Zebra" in caplog.text and "mAP(%)" in out
 
 
-@pytest.mark.xfail(reason="commands/train.py and train/loop.py (not owned here) create --out without checking "
-                          "that it is a folder: FileExistsError traceback", raises=FileExistsError, strict=False)
 def test_train_out_is_a_file(tmp_path, checkpoints, capsys):
     c = Ctx(tmp_path, checkpoints)
     argv = c.train()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="dotted config overrides, e.g. train.epochs=10 model.stem.recurrences=2")
     parser.add_argument("--data-root", type=Path, default=None, help="dataset folder")
     parser.add_argument("--out", type=Path, required=True, help="run folder to write (or to resume)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest complete checkpoint (from the beginning "
+                        "if it has none yet)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                         help="autocast precision; the selective scan always runs in float32")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -32,6 +35,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="what to do when the loss or gradients become NaN/Inf")
     parser.add_argument("--checkpoint-every", type=int, default=0,
                         help="also save a resume point every N iterations (0: at the end of each epoch only)")
+    parser.add_argument("--log-every", type=int, default=10,
+                        help="write a training record to metrics.jsonl every N iterations")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
@@ -40,17 +45,22 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import UserError
-    from ..train.loop import Trainer, TrainOptions
+    from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
     from ..infer.runner import evaluate_split
 
     cfg = load_config(args.preset, overrides=args.overrides)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder; expected a run folder")
+    existing = next((p for p in args.out.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UserError(f"--out {args.out}: {existing} is a file, not a folder")
     if args.resume and not args.out.is_dir():
         raise UserError(f"--resume: run folder {args.out} not found")
     if not args.resume and (args.out / "checkpoints").exists():
         raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
                         device=args.device, progress=not args.no_progress, nonfinite=args.on_nonfinite,
-                        checkpoint_every=args.checkpoint_every)
+                        checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     trainer = Trainer(cfg, opts)
     evaluate_fn = None
     if trainer.cfg.data.val_split:
@@ -62,7 +72,14 @@ def run(args: argparse.Namespace) -> int:
             _, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.val_split)
             return metrics
 
-    summary = trainer.run(evaluate_fn)
+    try:
+        summary = trainer.run(evaluate_fn)
+    except TrainingInterrupted as stop:
+        # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
+        if stop.folder is not None:
+            print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in {stop.folder}; "
+                  f"continue with the same command and --resume", file=sys.stderr)
+        return stop.status
     if summary["final"] is not None:
         print(f"final EMA model: {summary['final']}")
     return 0

@@ -4,86 +4,57 @@ Per iteration: lr from the per-iteration warm-up cosine -> forward -> label assi
 backward -> clip -> AdamW step -> EMA update. ``train.epochs`` epochs are run (epochs 1..E). The EMA model is
 what is saved as ``model.safetensors``, evaluated on the validation split (if the preset has one) and reported;
 the test split is never looked at here.
+
+Reproducibility: batches, crops and drop-path decisions are functions of (seed, epoch, step, position in the
+global batch) only, so a run resumed from any checkpoint, and a run on N processes with the same global batch,
+follow the uninterrupted 1-process run (bit for bit in ``train.deterministic`` mode for resumption; up to
+float summation order across processes). SIGINT/SIGTERM finish the current iteration, save a resume point and
+raise :class:`TrainingInterrupted`.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import random
 import signal
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import atomic_write_json, save_checkpoint
-from ..config import Config, config_to_dict
+from ..checkpoint import check_state_dict, read_weights, save_checkpoint
+from ..config import Config
 from ..data.dataset import Collate, TALDataset
 from ..data.prepare import PreparedData, prepare_data
 from ..errors import UserError
 from ..models import build_detector
 from .assign import assign_video
 from .dist import DistInfo, all_reduce_sum, barrier, init_distributed, shutdown
+from .droppath import KeyedDropPath
 from .losses import LossNormaliser, detection_losses
 from .optim import ModelEMA, WarmupCosine, parameter_groups
-from .state import latest_checkpoint, publish, read_train_state, write_train_state
+from .options import (PRECISIONS, NonFiniteError, TrainingInterrupted, TrainOptions, device_of, epoch_batches,
+                      seed_everything)
+from .runlog import RunLog
+from .state import (checkpoint_name, commit_checkpoint, commit_folder, discard_after, latest_checkpoint,
+                    read_train_state, write_train_state)
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass
-class TrainOptions:
-    """How to run (not what to train: that is the config)."""
-
-    out_dir: Path
-    data_root: Optional[Path] = None
-    resume: bool = False
-    precision: str = "fp32"
-    device: str = "auto"
-    progress: bool = True
-    nonfinite: str = "stop"  #: "stop" or "skip" a step whose loss or gradients are not finite
-    checkpoint_every: int = 0  #: also save a resume point every N iterations (0: end of epoch only)
-    log_every: int = 10
-
-
-class NonFiniteError(UserError):
-    """The loss or the gradients became NaN/Inf."""
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def epoch_batches(num_videos: int, batch_size: int, seed: int, epoch: int) -> List[List[int]]:
-    """Shuffled global batches of one epoch, ``drop_last``; depends only on (seed, epoch)."""
-    g = torch.Generator().manual_seed(seed * 1000 + epoch)
-    order = torch.randperm(num_videos, generator=g).tolist()
-    return [order[i : i + batch_size] for i in range(0, num_videos - batch_size + 1, batch_size)]
+__all__ = ["Trainer", "TrainOptions", "NonFiniteError", "TrainingInterrupted", "epoch_batches", "seed_everything"]
 
 
 class Trainer:
+    """Trains ``cfg`` as ``opts`` say; :meth:`run` does the work."""
+
     def __init__(self, cfg: Config, opts: TrainOptions) -> None:
         self.cfg, self.opts = cfg, opts
-        if opts.precision not in PRECISIONS:
-            raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
-        self.device = _device(opts.device)
+        opts.check()
+        self.device = device_of(opts.device)
         self.dist: DistInfo = init_distributed(self.device)
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -99,6 +70,7 @@ class Trainer:
         seed_everything(tc.seed)
         self.model = build_detector(cfg, self.data.input_dim, self.data.num_classes).to(self.device)
         self.ema = ModelEMA(self.model, tc.ema_decay)
+        self.drop_path = KeyedDropPath(self.model, tc.seed)  # after the EMA copy, which keeps the model's own
         self.train_set = TALDataset(self.data.annotations.split(cfg.data.train_split), self.data.reader, cfg.data,
                                     training=True, seed=tc.seed)
         self.iters_per_epoch = len(self.train_set) // tc.batch_size
@@ -114,59 +86,40 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.epoch, self.step, self.iter_in_epoch = 1, 0, 0
-        self.stop_requested: Optional[str] = None
-        self.metrics_file = None
-        self.writer = None
+        self.epoch_losses: List[float] = []  #: losses of this epoch's iterations so far (kept across resumption)
+        self.stop_requested: Optional[int] = None  #: the signal received by this process
+        self.stopping = False  #: all processes agree to stop after this iteration
+        self.runlog = RunLog(opts.out_dir, enabled=self.dist.is_main)
+        self._handlers: Dict[int, Any] = {}
 
-    # ---- bookkeeping -------------------------------------------------------------------------------------
-    def _log(self, record: Dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        self.metrics_file.write(json.dumps(record) + "\n")
-        self.metrics_file.flush()
-        if self.writer is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
-                    self.writer.add_scalar(f"{record.get('kind', 'train')}/{key}", value, self.step)
+    # ---- resume points -----------------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"epoch {self.epoch}, iteration {self.iter_in_epoch} of {self.iters_per_epoch} (step {self.step})"
 
-    def _open_logs(self) -> None:
-        if not self.dist.is_main:
-            return
-        out = self.opts.out_dir
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "config.json", config_to_dict(self.cfg))
-        self.metrics_file = open(out / "metrics.jsonl", "a", encoding="utf-8")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(out / "tb"))
-        except ImportError:  # tensorboard is a dependency, but a stripped install should still train
-            log.warning("tensorboard is not installed; metrics go to metrics.jsonl only")
-
-    def save(self, name: Optional[str] = None) -> Optional[Path]:
-        """Write a resume point (rank 0) and publish it as the newest checkpoint."""
+    def save(self) -> Optional[Path]:
+        """Write a resume point (rank 0), atomically, and publish it as the newest checkpoint."""
         barrier(self.dist)
         if not self.dist.is_main:
             return None
-        name = name or f"epoch{self.epoch:03d}_step{self.step:07d}"
-        folder = self.opts.out_dir / "checkpoints" / name
         meta = {"epoch": self.epoch, "step": self.step, "iter_in_epoch": self.iter_in_epoch,
                 "label_names": {str(k): v for k, v in self.data.label_names.items()}}
-        save_checkpoint(folder, self.ema.module, self.cfg, meta, extra_weights={"raw": self.model})
-        write_train_state(folder, {
-            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-            "normaliser": self.normaliser.state_dict(), "epoch": self.epoch, "step": self.step,
-            "iter_in_epoch": self.iter_in_epoch, "torch_rng": torch.get_rng_state(),
-        })
-        publish(self.opts.out_dir, name)
-        return folder
+        state = {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                 "normaliser": self.normaliser.state_dict(), "epoch": self.epoch, "step": self.step,
+                 "iter_in_epoch": self.iter_in_epoch, "epoch_losses": list(self.epoch_losses),
+                 "torch_rng": torch.get_rng_state()}
 
-    def restore(self) -> None:
+        def write(folder: Path) -> None:
+            save_checkpoint(folder, self.ema.module, self.cfg, meta, extra_weights={"raw": self.model})
+            write_train_state(folder, state)
+
+        return commit_checkpoint(self.opts.out_dir, checkpoint_name(self.epoch, self.step), write)
+
+    def restore(self) -> bool:
+        """Load the newest complete resume point of ``opts.out_dir``; False (and a warning) if there is none."""
         folder = latest_checkpoint(self.opts.out_dir)
-        if folder is None:
-            raise UserError(f"--resume: {self.opts.out_dir} has no complete checkpoint to resume from")
-        from ..checkpoint import check_state_dict, read_weights
-
+        if folder is None:  # e.g. killed before or while writing its first checkpoint: nothing to lose
+            log.warning("--resume: %s has no complete checkpoint yet; starting from the beginning", self.opts.out_dir)
+            return False
         for module, fname in ((self.model, "raw"), (self.ema.module, "model")):
             tensors = read_weights(folder / f"{fname}.safetensors")
             check_state_dict(module.state_dict(), tensors, str(folder / f"{fname}.safetensors"))
@@ -176,8 +129,15 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.normaliser.load_state_dict(state["normaliser"])
         self.epoch, self.step, self.iter_in_epoch = int(state["epoch"]), int(state["step"]), int(state["iter_in_epoch"])
+        self.epoch_losses = [float(x) for x in state.get("epoch_losses", [])]
         torch.set_rng_state(state["torch_rng"])
-        log.info("resumed from %s (epoch %d, iteration %d of it)", folder, self.epoch, self.iter_in_epoch)
+        barrier(self.dist)  # every rank has read the folder before rank 0 tidies up
+        if self.dist.is_main:
+            dropped = discard_after(self.opts.out_dir, folder.name)
+            if dropped:
+                log.info("discarded checkpoints written after %s and never published: %s", folder.name, dropped)
+        log.info("resumed from %s (%s)", folder, self._where())
+        return True
 
     # ---- one iteration -----------------------------------------------------------------------------------
     def _targets(self, points: List[torch.Tensor], batch: Dict[str, Any]):
@@ -187,10 +147,13 @@ class Trainer:
                              for s, l in zip(batch["segments"], batch["labels"])))
         return torch.stack(cls_t), torch.stack(reg_t)
 
-    def train_step(self, batch: Dict[str, Any]) -> Dict[str, float]:
+    def train_step(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        """One iteration on this process's share of a global batch (``self.step`` is its 0-based index)."""
         tc = self.cfg.train
         lr = self.schedule.apply(self.optimizer, self.step)
         feats, mask = batch["feats"].to(self.device), batch["mask"].to(self.device)
+        first = self.dist.rank * (tc.batch_size // self.dist.world_size)
+        self.drop_path.begin(self.step, range(first, first + feats.shape[0]))
         dtype = PRECISIONS[self.opts.precision]
         amp = torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
         with amp:
@@ -199,32 +162,42 @@ class Trainer:
         valid = torch.cat(out.masks, dim=1)
         local_pos = ((cls_t.sum(-1) > 0) & valid).sum().float()
         global_pos = float(all_reduce_sum(local_pos, self.dist))
+        weight = tc.loss_weight if tc.loss_weight > 0 else 1.0
         losses = detection_losses([x.float() for x in out.cls_logits], [x.float() for x in out.offsets], out.masks,
-                                  cls_t, reg_t, self.normaliser, tc.label_smoothing, tc.loss_weight, num_pos=global_pos)
+                                  cls_t, reg_t, self.normaliser, tc.label_smoothing, weight, num_pos=global_pos)
+        if tc.loss_weight <= 0:  # auto-balancing from the global loss terms: one weight for all processes
+            parts = all_reduce_sum(torch.stack([losses["cls_loss"].detach(), losses["reg_loss"].detach()]), self.dist)
+            losses["loss"] = losses["cls_loss"] + float(parts[0]) / max(float(parts[1]), 0.01) * losses["reg_loss"]
         loss = losses["loss"] * self.dist.world_size  # DDP averages gradients; this makes them the global sum
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip_grad if tc.clip_grad > 0 else float("inf"))
-        total = all_reduce_sum(torch.stack([losses["loss"].detach(), losses["cls_loss"].detach(),
-                                            losses["reg_loss"].detach()]), self.dist)
-        finite = bool(torch.isfinite(total).all()) and bool(torch.isfinite(grad_norm))
-        if not finite and self.opts.precision != "fp16":
-            where = f"epoch {self.epoch}, iteration {self.iter_in_epoch + 1} (global step {self.step})"
+        flag = torch.tensor(1.0 if self.stop_requested else 0.0)
+        total = all_reduce_sum(torch.stack([losses["loss"].detach().cpu(), losses["cls_loss"].detach().cpu(),
+                                            losses["reg_loss"].detach().cpu(), flag]).to(self.device), self.dist)
+        self.stopping = self.stopping or bool(total[3] > 0)  # all ranks see the same sum: they stop together
+        finite = bool(torch.isfinite(total[:3]).all()) and bool(torch.isfinite(grad_norm))
+        stats: Dict[str, Any] = {"loss": float(total[0]), "cls_loss": float(total[1]), "reg_loss": float(total[2]),
+                                 "lr": lr, "grad_norm": float(grad_norm), "num_pos": global_pos}
+        if not finite and self.opts.precision != "fp16":  # fp16: the GradScaler skips such steps itself
+            where = (f"step {self.step + 1} (epoch {self.epoch}, iteration {self.iter_in_epoch + 1} of "
+                     f"{self.iters_per_epoch})")
             if self.opts.nonfinite == "stop":
-                raise NonFiniteError(f"non-finite loss or gradients at {where} (loss {float(total[0])}, grad norm "
-                                     f"{float(grad_norm)}); the last good checkpoint is kept in "
-                                     f"{self.opts.out_dir / 'checkpoints'}; lower train.lr, or pass "
-                                     f"--on-nonfinite skip to skip such steps")
+                latest = latest_checkpoint(self.opts.out_dir)
+                kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was saved yet"
+                raise NonFiniteError(f"non-finite loss or gradients at {where}: loss {stats['loss']}, grad norm "
+                                     f"{stats['grad_norm']}; stopped without updating the model; {kept}; lower "
+                                     f"train.lr, or pass --on-nonfinite skip to skip such steps")
             log.warning("skipping the update at %s: non-finite loss or gradients", where)
             self.optimizer.zero_grad(set_to_none=True)
+            stats["skipped"] = True
         else:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.ema.update(self.model)
         self.step += 1
-        return {"loss": float(total[0]), "cls_loss": float(total[1]), "reg_loss": float(total[2]), "lr": lr,
-                "grad_norm": float(grad_norm), "num_pos": global_pos}
+        return stats
 
     # ---- the loop ----------------------------------------------------------------------------------------
     def _loader(self, batches: List[List[int]]) -> DataLoader:
@@ -232,74 +205,97 @@ class Trainer:
         r = self.dist.rank
         local = [b[r * per_rank : (r + 1) * per_rank] for b in batches]
         collate = Collate(self.cfg.data.max_seq_len, self.model.max_div_factor, training=True)
+        # a generator of its own: creating an iterator must not consume torch's global random state
+        generator = torch.Generator().manual_seed((self.cfg.train.seed * 1000 + self.epoch) % 2**63)
         return DataLoader(self.train_set, batch_sampler=local, collate_fn=collate,
-                          num_workers=self.cfg.train.num_workers)
+                          num_workers=self.cfg.train.num_workers, generator=generator)
 
-    def _handle_signal(self, signum, _frame) -> None:
-        self.stop_requested = signal.Signals(signum).name
+    def _handle_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_requested = signum
+        signal.signal(signum, self._handlers.get(signum, signal.SIG_DFL))  # a second signal acts at once
 
-    def run(self, evaluate_fn=None) -> Dict[str, Any]:
+    def _agree_stop(self) -> bool:
+        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+        self.stopping = self.stopping or bool(all_reduce_sum(flag, self.dist)[0] > 0)
+        return self.stopping
+
+    def _interrupt(self, folder: Optional[Path]) -> TrainingInterrupted:
+        return TrainingInterrupted(self.stop_requested, folder, self._where())
+
+    def _train_epoch(self, progress: Callable) -> int:
+        """The remaining iterations of ``self.epoch``; returns how many ran. Stops early when asked to."""
+        tc = self.cfg.train
+        self.train_set.set_epoch(self.epoch)
+        batches = epoch_batches(len(self.train_set), tc.batch_size, tc.seed, self.epoch)[self.iter_in_epoch :]
+        bar = progress(total=self.iters_per_epoch, initial=self.iter_in_epoch, desc=f"epoch {self.epoch}/{tc.epochs}",
+                       disable=None if (self.opts.progress and self.dist.is_main) else True, leave=False, unit="it")
+        done = 0
+        for batch in self._loader(batches):
+            stats = self.train_step(batch)
+            self.iter_in_epoch += 1
+            done += 1
+            self.epoch_losses.append(stats["loss"])
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.2e}")
+            bar.update()
+            if self.step % self.opts.log_every == 0 or stats.get("skipped"):
+                self.runlog.write({"kind": "train", "epoch": self.epoch, "step": self.step, **stats}, self.step)
+            if self.stopping:
+                break
+            if self.opts.checkpoint_every and self.step % self.opts.checkpoint_every == 0:
+                self.save()
+        bar.close()
+        return done
+
+    def run(self, evaluate_fn: Optional[Callable] = None) -> Dict[str, Any]:
         """Train; ``evaluate_fn(ema_model, epoch) -> metrics dict`` is called for validation if given."""
         from tqdm import tqdm
 
         tc = self.cfg.train
-        if self.opts.resume:
-            self.restore()
-        self._open_logs()
-        old_handlers = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        resume_at = None
+        if self.opts.resume and self.restore():
+            resume_at = {"epoch": self.epoch, "step": self.step}
+        self.runlog.open(self.cfg, resume_at)
+        self._handlers = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         history: List[Dict[str, Any]] = []
         try:
             while self.epoch <= tc.epochs:
-                self.train_set.set_epoch(self.epoch)
-                batches = epoch_batches(len(self.train_set), tc.batch_size, tc.seed, self.epoch)
-                batches = batches[self.iter_in_epoch :]
-                bar = tqdm(total=self.iters_per_epoch, initial=self.iter_in_epoch, desc=f"epoch {self.epoch}/{tc.epochs}",
-                           disable=None if (self.opts.progress and self.dist.is_main) else True, leave=False, unit="it")
-                start, losses = time.perf_counter(), []
-                for batch in self._loader(batches):
-                    stats = self.train_step(batch)
-                    self.iter_in_epoch += 1
-                    losses.append(stats["loss"])
-                    bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.2e}")
-                    bar.update()
-                    if self.step % self.opts.log_every == 0:
-                        self._log({"kind": "train", "epoch": self.epoch, "step": self.step, **stats})
-                    if self.stop_requested:
-                        break
-                    if self.opts.checkpoint_every and self.step % self.opts.checkpoint_every == 0:
-                        self.save()
-                bar.close()
-                if self.stop_requested:
-                    folder = self.save()
-                    raise KeyboardInterrupt(f"{self.stop_requested}: resume point saved in {folder}")
+                start = time.perf_counter()
+                done = self._train_epoch(tqdm)
+                if self.stopping:
+                    why = signal.Signals(self.stop_requested).name if self.stop_requested else "by another process"
+                    log.warning("stop requested (%s): saving a resume point", why)
+                    raise self._interrupt(self.save())
                 seconds = time.perf_counter() - start
                 record = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
-                          "loss": float(np.mean(losses)) if losses else float("nan"), "seconds": seconds,
-                          "videos_per_second": len(losses) * tc.batch_size / max(seconds, 1e-9)}
+                          "loss": float(np.mean(self.epoch_losses)) if self.epoch_losses else float("nan"),
+                          "seconds": seconds, "videos_per_second": done * tc.batch_size / max(seconds, 1e-9)}
+                skipped = int(sum(not np.isfinite(x) for x in self.epoch_losses))
+                if skipped:  # only with --on-nonfinite skip: "stop" raises at the first one
+                    record["skipped_steps"] = skipped
                 if evaluate_fn is not None and self.dist.is_main:
                     metrics = evaluate_fn(self.ema.module, self.epoch)
                     if metrics is not None:
                         record["val_average_mAP"] = metrics["average_mAP"]
-                self._log(record)
+                self.runlog.write(record, self.step)
                 history.append(record)
                 if self.dist.is_main and self.opts.progress:
                     extra = f", val avg mAP {record['val_average_mAP']:.4f}" if "val_average_mAP" in record else ""
                     tqdm.write(f"epoch {self.epoch}/{tc.epochs}: loss {record['loss']:.4f}, {seconds:.1f} s{extra}")
-                self.epoch += 1
-                self.iter_in_epoch = 0
-                self.save()
+                self.epoch, self.iter_in_epoch, self.epoch_losses = self.epoch + 1, 0, []
+                folder = self.save()
+                if self._agree_stop():
+                    raise self._interrupt(folder)
             final = None
             if self.dist.is_main:
                 meta = {"epoch": tc.epochs, "step": self.step, "weights": "ema",
                         "label_names": {str(k): v for k, v in self.data.label_names.items()}}
-                final = save_checkpoint(self.opts.out_dir / "final", self.ema.module, self.cfg, meta)
+                final = commit_folder(self.opts.out_dir / "final",
+                                      lambda folder: save_checkpoint(folder, self.ema.module, self.cfg, meta))
             barrier(self.dist)
             return {"final": final, "history": history, "steps": self.step}
         finally:
-            for s, h in old_handlers.items():
+            for s, h in self._handlers.items():
                 signal.signal(s, h)
-            if self.metrics_file is not None:
-                self.metrics_file.close()
-            if self.writer is not None:
-                self.writer.close()
+            self._handlers = {}
+            self.runlog.close()
             shutdown(self.dist)
