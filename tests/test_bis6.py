@@ -152,3 +152,27 @@ def test_bad_options_are_rejected():
         BiS6(8, bc_source="last")
     with pytest.raises(ValueError, match="kernel_aggregation"):
         BiS6(8, kernel_aggregation="mean")
+
+
+@pytest.mark.parametrize("kernel_sizes", [(4,), (2, 3, 4), (1, 3)])
+def test_causal_dw_convs_match_conv1d_and_gradcheck(kernel_sizes):
+    """The fused causal depthwise convs equal F.conv1d on a left-padded input, and their backward is exact."""
+    from rdfa_s6.ssm.bis6 import CausalDWConvs
+
+    g = torch.Generator().manual_seed(0)
+    s, length, n = 2, 7, 3
+    base = torch.randn(s, length, 2 * n, dtype=torch.float64, generator=g)
+    x = base[..., :n].detach().requires_grad_()  # a strided view, as BiS6 passes it
+    params = []
+    for k in kernel_sizes:
+        params += [torch.randn(n, 1, k, dtype=torch.float64, generator=g).requires_grad_(),
+                   torch.randn(n, dtype=torch.float64, generator=g).requires_grad_()]
+    got = CausalDWConvs.apply(x, kernel_sizes, *params)
+    for i, k in enumerate(kernel_sizes):
+        expected = F.conv1d(F.pad(x.transpose(1, 2), (k - 1, 0)), params[2 * i], params[2 * i + 1], groups=n)
+        torch.testing.assert_close(got[i], expected.transpose(1, 2), rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x, *p: CausalDWConvs.apply(x, kernel_sizes, *p), (x, *params))
+    frozen = [p.detach() for p in params]  # freeze_dwconv: no parameter gradients asked for
+    out = CausalDWConvs.apply(x, kernel_sizes, *frozen)
+    (grad_x,) = torch.autograd.grad(out.sum(), x)
+    assert grad_x.shape == x.shape
