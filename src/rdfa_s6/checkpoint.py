@@ -99,6 +99,9 @@ def save_checkpoint(
         atomic_write_bytes(directory / fname, st_save(_tensors(state), metadata={"format": FORMAT}))
         files[name] = fname
     atomic_write_json(directory / CONFIG_FILE, config_to_dict(cfg))
+    reserved = {"format", "format_version", "rdfa_s6_version", "torch_version", "weights"}
+    if reserved & set(meta or {}):
+        raise ValueError(f"checkpoint metadata may not set {sorted(reserved & set(meta or {}))}: they are written here")
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

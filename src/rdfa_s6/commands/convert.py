@@ -27,7 +27,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="convert an official RDFA-S6 .pth checkpoint into an rdfa-s6 checkpoint folder",
         description="Read an official RDFA-S6 checkpoint (torch.save dict with 'model' and 'model_ema') without "
         "unpickling code, check every key and shape against the preset, and write a folder with "
-        "model.safetensors, config.json and meta.json that `load_detector` and the other commands read.",
+        "model.safetensors, config.json and meta.json that `rdfa-s6 test`, `infer` and `rdfa_s6.load_detector` read.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="official .pth file")

@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ._common import HelpFormatter
+
 log = logging.getLogger(__name__)
 
 
@@ -18,12 +20,14 @@ def register(subparsers) -> argparse.ArgumentParser:
         "resolved config, metrics.jsonl, TensorBoard events (tb/), checkpoints/ and final/ (the EMA model) into "
         "--out. The test split is never used: evaluation during training uses the preset's validation split, if "
         "any. Multi-process: torchrun --nproc_per_node=N -m rdfa_s6 train ...",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("preset", help="preset name (see docs/presets.md) or path to a YAML config")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotted config overrides, e.g. train.epochs=10 model.stem.recurrences=2")
-    parser.add_argument("--data-root", type=Path, default=None, help="dataset folder")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="dataset folder: DIR/annotations.json and DIR/features/, or the preset's data.annotation_file and "
+                        "data.feature_dir taken under DIR when relative")
     parser.add_argument("--out", type=Path, required=True, help="run folder to write (or to resume)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint (from the beginning "

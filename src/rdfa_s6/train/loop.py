@@ -287,7 +287,7 @@ class Trainer:
                     raise self._interrupt(folder)
             final = None
             if self.dist.is_main:
-                meta = {"epoch": tc.epochs, "step": self.step, "weights": "ema",
+                meta = {"epoch": tc.epochs, "step": self.step, "model_weights": "ema",
                         "label_names": {str(k): v for k, v in self.data.label_names.items()}}
                 final = commit_folder(self.opts.out_dir / "final",
                                       lambda folder: save_checkpoint(folder, self.ema.module, self.cfg, meta))

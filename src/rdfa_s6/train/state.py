@@ -37,7 +37,8 @@ _NAME = re.compile(r"^epoch(\d+)_step(\d+)$")
 
 
 def checkpoint_name(epoch: int, step: int) -> str:
-    """``epoch<EEE>_step<SSSSSSS>``: the folder name of the resume point taken at (epoch, global step)."""
+    """``epoch<EEE>_step<SSSSSSS>``: the folder name of the resume point taken at (epoch, global step), where
+    ``epoch`` is the epoch a resume continues in: the point saved when epoch 1 ends is ``epoch002_...``."""
     return f"epoch{epoch:03d}_step{step:07d}"
 
 
