@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, List, Mapping
 
@@ -45,25 +42,13 @@ def parse_tiou(text: str) -> List[float]:
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` as JSON to ``path`` atomically; the folder must exist."""
+    from ..atomic import atomic_write_json
+
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"--json {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fobj:
-            json.dump(data, fobj, indent=1)
-            fobj.write("\n")
-            fobj.flush()
-            os.fsync(fobj.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_json(path, data, indent=1)
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Run a detector over a dataset split and evaluate it: shared by ``train`` (validation), ``test`` and ``demo``."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 from torch import nn

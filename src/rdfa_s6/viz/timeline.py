@@ -5,13 +5,13 @@ an atomic PNG writer. Nothing here imports matplotlib at module import time.
 """
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ..atomic import atomic_write_bytes
 from ..errors import UserError
 
 PathLike = Union[str, Path]
@@ -50,23 +50,12 @@ def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
             raise UserError(f"cannot create folder {folder} for {path.name}: {err}") from None
         if path.is_dir():
             raise UserError(f"{path} is a folder, expected a .png file path")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=folder)
+            atomic_write_bytes(path, buffer.getvalue())
         except OSError as err:
-            raise UserError(f"cannot write into {folder}: {err}") from None
-        try:
-            with os.fdopen(fd, "wb") as fobj:
-                fig.savefig(fobj, format="png", dpi=dpi, bbox_inches="tight")
-                fobj.flush()
-                os.fsync(fobj.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+            raise UserError(f"cannot write {path}: {err}") from None
     finally:
         plt.close(fig)
     return path
