@@ -89,6 +89,16 @@ def save_checkpoint(
     return directory
 
 
+def _read_json(path: Path) -> Any:
+    """A checkpoint folder's JSON file; a DataError naming it when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is truncated or not JSON ({err})") from None
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or err})") from None
+
+
 def read_weights(path: Union[str, Path]) -> Dict[str, Tensor]:
     """The tensors of a safetensors file; DataError if it is missing, truncated or not safetensors."""
     from safetensors.torch import load as st_load
@@ -112,12 +122,7 @@ def read_config(directory: Union[str, Path]) -> Config:
     if not path.is_file():
         raise DataError(f"{path} not found: {Path(directory)} is not an rdfa-s6 checkpoint folder "
                         f"(convert official .pth files with `rdfa-s6 convert`)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is truncated or not JSON ({err})") from None
-    except OSError as err:
-        raise DataError(f"cannot read {path} ({err.strerror or err})") from None
+    raw = _read_json(path)
     try:
         return config_from_dict(raw, source=str(path))
     except ConfigError as err:
@@ -169,12 +174,7 @@ def read_meta(directory: Union[str, Path]) -> Dict[str, Any]:
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise DataError(f"{path} not found: the checkpoint folder is incomplete (interrupted while saving?)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is truncated or not JSON ({err})") from None
-    except OSError as err:
-        raise DataError(f"cannot read {path} ({err.strerror or err})") from None
+    meta = _read_json(path)
     if not isinstance(meta, dict):
         raise DataError(f"{path}: expected a JSON object of metadata, got {type(meta).__name__}")
     return meta
