@@ -22,7 +22,7 @@ from rdfa_s6.cli import main as cli_main
 from rdfa_s6.config import load_config
 from rdfa_s6.data.synth import SynthSpec, generate
 from rdfa_s6.errors import DataError
-from rdfa_s6.train.loop import Trainer, TrainOptions
+from rdfa_s6.train.loop import NonFiniteError, Trainer, TrainOptions
 from rdfa_s6.train.state import TRAIN_STATE, latest_checkpoint, read_train_state
 
 TINY_SPEC = SynthSpec(train_videos=4, val_videos=0, test_videos=0, min_len=40, max_len=64, seed=5)
@@ -288,3 +288,11 @@ def test_diverging_run_stops_with_one_line_and_exit_status_2(tmp_path, tmp_path_
     last = latest_checkpoint(run)
     assert read_train_state(last)["step"] == bad_step - 1 and str(last) in err[0]
     assert all(torch.isfinite(t).all() for t in weights(last / "raw.safetensors").values())
+
+
+def test_skipping_stops_once_too_many_steps_in_a_row_are_non_finite(tiny_data, tmp_path, monkeypatch):
+    """A diverged run under --on-nonfinite skip does not skip to the end: it stops after --max-skipped in a row."""
+    poison_losses(monkeypatch, {1, 2, 3})
+    with pytest.raises(NonFiniteError, match=r"in 3 steps in a row, the last at step 4 "):
+        _train_tiny(tiny_data, tmp_path / "run", nonfinite="skip", max_skipped=2)
+    _train_tiny(tiny_data, tmp_path / "run2", nonfinite="skip", max_skipped=3)  # 3 in a row are tolerated

@@ -37,6 +37,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--on-nonfinite", choices=["stop", "skip"], default="stop",
                         help="what to do when the loss or gradients become NaN/Inf")
+    parser.add_argument("--max-skipped", type=int, default=20,
+                        help="with --on-nonfinite skip: stop when this many steps in a row were non-finite")
     parser.add_argument("--checkpoint-every", type=int, default=0,
                         help="also save a resume point every N iterations (0: at the end of each epoch only)")
     parser.add_argument("--log-every", type=int, default=10,
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
                         device=args.device, progress=not args.no_progress, nonfinite=args.on_nonfinite,
+                        max_skipped=args.max_skipped,
                         checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     trainer = Trainer(cfg, opts)
     evaluate_fn = None

@@ -89,6 +89,7 @@ class Trainer:
         self.epoch_losses: List[float] = []  #: losses of this epoch's iterations so far (kept across resumption)
         self.stop_requested: Optional[int] = None  #: the signal received by this process
         self.stopping = False  #: all processes agree to stop after this iteration
+        self.skipped_in_a_row = 0  #: non-finite steps skipped since the last good one (--on-nonfinite skip)
         self.runlog = RunLog(opts.out_dir, enabled=self.dist.is_main)
         self._handlers: Dict[int, Any] = {}
 
@@ -189,10 +190,16 @@ class Trainer:
                 raise NonFiniteError(f"non-finite loss or gradients at {where}: loss {stats['loss']}, grad norm "
                                      f"{stats['grad_norm']}; stopped without updating the model; {kept}; lower "
                                      f"train.lr, or pass --on-nonfinite skip to skip such steps")
+            self.skipped_in_a_row += 1
+            if self.skipped_in_a_row > self.opts.max_skipped:
+                raise NonFiniteError(f"non-finite loss or gradients in {self.skipped_in_a_row} steps in a row, the last "
+                                     f"at {where}: the run has diverged (--max-skipped {self.opts.max_skipped}); "
+                                     f"lower train.lr and start again or resume from an earlier checkpoint")
             log.warning("skipping the update at %s: non-finite loss or gradients", where)
             self.optimizer.zero_grad(set_to_none=True)
             stats["skipped"] = True
         else:
+            self.skipped_in_a_row = 0
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.ema.update(self.model)

@@ -26,6 +26,7 @@ class TrainOptions:
     device: str = "auto"
     progress: bool = True
     nonfinite: str = "stop"  #: "stop" or "skip" a step whose loss or gradients are not finite
+    max_skipped: int = 20  #: with nonfinite="skip": stop after this many non-finite steps in a row (diverged)
     checkpoint_every: int = 0  #: also save a resume point every N iterations (0: end of epoch only)
     log_every: int = 10  #: write a "train" record to metrics.jsonl every N iterations
 
@@ -35,6 +36,8 @@ class TrainOptions:
             raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.nonfinite not in ("stop", "skip"):
             raise UserError(f"--on-nonfinite must be stop or skip, got {self.nonfinite!r}")
+        if self.max_skipped < 1:
+            raise UserError(f"--max-skipped must be at least 1, got {self.max_skipped}")
         if self.log_every < 1:
             raise UserError(f"--log-every must be at least 1, got {self.log_every}")
         if self.checkpoint_every < 0:
