@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -25,3 +26,13 @@ def shared_data(request: pytest.FixtureRequest) -> Path:
     if not (path / "thumos14.json").is_file():
         pytest.skip(f"shared data not found at {path} (set --shared-data or RDFA_S6_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a test module, restored after: tiny models run fastest on one thread, and far
+    faster than on two when the machine's two cores are busy (OpenMP threads then wait for each other)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

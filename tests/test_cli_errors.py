@@ -43,12 +43,7 @@ def checkpoints(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(good=_checkpoint(base / "good"), wide=_checkpoint(base / "wide", "model.embed_dim=32"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Ctx:

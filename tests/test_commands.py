@@ -12,7 +12,6 @@ from typing import List, Tuple
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,13 +27,7 @@ SYNTH = ["--videos", "4", "--val-videos", "2", "--test-videos", "2", "--classes"
 FPS, STRIDE, WINDOW = 30.0, 4, 16  # the synthetic data's (and the demo preset's) units
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and far faster than two when the machine is busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cli(capsys, *argv) -> Tuple[int, str, str]:

@@ -13,13 +13,7 @@ from rdfa_s6.errors import ConfigError, DataError
 from rdfa_s6.models.blocks import AffineDropPath, ChannelLayerNorm, MaskedConv1D
 from rdfa_s6.models.points import PointGenerator
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and immune to OpenMP stalls when the CPUs are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = [

@@ -32,14 +32,11 @@ TINY_OVERRIDES = ["train.epochs=2", "train.warmup_epochs=1", "train.batch_size=2
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread_and_restored_flags():
-    """In-process training uses one thread (oversubscribed OpenMP threads on a busy 2-core machine are many
-    times slower) and ``train.deterministic`` switches torch's deterministic mode on: restore both after."""
-    threads = torch.get_num_threads()
+def _one_thread_and_restored_flags(one_thread):
+    """In-process training uses one thread (``one_thread``) and ``train.deterministic`` switches torch's
+    deterministic mode on: restore it after."""
     flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
 
 

@@ -11,7 +11,7 @@ Module names match the official state dict: ``blocks.{l}.{mamba, ln, drop_path}`
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -80,9 +80,15 @@ class BranchModule(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
-        feats, masks = [x], [mask]
-        for block in self.blocks:
-            x, mask = block(x, mask)
-            feats.append(x)
-            masks.append(mask)
-        return feats, masks
+        return pyramid(self.blocks, x, mask)
+
+
+def pyramid(blocks: Iterable[nn.Module], x: Tensor, mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+    """Level 0 = ``(x, mask)``, then one level per block (each maps ``(x, mask)`` to the next, downsampled):
+    lists of features [B, C, T_l] and masks [B, 1, T_l], finest first."""
+    feats, masks = [x], [mask]
+    for block in blocks:
+        x, mask = block(x, mask)
+        feats.append(x)
+        masks.append(mask)
+    return feats, masks

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..config.schema import ModelConfig
 from .attention import TransformerBlock
-from .branch import BranchModule, MambaBlock
+from .branch import BranchModule, MambaBlock, pyramid
 from .embedding import EmbeddingModule
 from .stem import StemModule
 
@@ -108,12 +108,7 @@ class _StemBranchEncoder(Encoder):
         x, mask = self.embedding_module(x, mask)
         for block in self.stem:
             x, mask = block(x, mask)
-        feats, masks = [x], [mask]
-        for block in self.branch:
-            x, mask = block(x, mask)
-            feats.append(x)
-            masks.append(mask)
-        return feats, masks
+        return pyramid(self.branch, x, mask)
 
 
 @register_encoder("actionformer")
