@@ -18,7 +18,7 @@ from .commands._common import HelpFormatter
 from .errors import UserError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "train", "test", "infer", "evaluate", "visualize", "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "visualize", "check-data", "convert", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

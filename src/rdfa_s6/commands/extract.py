@@ -1,0 +1,69 @@
+"""``rdfa-s6 extract VIDEO_OR_FOLDER... --out DIR --backbone NAME``: video files -> clip features."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import HelpFormatter, output_dir
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "extract",
+        help="decode videos and extract clip features with a video backbone (the dataset layout train reads)",
+        description="Decode video files with PyAV and extract one feature per clip: clip i covers frames "
+        "[i*S, i*S + W) of the video at its own frame rate (or resampled to --fps), so a video of N frames gives "
+        "T = floor((N - W) / S) + 1 features (one padded clip when N < W) and step t is centred at "
+        "(t*S + W/2) / fps seconds. Writes OUT/features/<video_id>.npy [T, C], OUT/annotations.json (each video "
+        "with duration, fps and --subset, no annotations) and OUT/extraction.json (settings and per-video facts). "
+        "Finished videos are skipped when rerun; under torchrun each rank takes its share. A video that cannot "
+        "be decoded is reported in one line and skipped; the exit status is then 2.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("inputs", type=Path, nargs="+", metavar="VIDEO_OR_FOLDER", help="video files or folders of them")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (the dataset root)")
+    parser.add_argument("--backbone", required=True,
+                        help="r3d_18, r2plus1d_18, s3d, mvit_v2_s, swin3d_t (torchvision, Kinetics-400) or "
+                        "colour-motion (weight-free colour and motion statistics; demos)")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--weights", type=Path, default=None,
+                         help="a torchvision state dict file (default: torchvision's cache, if it holds the file)")
+    weights.add_argument("--random-init", action="store_true",
+                         help="an untrained network with a fixed seed (tests and demos; recorded as such)")
+    parser.add_argument("--fps", type=float, default=None, help="resample every video to this frame rate (default: "
+                        "each video's own rate; a variable-rate video is resampled to its average rate)")
+    parser.add_argument("--stride", type=int, default=4, help="S: frames between consecutive clips")
+    parser.add_argument("--window", type=int, default=16, help="W: frames per clip")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="bf16 autocast for the backbone; auto = bf16 on CUDA and on CPUs with AMX, else fp32")
+    parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="of the feature files")
+    parser.add_argument("--subset", default="training", help="subset of the new videos in annotations.json")
+    parser.add_argument("--workers", type=int, default=1, help="decoding processes (0: decode in the main process)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..video.extract import ExtractOptions, dist_env, extract
+
+    output_dir(args.out, "--out")
+    rank, world, _ = dist_env()
+    opts = ExtractOptions(out=args.out, backbone=args.backbone, weights=args.weights, random_init=args.random_init,
+                          fps=args.fps, stride=args.stride, window=args.window, batch_size=args.batch_size,
+                          device=args.device, precision=args.precision, subset=args.subset, workers=args.workers,
+                          dtype=args.dtype, rank=rank, world_size=world)
+    summary = extract(args.inputs, opts, progress=not args.no_progress)
+    where = f" (rank {rank} of {world})" if world > 1 else ""
+    speed = f", {summary.video_seconds / summary.seconds:.1f} video-s/s" if summary.seconds > 0 and summary.done else ""
+    print(f"extracted {len(summary.done)} video(s){where}, {len(summary.skipped)} already done, "
+          f"{len(summary.failed)} failed, in {summary.seconds:.1f} s{speed} -> {args.out}")
+    if summary.merged:
+        print(f"wrote {args.out / 'extraction.json'} and {args.out / 'annotations.json'}")
+    for vid, reason in summary.failed.items():
+        print(f"rdfa-s6 extract: failed: {reason}", file=sys.stderr)
+    return 2 if summary.failed else 0

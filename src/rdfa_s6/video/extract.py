@@ -1,0 +1,293 @@
+"""Video files -> clip features ``[T, C]`` in the project's dataset layout (see :mod:`.records`).
+
+Pipeline: worker processes decode videos ahead (:class:`ClipStream`, a torch ``IterableDataset``; each worker
+takes whole videos) and send batches of uint8 clips ``[b, W, crop, crop, 3]``; the main process runs them
+through the backbone (bf16 autocast where it pays) and writes each video's features atomically when its last
+clip is done. Finished videos are skipped on a rerun. Under ``torchrun`` (``RANK``/``WORLD_SIZE``), rank ``r``
+takes videos ``r, r + world, ...`` of the sorted list; the last rank to finish merges ``extraction.json``.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..atomic import atomic_write_bytes, atomic_write_json
+from ..errors import UserError
+from . import records
+from .backbones import Backbone, build_backbone
+from .clips import num_clips
+from .decode import VIDEO_EXTENSIONS, VideoError, VideoReader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractOptions:
+    """Settings of one extraction. ``stride``/``window`` in frames of the grid; ``fps`` None = each video's own."""
+
+    out: Path
+    backbone: str
+    weights: Optional[Path] = None
+    random_init: bool = False
+    fps: Optional[float] = None
+    stride: int = 4
+    window: int = 16
+    batch_size: int = 8
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16
+    subset: str = "training"
+    workers: int = 1
+    dtype: str = "float32"  # of the written files: float32 | float16
+    rank: int = 0
+    world_size: int = 1
+
+
+@dataclass
+class ExtractSummary:
+    done: List[str] = field(default_factory=list)
+    skipped: List[str] = field(default_factory=list)  # finished by an earlier run
+    failed: Dict[str, str] = field(default_factory=dict)  # video id -> one-line reason
+    merged: bool = False
+    seconds: float = 0.0
+    video_seconds: float = 0.0
+
+
+def list_videos(inputs: Sequence[Path]) -> Dict[str, Path]:
+    """Video id (file stem) -> path. Folders contribute their files with a video extension (not recursive);
+    files are taken as given, whatever their extension. Two files with the same stem are an error."""
+    found: Dict[str, Path] = {}
+    for item in inputs:
+        item = Path(item)
+        paths = sorted(p for p in item.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()) \
+            if item.is_dir() else [item]
+        if item.is_dir() and not paths:
+            raise UserError(f"{item} holds no video file ({', '.join(VIDEO_EXTENSIONS)})")
+        for p in paths:
+            if p.stem in found and found[p.stem] != p:
+                raise UserError(f"two videos with the id {p.stem!r}: {found[p.stem]} and {p}; rename one")
+            found[p.stem] = p
+    return dict(sorted(found.items()))
+
+
+def dist_env() -> Tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return "amx_bf16" in fh.read(1 << 16)
+    except OSError:
+        return False
+
+
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
+    if device == "auto":
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":
+        device = f"cuda:{local_rank}"
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise UserError(f"--device {device}: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available here")
+    return dev
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 on CUDA and on CPUs with AMX (where it is much faster), else fp32."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" or cpu_has_amx() else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise UserError(f"--precision: expected auto, fp32 or bf16, got {precision!r}")
+    return precision
+
+
+class ClipStream(IterableDataset):
+    """Decodes ``videos`` (id -> path) and yields messages, in order per video:
+    ``("clips", id, uint8 [b, W, crop, crop, 3])``..., then ``("done", id, info)`` or ``("error", id, reason)``.
+    In worker processes each worker takes every ``num_workers``-th video."""
+
+    def __init__(self, videos: Sequence[Tuple[str, Path]], short_side: int, crop: int, window: int, stride: int,
+                 batch_size: int, fps: Optional[float]):
+        self.videos, self.short_side, self.crop = list(videos), short_side, crop
+        self.window, self.stride, self.batch_size, self.fps = window, stride, batch_size, fps
+
+    def __iter__(self) -> Iterator[Tuple[str, str, Any]]:
+        info = get_worker_info()
+        mine = self.videos if info is None else self.videos[info.id :: info.num_workers]
+        for vid, path in mine:
+            try:
+                yield from self._video(vid, path)
+            except VideoError as err:
+                yield ("error", vid, str(err))
+            except MemoryError:
+                yield ("error", vid, f"{path}: out of memory while decoding")
+
+    def _video(self, vid: str, path: Path) -> Iterator[Tuple[str, str, Any]]:
+        reader = VideoReader(path, self.short_side, self.crop, self.fps)
+        reader.open()
+        w, s = self.window, self.stride
+        buf: List[np.ndarray] = []  # frames from index `base` on
+        base = 0
+        next_start = 0
+        batch: List[np.ndarray] = []
+        n = 0
+        for frame in reader.frames():
+            buf.append(frame)
+            n += 1
+            if n == next_start + w:  # clip [next_start, next_start + w) is complete
+                batch.append(np.stack(buf[next_start - base : next_start - base + w]))
+                next_start += s
+                drop = min(next_start - base, len(buf))
+                del buf[:drop]
+                base += drop
+                if len(batch) == self.batch_size:
+                    yield ("clips", vid, torch.from_numpy(np.stack(batch)))
+                    batch = []
+        if 0 < n < w:  # one clip, padded with the last frame
+            batch.append(np.stack(buf + [buf[-1]] * (w - n)))
+        if batch:
+            yield ("clips", vid, torch.from_numpy(np.stack(batch)))
+        assert reader.info is not None
+        yield ("done", vid, reader.info.to_dict())
+
+
+class FeatureEncoder:
+    """The backbone on a device and precision: uint8 clips ``[b, W, crop, crop, 3]`` -> float32 ``[b, C]``."""
+
+    def __init__(self, backbone: Backbone, device: torch.device, precision: str):
+        self.backbone, self.device, self.precision = backbone, device, precision
+        backbone.module.to(device)
+
+    @torch.no_grad()
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        x = self.backbone.preprocess(clips.to(self.device, non_blocking=True))
+        if self.precision == "bf16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                y = self.backbone.module(x)
+        else:
+            y = self.backbone.module(x)
+        return y.float().cpu()
+
+
+def settings_of(opts: ExtractOptions, backbone: Backbone, precision: str) -> Dict[str, Any]:
+    return {"backbone": backbone.name, "weights": backbone.weights if backbone.weights in ("random-init", "weight-free")
+            else Path(backbone.weights).name, "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
+            "fps": opts.fps, "stride": opts.stride, "window": opts.window, "short_side": backbone.short_side,
+            "crop": backbone.crop, "dtype": opts.dtype, "precision": precision}
+
+
+def validate(opts: ExtractOptions, backbone: Optional[Backbone] = None) -> None:
+    if opts.stride < 1 or opts.window < 1 or opts.batch_size < 1 or opts.workers < 0:
+        raise UserError("--stride, --window and --batch-size must be >= 1, --workers >= 0")
+    if opts.fps is not None and not opts.fps > 0:
+        raise UserError(f"--fps: expected a positive number of frames per second, got {opts.fps}")
+    if opts.dtype not in ("float32", "float16"):
+        raise UserError(f"--dtype: expected float32 or float16, got {opts.dtype!r}")
+    if backbone is not None and backbone.window is not None and opts.window != backbone.window:
+        raise UserError(f"backbone {backbone.name} takes clips of exactly {backbone.window} frames; "
+                        f"got --window {opts.window}")
+
+
+def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False,
+            backbone: Optional[Backbone] = None) -> ExtractSummary:
+    """Extract features of every video in ``inputs`` (files or folders) into ``opts.out``. Failed videos are
+    listed in the summary (and in ``extraction.json``), never half-written. ``opts.out`` is the folder a lock
+    would guard (one extraction per folder, or several ranks of one ``torchrun``)."""
+    start = time.perf_counter()
+    validate(opts)
+    videos = list_videos(inputs)
+    local_rank = dist_env()[2]
+    device = resolve_device(opts.device, local_rank)
+    precision = resolve_precision(opts.precision, device)
+    if backbone is None:
+        backbone = build_backbone(opts.backbone, opts.weights, opts.random_init)
+    validate(opts, backbone)
+    out = Path(opts.out)
+    records.check_settings(out, settings_of(opts, backbone, precision))
+    records.clear_rank_marker(out, opts.rank, opts.world_size)
+    summary = ExtractSummary()
+    mine = list(videos.items())[opts.rank :: opts.world_size]
+    todo = []
+    for vid, path in mine:
+        (summary.skipped if records.is_done(out, vid) else todo).append(vid)
+    enc = FeatureEncoder(backbone, device, precision)
+    stream = ClipStream([(v, videos[v]) for v in todo], backbone.short_side, backbone.crop, opts.window,
+                        opts.stride, opts.batch_size, opts.fps)
+    loader = DataLoader(stream, batch_size=None, num_workers=opts.workers,
+                        prefetch_factor=4 if opts.workers else None, persistent_workers=False)
+    pending: Dict[str, List[torch.Tensor]] = {}
+    bar = _progress(len(todo), progress)
+    for kind, vid, payload in loader:
+        if kind == "clips":
+            pending.setdefault(vid, []).append(enc(payload))
+        elif kind == "error":
+            pending.pop(vid, None)
+            summary.failed[vid] = payload
+            log.info("failed: %s", payload)
+            bar.update(1)
+        else:
+            feats = torch.cat(pending.pop(vid)).numpy() if vid in pending else np.zeros((0, backbone.feature_dim))
+            expected = num_clips(payload["num_frames"], opts.window, opts.stride)
+            assert feats.shape[0] == expected, (vid, feats.shape, expected)
+            _write_video(out, vid, videos[vid], feats.astype(opts.dtype), payload)
+            summary.done.append(vid)
+            summary.video_seconds += payload["duration"]
+            bar.update(1)
+    bar.close()
+    records.write_rank_marker(out, opts.rank, opts.world_size, summary.failed)
+    if records.all_ranks_done(out, opts.world_size):
+        records.merge(out, opts.world_size, opts.subset)
+        summary.merged = True
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _write_video(out: Path, vid: str, path: Path, feats: np.ndarray, info: Dict[str, Any]) -> None:
+    """The feature file, then the record that marks the video finished (both atomic)."""
+    buf = io.BytesIO()
+    np.save(buf, feats, allow_pickle=False)
+    atomic_write_bytes(out / "features" / f"{vid}.npy", buf.getvalue())
+    rec = {"path": str(path), "num_frames": info["num_frames"], "native_frames": info["native_frames"],
+           "native_fps": round(info["native_fps"], 6), "fps": round(info["fps"], 6), "duration": info["duration"],
+           "T": int(feats.shape[0]), "width": info["width"], "height": info["height"], "rotation": info["rotation"],
+           "vfr": info["vfr"], "resampled": info["resampled"]}
+    atomic_write_json(records.video_record_path(out, vid), rec)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="extract", unit="video", disable=not enabled or None)
+
+
+def extract_one(path: Path, backbone: Backbone, window: int, stride: int, fps: Optional[float],
+                batch_size: int = 8, device: str = "cpu", precision: str = "fp32") -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Features ``[T, C]`` float32 and the decode info of one video, in this process (no files written). Used by
+    ``infer`` on a video. Raises :class:`VideoError` for a bad video."""
+    dev = resolve_device(device)
+    enc = FeatureEncoder(backbone, dev, resolve_precision(precision, dev))
+    stream = ClipStream([(Path(path).stem, Path(path))], backbone.short_side, backbone.crop, window, stride,
+                        batch_size, fps)
+    feats: List[torch.Tensor] = []
+    for kind, _vid, payload in stream:
+        if kind == "clips":
+            feats.append(enc(payload))
+        elif kind == "error":
+            raise VideoError(payload)
+        else:
+            out = torch.cat(feats).numpy() if feats else np.zeros((0, backbone.feature_dim), np.float32)
+            return out, payload
+    raise AssertionError("unreachable")
