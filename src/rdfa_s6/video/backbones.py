@@ -132,7 +132,11 @@ def _tv_video_model(arch: str, weights: Optional[Mapping[str, Tensor]]) -> nn.Mo
     tv = import_torchvision()
     model = getattr(tv.models.video, arch)(weights=None)
     if weights is not None:
-        missing, unexpected = model.load_state_dict(dict(weights), strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(dict(weights), strict=False)
+        except RuntimeError as err:  # shape mismatches
+            raise UserError(f"the weights do not fit torchvision's {arch}: "
+                            f"{str(err).splitlines()[-1].strip()}") from None
         if missing or unexpected:
             raise UserError(f"the weights do not fit torchvision's {arch}: {len(missing)} missing keys (e.g. "
                             f"{list(missing)[:2]}), {len(unexpected)} unexpected (e.g. {list(unexpected)[:2]})")
