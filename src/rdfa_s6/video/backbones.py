@@ -56,10 +56,11 @@ class Backbone:
 
     def preprocess(self, clips: Tensor) -> Tensor:
         """``[B, W, H, W, 3]`` uint8 clips -> ``[B, 3, W, H, W]`` float32 normalised (on ``clips``' device)."""
-        x = clips.permute(0, 4, 1, 2, 3).float().div_(255.0)
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1, 1)
-        return (x - mean) / std
+        # normalise in the contiguous channels-last layout (one pass), then one copy to channels-first
+        scale = torch.tensor([1.0 / (255.0 * s) for s in self.std], device=clips.device)
+        shift = torch.tensor([m / s for m, s in zip(self.mean, self.std)], device=clips.device)
+        x = clips.float().mul_(scale).sub_(shift)  # (x / 255 - mean) / std
+        return x.permute(0, 4, 1, 2, 3).contiguous()
 
 
 BackboneFn = Callable[[Optional[Mapping[str, Tensor]]], Backbone]

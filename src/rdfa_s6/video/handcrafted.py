@@ -51,4 +51,4 @@ class ColourMotion(nn.Module):
 @register("colour-motion")
 def colour_motion(weights: Optional[Mapping[str, Tensor]]) -> Backbone:
     dim = 4 * 3 * GRID * GRID + GRID * GRID
-    return Backbone("colour-motion", ColourMotion(), dim, 64, 64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    return Backbone("colour-motion", ColourMotion(), dim, 32, 32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))

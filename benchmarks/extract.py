@@ -1,0 +1,109 @@
+"""Feature extraction throughput: decoding alone, the backbone alone, both overlapped; fp32 vs bf16; peak memory.
+
+    python benchmarks/extract.py [--backbones r3d_18,s3d,...] [--clips 8] [--size 224] [--threads 2]
+
+For each backbone (random-init weights: the timing does not depend on the weight values), in its own process:
+a synthetic H.264 video of exactly ``--clips`` clips (W = 16 frames, S = 4, 30 fps, ``--size``-pixel square
+frames of moving shapes) is written, then
+
+- ``decode``: PyAV decoding + resize/crop + cutting the clips (what a worker process does), alone;
+- ``backbone fp32`` / ``backbone bf16``: the backbone on the pre-decoded clips (batches of 8), after one warm-up;
+- ``end-to-end``: ``rdfa_s6.video.extract.extract`` with one decoding worker process (decoding overlapped with
+  the backbone), fp32, files written.
+
+Throughput is in video-seconds per wall-second, counting ``clips * S / fps`` seconds of video (the steady-state
+rate of a long video). Ratios are taken within the same run: ``e2e / backbone`` (target <= 1.15: decoding is
+hidden behind the backbone) and ``bf16 speed-up`` (target >= 2 on CPUs with AMX, or on CUDA). ``bf16 rel err``
+is ||f_bf16 - f_fp32|| / ||f_fp32|| over the clips' features. Peak memory is the process's maximum RSS (the
+decoding worker's in parentheses).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT = "colour-motion,r3d_18,r2plus1d_18,s3d,mvit_v2_s,swin3d_t"
+FPS, W, S = 30, 16, 4
+
+
+def one(name: str, clips: int, size: int, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    from rdfa_s6.video.backbones import build_backbone
+    from rdfa_s6.video.extract import ClipStream, ExtractOptions, FeatureEncoder, extract, resolve_precision
+    from rdfa_s6.video.synth import VideoSynthSpec, render_video, write_mp4
+
+    torch.set_num_threads(threads)
+    tmp = Path(tempfile.mkdtemp(prefix="rdfa-extract-bench-"))
+    n_frames = (clips - 1) * S + W
+    frames, _ = render_video(n_frames, VideoSynthSpec(size=size, action_frames=(8, 16)), np.random.default_rng(0))
+    video = tmp / "bench.mp4"
+    write_mp4(video, frames, FPS)
+    video_s = clips * S / FPS
+    bb = build_backbone(name, random_init=name != "colour-motion")
+    stream = ClipStream([("bench", video)], bb.short_side, bb.crop, W, S, 8, None)
+    t = time.perf_counter()
+    batches = [p for kind, _, p in stream if kind == "clips"]
+    decode_s = time.perf_counter() - t
+    out = {"backbone": name, "clips": clips, "crop": bb.crop, "decode": video_s / decode_s}
+    feats = {}
+    for precision in ("fp32", "bf16"):
+        enc = FeatureEncoder(bb, torch.device("cpu"), precision)
+        enc(batches[0][:2])  # warm-up
+        t = time.perf_counter()
+        feats[precision] = torch.cat([enc(b) for b in batches])
+        out[f"backbone_{precision}"] = video_s / (time.perf_counter() - t)
+    out["bf16_speedup"] = out["backbone_bf16"] / out["backbone_fp32"]
+    out["bf16_rel_err"] = float((feats["bf16"] - feats["fp32"]).norm() / feats["fp32"].norm())
+    opts = ExtractOptions(out=tmp / "out", backbone=name, random_init=name != "colour-motion", workers=1,
+                          device="cpu", precision="fp32")
+    t = time.perf_counter()
+    extract([video], opts, backbone=bb)
+    out["e2e"] = video_s / (time.perf_counter() - t)
+    out["e2e_over_backbone"] = out["backbone_fp32"] / out["e2e"]  # time ratio
+    out["auto_precision"] = resolve_precision("auto", torch.device("cpu"))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["worker_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbones", default=DEFAULT)
+    parser.add_argument("--clips", type=int, default=8, help="clips per measurement (the video's length)")
+    parser.add_argument("--size", type=int, default=224, help="source video frame size, pixels (square)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.clips, args.size, args.threads)))
+        return
+    print(f"{args.clips} clips of {W} frames every {S} at {FPS} fps from {args.size}px H.264; {args.threads} threads; "
+          f"throughput in video-s per wall-s")
+    head = ["backbone", "crop", "decode", "bb fp32", "bb bf16", "bf16 speed-up", "bf16 rel err", "e2e fp32",
+            "e2e/bb time", "peak RSS MB (worker)"]
+    print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|")
+    for name in args.backbones.split(","):
+        res = subprocess.run([sys.executable, __file__, "--one", name, "--clips", str(args.clips), "--size",
+                              str(args.size), "--threads", str(args.threads)], capture_output=True, text=True,
+                             env=dict(os.environ))
+        if res.returncode:
+            print(f"| {name} | failed: {res.stderr.strip().splitlines()[-1]} |")
+            continue
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"| {name} | {r['crop']} | {r['decode']:.1f} | {r['backbone_fp32']:.2f} | {r['backbone_bf16']:.2f} | "
+              f"{r['bf16_speedup']:.2f}x | {r['bf16_rel_err']:.1e} | {r['e2e']:.2f} | {r['e2e_over_backbone']:.2f} | "
+              f"{r['peak_rss_mb']:.0f} ({r['worker_rss_mb']:.0f}) |", flush=True)
+    print(f"auto precision here: {r.get('auto_precision', '?')} (bf16 only on CUDA or CPUs with AMX)")
+
+
+if __name__ == "__main__":
+    main()
