@@ -183,7 +183,7 @@ def test_infer_feeds_the_model_as_training_did(run_dir, tmp_path, capsys, monkey
                                                window):
     """Regression: the duration was (T * stride + window) / fps, one stride too long (20 rows at 10 fps:
     9.6 s instead of 9.2 s), and data.downsample_rate / force_upsampling were ignored."""
-    import rdfa_s6.infer.predictor as predictor
+    import rdfa_s6.api as api
 
     seen = []
 
@@ -193,7 +193,7 @@ def test_infer_feeds_the_model_as_training_did(run_dir, tmp_path, capsys, monkey
         return {meta["video_id"]: [{"segment": [0.0, meta["duration"]], "label": names[0], "label_id": 0,
                                     "score": 0.5}]}
 
-    monkeypatch.setattr(predictor, "predict_batch", fake_predict_batch)
+    monkeypatch.setattr(api, "predict_batch", fake_predict_batch)
     np.save(tmp_path / "v.npy", np.zeros((20, 10), np.float32))
     ckpt = _copy_checkpoint(run_dir / "final", tmp_path / "ckpt", **fields)
     code, _, err = cli(capsys, "infer", ckpt, tmp_path / "v.npy", "--fps", "10", "--out", tmp_path / "d.json")

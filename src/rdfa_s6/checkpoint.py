@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +25,9 @@ from . import __version__
 from .atomic import atomic_write_bytes, atomic_write_json  # noqa: F401  (re-exported)
 from .config import Config, config_from_dict, config_to_dict
 from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from .models.detector import Detector
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,7 @@ def check_state_dict(expected: Mapping[str, Tensor], got: Mapping[str, Tensor], 
 
 def load_detector(
     directory: Union[str, Path], weights: str = "model", device: Union[str, torch.device] = "cpu"
-) -> Tuple[nn.Module, Config]:
+) -> Tuple["Detector", Config]:
     """Rebuild the detector stored in a checkpoint folder: ``(model in eval mode, cfg)``.
 
     ``weights`` picks ``<weights>.safetensors`` (default ``model``). Errors are :class:`DataError` s naming

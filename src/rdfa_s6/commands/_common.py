@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Optional
 
-from ..errors import DataError, UserError
+from ..errors import UserError
 
 
 def output_file(path: Optional[Path], option: str, folder_must_exist: bool = False) -> None:
@@ -44,17 +44,6 @@ def positive(value: Optional[float], option: str, what: str, allow_zero: bool = 
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise UserError(f"{option}: expected a {'non-negative' if allow_zero else 'positive'} number of {what}, "
                         f"got {value}")
-
-
-def check_label_names(data_names: Mapping[int, str], model_names: Dict[int, str], ann_path: str,
-                      model_dir: Path) -> None:
-    """The annotation file's class ids (``label_id`` -> ``label``) must name the classes the model was trained on,
-    when the checkpoint stores their names; else detections would be evaluated under the wrong names."""
-    for lid, name in sorted(data_names.items()):
-        trained = model_names.get(lid)
-        if trained is not None and trained != name:
-            raise DataError(f"{ann_path}: label_id {lid} is {name!r} but the model in {model_dir} was trained "
-                            f"with label_id {lid} = {trained!r}; expected the class ids of the training data")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -1,10 +1,12 @@
-"""``rdfa-s6 test CHECKPOINT_OR_RUN_DIR --data-root DIR``: run a trained model over a split and evaluate it."""
+"""``rdfa-s6 test CHECKPOINT_OR_RUN_DIR --data-root DIR``: run a trained model over a split and evaluate it.
+
+A thin shell over :meth:`rdfa_s6.Detector.evaluate`: options, files and the printed table."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, check_label_names, output_dir, output_file
+from ._common import HelpFormatter, output_dir, output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -13,7 +15,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="run a trained model over a dataset split and evaluate it",
         description="Load a checkpoint folder (or a run folder: its final/ model, else its newest checkpoint), "
         "run it over --split of the dataset in --data-root, write the detections (ActivityNet results JSON) and "
-        "the metrics (same JSON shape as `rdfa-s6 evaluate --json`), and print mAP per tIoU.",
+        "the metrics (same JSON shape as `rdfa-s6 evaluate --json`), and print mAP per tIoU. Ground truth is "
+        "scored with the config's eval.gt_policy (the official metric's: zero-length and duplicated events "
+        "dropped), which `rdfa-s6 evaluate --gt-policy` selects too.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
@@ -32,39 +36,20 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import atomic_write_json, load_detector, read_label_names
-    from ..config import apply_override, config_from_dict, config_to_dict
-    from ..data.prepare import prepare_data
-    from ..errors import ConfigError
+    from ..api import Detector
+    from ..atomic import atomic_write_json
     from ..eval.report import format_table
-    from ..infer.runner import evaluate_split
-    from ..train.state import resolve_model_dir
 
     output_dir(args.out, "--out")
     output_file(args.json, "--json")
-    model_dir = resolve_model_dir(args.checkpoint)
-    model, cfg = load_detector(model_dir, device=args.device)
-    model_names = read_label_names(model_dir, model.num_classes)
-    if args.overrides:
-        raw = config_to_dict(cfg)
-        for item in args.overrides:
-            if not item.split("=", 1)[0].startswith(("infer.", "eval.")):
-                raise ConfigError(f"{item}: only infer.* and eval.* can be overridden when testing a trained model")
-            apply_override(raw, item)
-        cfg = config_from_dict(raw, source="overrides")
-    split = args.split or cfg.data.test_split
-    data = prepare_data(cfg.data, args.data_root, [split])
-    if data.num_classes != model.num_classes:
-        raise ConfigError(f"the dataset has {data.num_classes} classes but the model in {model_dir} predicts "
-                          f"{model.num_classes}")
-    if not cfg.data.class_agnostic:
-        check_label_names(data.annotations.label_names, model_names, data.annotations.path, model_dir)
-    results, metrics = evaluate_split(model, cfg, data, split, progress=not args.no_progress)
-    out = args.out or model_dir
-    atomic_write_json(Path(out) / f"results_{split}.json", results)
-    atomic_write_json(Path(out) / f"metrics_{split}.json", metrics)
+    det = Detector.from_pretrained(args.checkpoint, device=args.device).with_overrides(args.overrides)
+    split = args.split or det.config.data.test_split
+    results, metrics = det.evaluate(args.data_root, split, progress=not args.no_progress)
+    out = Path(args.out or det.source)
+    atomic_write_json(out / f"results_{split}.json", results)
+    atomic_write_json(out / f"metrics_{split}.json", metrics)
     if args.json:
         atomic_write_json(args.json, metrics)
     print(format_table(metrics))
-    print(f"results: {Path(out) / f'results_{split}.json'}\nmetrics: {Path(out) / f'metrics_{split}.json'}")
+    print(f"results: {out / f'results_{split}.json'}\nmetrics: {out / f'metrics_{split}.json'}")
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -133,3 +133,21 @@ def _read_array(path: Path, video_id: str):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kind = "refused to unpickle it" if isinstance(err, pickle.UnpicklingError) else "cannot read features"
         raise DataError(f"{path}: video {video_id!r}: {kind} ({first[:200]})") from None
+
+
+def feature_files(path: Union[str, Path]) -> List[Path]:
+    """``path`` itself if it is a feature file, else the feature files (by extension) directly in the folder
+    ``path``, sorted by name; a UserError when there is none."""
+    from ..errors import UserError
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in EXTENSIONS and p.is_file())
+        if not files:
+            raise UserError(f"{path} holds no {'/'.join(EXTENSIONS)} feature file")
+        return files
+    if path.is_file():
+        if path.suffix not in EXTENSIONS:
+            raise UserError(f"{path}: feature files must end in {', '.join(EXTENSIONS)}")
+        return [path]
+    raise UserError(f"feature file or folder {path} not found")

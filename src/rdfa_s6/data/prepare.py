@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ..config.schema import DataConfig
 from ..errors import DataError
@@ -24,6 +24,23 @@ class PreparedData:
     num_classes: int
     label_names: Dict[int, str]
     data_root: Optional[Path] = None  #: the --data-root folder relative data paths were taken under, if any
+
+    @property
+    def class_names(self) -> Dict[int, str]:
+        """The annotation file's ``label_id -> label`` map: the names of fused detections (external class
+        ids), which for a class-agnostic model differ from its one ``"action"`` class."""
+        return dict(self.annotations.label_names) or dict(self.label_names)
+
+    def model_meta(self) -> Dict[str, Any]:
+        """What a checkpoint records about its training data so that inference needs nothing else:
+        ``label_names`` (the model's classes), ``class_names`` (the dataset's) and ``video_fps`` (the frame rate
+        every video had, when they all had one: ``rdfa-s6 infer`` then needs no ``--fps``)."""
+        meta: Dict[str, Any] = {"label_names": {str(k): v for k, v in self.label_names.items()},
+                                "class_names": {str(k): v for k, v in self.class_names.items()}}
+        rates = {rec.fps for rec in self.annotations.videos.values()}
+        if len(rates) == 1 and None not in rates:
+            meta["video_fps"] = float(rates.pop())  # type: ignore[arg-type]
+        return meta
 
 
 def under_root(value: str, data_root: Optional[Path]) -> Path:
@@ -119,3 +136,14 @@ def prepare_data(cfg: DataConfig, data_root: Optional[Path], splits: List[str]) 
         num_classes = 1
     return PreparedData(annotations, reader, int(input_dim), int(num_classes), label_names,
                         None if data_root is None else Path(data_root))
+
+
+def check_label_names(data_names: Mapping[int, str], model_names: Dict[int, str], ann_path: str,
+                      model_dir: Path) -> None:
+    """The annotation file's class ids (``label_id`` -> ``label``) must name the classes the model was trained on,
+    when the checkpoint stores their names; else detections would be evaluated under the wrong names."""
+    for lid, name in sorted(data_names.items()):
+        trained = model_names.get(lid)
+        if trained is not None and trained != name:
+            raise DataError(f"{ann_path}: label_id {lid} is {name!r} but the model in {model_dir} was trained "
+                            f"with label_id {lid} = {trained!r}; expected the class ids of the training data")

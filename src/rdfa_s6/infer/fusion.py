@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Mapping, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -108,3 +108,21 @@ def fuse_video(video_id: str, segments, scores, external: Mapping[str, np.ndarra
         raise DataError(f"external score file {source}, video {video_id!r}: class scores must be a non-empty "
                         f"list of finite numbers")
     return fuse_scores(segments, scores, class_scores, num_pred=num_pred, topk=topk)
+
+
+def external_scores_for(given: Optional[PathLike], configured: Optional[str],
+                        data_root: Optional[PathLike]) -> Optional[Dict[str, np.ndarray]]:
+    """The external scores an inference run fuses with: the file ``given`` (e.g. ``--ext-scores``), else the
+    config's ``infer.ext_score_file`` (relative paths under ``data_root`` when given, else the working
+    directory), else None. A configured file that is not there is a DataError that says how to proceed."""
+    if given is not None:
+        return load_external_scores(given)
+    if not configured:
+        return None
+    path = Path(configured).expanduser()
+    if not path.is_absolute() and data_root is not None:
+        path = Path(data_root) / path
+    if not path.is_file():
+        raise DataError(f"the model's config names the external score file {configured!r} (infer.ext_score_file), "
+                        f"not found at {path}: pass --data-root DIR, --ext-scores FILE, or --no-ext-scores")
+    return load_external_scores(path)

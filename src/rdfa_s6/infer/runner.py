@@ -33,7 +33,9 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
     external = None
     if cfg.infer.ext_score_file:  # a data path like the others: relative to --data-root when one is given
         external = load_external_scores(under_root(cfg.infer.ext_score_file, data.data_root))
-    return predict(model, batches(), cfg.infer, data.label_names, external)
+    # fused detections carry the external classifier's class ids, which are the annotation file's label ids
+    names = data.class_names if external is not None else data.label_names
+    return predict(model, batches(), cfg.infer, names, external)
 
 
 def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,

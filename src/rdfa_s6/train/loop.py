@@ -103,7 +103,7 @@ class Trainer:
         if not self.dist.is_main:
             return None
         meta = {"epoch": self.epoch, "step": self.step, "iter_in_epoch": self.iter_in_epoch,
-                "label_names": {str(k): v for k, v in self.data.label_names.items()}}
+                **self.data.model_meta()}
         state = {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                  "normaliser": self.normaliser.state_dict(), "epoch": self.epoch, "step": self.step,
                  "iter_in_epoch": self.iter_in_epoch, "epoch_losses": list(self.epoch_losses),
@@ -294,8 +294,7 @@ class Trainer:
                     raise self._interrupt(folder)
             final = None
             if self.dist.is_main:
-                meta = {"epoch": tc.epochs, "step": self.step, "model_weights": "ema",
-                        "label_names": {str(k): v for k, v in self.data.label_names.items()}}
+                meta = {"epoch": tc.epochs, "step": self.step, "model_weights": "ema", **self.data.model_meta()}
                 final = commit_folder(self.opts.out_dir / "final",
                                       lambda folder: save_checkpoint(folder, self.ema.module, self.cfg, meta))
             barrier(self.dist)

@@ -1,0 +1,340 @@
+"""The Python API: one inference pipeline from features to detections in seconds.
+
+    >>> from rdfa_s6 import Detector
+    >>> det = Detector.from_pretrained("runs/x")          # a run folder or a checkpoint folder
+    >>> dets = det.predict(feats, fps=30.0)                # feats: [T, C] array/tensor or a feature file path
+    >>> dets[0].start, dets[0].end, dets[0].label, dets[0].score
+    >>> det.predict_many({"vid": feats}, fps=30.0)         # {video_id: [Detection, ...]}, batched
+
+Units: ``fps`` is frames per second of the video the features were extracted from; ``stride`` (frames between
+two rows of the feature array) and ``window`` (frames per clip) default to the model's ``data.feat_stride`` and
+``data.num_frames``. Row ``t`` of a ``[T, C]`` feature array is centred at ``(t * stride + window / 2) / fps``
+seconds (docs/custom-data.md); detections are clipped to the ``((T - 1) * stride + window) / fps`` seconds the
+rows cover.
+
+The pipeline (features -> model input -> padded batch on the model's device -> network -> decode -> NMS ->
+optional score fusion -> seconds) is the one ``rdfa-s6 infer``, ``test``, ``train`` (validation) and ``demo``
+use: the dataset path builds its batches with the same :func:`rdfa_s6.data.dataset.model_input` and
+:func:`rdfa_s6.data.transforms.pad_batch`, and every path ends in :func:`rdfa_s6.infer.predictor.predict_batch`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .checkpoint import load_detector, read_label_names, read_meta
+from .config import Config
+from .data.coords import covered_seconds
+from .data.dataset import model_input
+from .data.features import EXTENSIONS, FeatureReader
+from .data.transforms import pad_batch, padded_length
+from .errors import DataError, UserError
+from .infer.predictor import predict_batch
+from .models.detector import Detector as Network
+
+__all__ = ["Detection", "Detector", "FeatureInput"]
+
+#: what :meth:`Detector.predict` accepts: a ``[T, C]`` numpy array or tensor, or the path of a feature file
+FeatureInput = Union[np.ndarray, Tensor, str, Path]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected action: ``start``/``end`` in seconds, ``label`` (class name), ``score`` in [0, 1]."""
+
+    start: float
+    end: float
+    label: str
+    score: float
+    label_id: int = -1  #: the class id (the annotation file's ``label_id``); -1 when unknown
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The ActivityNet results entry: ``{"segment": [start, end], "label", "score", "label_id"}``."""
+        return {"segment": [self.start, self.end], "label": self.label, "label_id": self.label_id,
+                "score": self.score}
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> "Detection":
+        start, end = entry["segment"]
+        return cls(float(start), float(end), str(entry["label"]), float(entry["score"]),
+                   int(entry.get("label_id", -1)))
+
+
+@dataclass
+class _Prepared:
+    """One video made ready for the network: ``feats`` [C, T'] (after downsampling/resizing) and its meta."""
+
+    video_id: str
+    feats: Tensor
+    meta: Dict[str, Any]
+
+
+class Detector:
+    """A trained detector: the network, its config and its class names.
+
+    Build it with :meth:`from_pretrained`; call :meth:`predict` / :meth:`predict_many`. ``model`` is the
+    :class:`rdfa_s6.models.Detector` network (in eval mode), ``config`` its resolved :class:`~rdfa_s6.config.Config`.
+    """
+
+    def __init__(self, model: Network, config: Config, label_names: Optional[Mapping[int, str]] = None,
+                 class_names: Optional[Mapping[int, str]] = None, video_fps: Optional[float] = None,
+                 source: Optional[Path] = None) -> None:
+        self.model = model.eval()
+        self.config = config
+        #: the class names the checkpoint stores (empty for converted official weights, which have none)
+        self.trained_names: Dict[int, str] = dict(label_names or {})
+        #: names of the network's classes (``{0: "action"}`` for a class-agnostic model; ``class_<id>`` if unknown)
+        self.label_names: Dict[int, str] = dict(self.trained_names) or {
+            i: f"class_{i}" for i in range(model.num_classes)}
+        #: the dataset's ``label_id -> label`` map: names of fused detections (external class ids)
+        self.class_names: Dict[int, str] = dict(class_names or {}) or dict(self.label_names)
+        #: the frame rate every training video had, when they all had one (used when ``fps`` is not given)
+        self.video_fps = video_fps
+        self.source = source
+
+    # ---- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: Union[str, Path], device: Union[str, torch.device] = "cpu",
+                        weights: str = "model") -> "Detector":
+        """Load a checkpoint folder, or a run folder (its ``final/`` model, else its newest checkpoint).
+
+        ``weights`` picks ``<weights>.safetensors`` of the folder (``model``: the EMA model of a trained run).
+        Raises :class:`~rdfa_s6.errors.DataError` naming the file when something is missing or malformed.
+        """
+        from .train.state import resolve_model_dir
+
+        model_dir = resolve_model_dir(Path(path))
+        model, cfg = load_detector(model_dir, weights=weights, device=device)
+        meta = read_meta(model_dir)
+        label_names = read_label_names(model_dir, model.num_classes)
+        class_names = _read_id_names(meta.get("class_names"), model_dir)
+        fps = meta.get("video_fps")
+        video_fps = float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else None
+        return cls(model, cfg, label_names, class_names, video_fps, source=model_dir)
+
+    # ---- properties --------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model.num_classes)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.model.input_dim)
+
+    @property
+    def default_fps(self) -> Optional[float]:
+        """``data.default_fps`` of the config, else the frame rate recorded from the training videos."""
+        return self.config.data.default_fps or self.video_fps
+
+    def to(self, device: Union[str, torch.device]) -> "Detector":
+        self.model.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        return (f"Detector({self.source or 'in memory'}, {self.num_classes} classes, input_dim={self.input_dim}, "
+                f"device={self.device})")
+
+    # ---- inference -------------------------------------------------------------------------------------------
+    def predict(self, feats: FeatureInput, fps: Optional[float] = None, *, stride: Optional[float] = None,
+                window: Optional[float] = None, ext_scores: Optional[Sequence[float]] = None,
+                min_score: float = 0.0, video_id: Optional[str] = None) -> List[Detection]:
+        """Detections of one video, best first.
+
+        Args:
+            feats: ``[T, C]`` features (numpy array or tensor, any float dtype) or a ``.npy``/``.npz``/``.pt``
+                feature file.
+            fps: frame rate of the video (default :attr:`default_fps`; required when that is None).
+            stride, window: frames between rows and frames per clip (default: the config's).
+            ext_scores: video-level class scores ``[p_0 .. p_K]`` of an external classifier (index = class id):
+                the detections are fused with them (``sqrt(p_class * p_segment)`` for the top classes).
+            min_score: detections scored below this are dropped.
+        """
+        vid = video_id or (Path(feats).stem if isinstance(feats, (str, Path)) else "video")
+        external = None if ext_scores is None else {vid: _ext_vector(ext_scores)}
+        return self.predict_many({vid: feats}, fps, stride=stride, window=window, ext_scores=external,
+                                 min_score=min_score)[vid]
+
+    def predict_many(self, videos: Mapping[str, FeatureInput],
+                     fps: Union[None, float, Mapping[str, float]] = None, *, stride: Optional[float] = None,
+                     window: Optional[float] = None, ext_scores: Optional[Mapping[str, Sequence[float]]] = None,
+                     min_score: float = 0.0, batch_size: int = 8,
+                     on_video: Optional[Callable[[str], None]] = None) -> Dict[str, List[Detection]]:
+        """Detections of several videos: ``{video_id: [Detection, ...]}`` in the order of ``videos``.
+
+        Videos are batched through the network (``batch_size`` at most) only with videos padded to the same
+        length, so the result equals :meth:`predict` on each video alone (padding changes the backward scan
+        and the channel pooling, docs/custom-data.md). ``fps`` is one number or one per video. ``ext_scores``
+        maps some or all videos to external class scores (fusion for those videos only). ``on_video(id)`` is
+        called after each video (progress display).
+        """
+        if batch_size < 1:
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
+        if not math.isfinite(min_score):
+            raise UserError(f"min_score must be a number, got {min_score}")
+        prepared = [self._prepare(vid, feats, _fps_of(fps, vid), stride, window) for vid, feats in videos.items()]
+        external = {vid: _ext_vector(v) for vid, v in (ext_scores or {}).items()}
+        results: Dict[str, List[Detection]] = {}
+        for group in self._batches(prepared, batch_size):
+            feats, mask = pad_batch([p.feats for p in group], self.config.data.max_seq_len,
+                                    self.model.max_div_factor, training=False)
+            batch = {"feats": feats.to(self.device), "mask": mask.to(self.device), "meta": [p.meta for p in group]}
+            fused = {p.video_id: external[p.video_id] for p in group if p.video_id in external}
+            plain = [p for p in group if p.video_id not in fused]
+            if plain:
+                out = predict_batch(self.model, _subset(batch, plain, group), self.config.infer, self.label_names)
+                results.update({vid: _detections(d, min_score) for vid, d in out.items()})
+            if fused:
+                out = predict_batch(self.model, _subset(batch, [p for p in group if p.video_id in fused], group),
+                                    self.config.infer, self.class_names, fused)
+                results.update({vid: _detections(d, min_score) for vid, d in out.items()})
+            if on_video is not None:
+                for p in group:
+                    on_video(p.video_id)
+        return {vid: results[vid] for vid in videos}
+
+    # ---- evaluation on a dataset ---------------------------------------------------------------------------
+    def with_overrides(self, overrides: Sequence[str]) -> "Detector":
+        """A detector with ``infer.*`` / ``eval.*`` settings changed (``"infer.nms_sigma=0.75"``); the network and
+        everything it was trained with stay as they are (other keys are a ConfigError naming them)."""
+        from .config import apply_override, config_from_dict, config_to_dict
+        from .errors import ConfigError
+
+        if not overrides:
+            return self
+        raw = config_to_dict(self.config)
+        for item in overrides:
+            if not item.split("=", 1)[0].startswith(("infer.", "eval.")):
+                raise ConfigError(f"{item}: only infer.* and eval.* can be overridden when testing a trained model")
+            apply_override(raw, item)
+        cfg = config_from_dict(raw, source="overrides")
+        return Detector(self.model, cfg, self.trained_names, self.class_names, self.video_fps, self.source)
+
+    def evaluate(self, data_root: Optional[Union[str, Path]] = None, split: Optional[str] = None,
+                 progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """Detect on every video of ``split`` (default ``data.test_split``) of the dataset the config names
+        (under ``data_root``) and score them: ``(results JSON dict, metrics dict)``, the metrics in the shape of
+        ``rdfa-s6 evaluate --json``. The dataset's class ids must name the model's classes."""
+        from .data.prepare import check_label_names, prepare_data
+        from .errors import ConfigError
+        from .infer.runner import evaluate_split
+
+        split = split or self.config.data.test_split
+        data = prepare_data(self.config.data, None if data_root is None else Path(data_root), [split])
+        if data.num_classes != self.num_classes:
+            raise ConfigError(f"the dataset has {data.num_classes} classes but the model in {self.source} predicts "
+                              f"{self.num_classes}")
+        if not self.config.data.class_agnostic:
+            check_label_names(data.annotations.label_names, self.trained_names, data.annotations.path,
+                              self.source or Path("<in memory>"))
+        return evaluate_split(self.model, self.config, data, split, progress=progress)
+
+    # ---- internals -------------------------------------------------------------------------------------------
+    def _prepare(self, video_id: str, feats: FeatureInput, fps: Optional[float], stride: Optional[float],
+                 window: Optional[float]) -> _Prepared:
+        data = self.config.data
+        fps = fps if fps is not None else self.default_fps
+        if fps is None:
+            raise UserError(f"video {video_id!r}: fps is required: the model's config has no data.default_fps and "
+                            f"its training videos had no common frame rate")
+        for name, value, allow_zero in (("fps", fps, False), ("stride", stride, False), ("window", window, True)):
+            if value is not None and not (math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
+                raise UserError(f"video {video_id!r}: {name} must be a positive number, got {value}")
+        file_stride = float(stride if stride is not None else data.feat_stride)
+        clip = float(window if window is not None else data.num_frames)
+        tensor = self._as_features(video_id, feats)  # [C, T] float32, every row of the file
+        duration = covered_seconds(tensor.shape[1], fps, file_stride, clip)
+        rate = data.downsample_rate
+        tensor = tensor[:, ::rate]  # as FeatureReader does with data.downsample_rate in training
+        tensor, eff_stride, num_frames = model_input(tensor, data, file_stride * rate, clip)
+        meta = {"video_id": video_id, "fps": float(fps), "feat_stride": eff_stride, "num_frames": num_frames,
+                "duration": duration}
+        return _Prepared(video_id, tensor, meta)
+
+    def _as_features(self, video_id: str, feats: FeatureInput) -> Tensor:
+        """``[C, T]`` float32 on the CPU from a ``[T, C]`` array/tensor or a feature file."""
+        if isinstance(feats, (str, Path)):
+            path = Path(feats)
+            if path.suffix not in EXTENSIONS:
+                raise UserError(f"{path}: feature files must end in {', '.join(EXTENSIONS)}")
+            if not path.is_file():
+                raise DataError(f"feature file {path} not found")
+            return FeatureReader(path.parent, "", "", path.suffix, 1, self.input_dim).load(path.stem)
+        array = feats.detach().cpu() if isinstance(feats, Tensor) else torch.as_tensor(np.asarray(feats))
+        if array.dim() != 2 or array.shape[0] == 0:
+            raise DataError(f"video {video_id!r}: features must be a [T, C] array with T > 0, got shape "
+                            f"{tuple(array.shape)}")
+        if array.shape[1] != self.input_dim:
+            raise DataError(f"video {video_id!r}: features have C={array.shape[1]} channels but the model expects "
+                            f"{self.input_dim} ([T, C] arrays; a [C, T] array must be transposed)")
+        if not array.dtype.is_floating_point:
+            raise DataError(f"video {video_id!r}: features must be floating point, got {array.dtype}")
+        array = array.float()
+        if not torch.isfinite(array).all():
+            raise DataError(f"video {video_id!r}: features contain NaN or Inf")
+        return array.t().contiguous()
+
+    def _batches(self, prepared: List[_Prepared], batch_size: int) -> List[List[_Prepared]]:
+        """Groups of at most ``batch_size`` videos that pad to the same length, in input order within a group."""
+        groups: Dict[int, List[List[_Prepared]]] = {}
+        order: List[Tuple[int, int]] = []
+        for p in prepared:
+            length = padded_length([p.feats.shape[1]], self.config.data.max_seq_len, self.model.max_div_factor,
+                                   training=False)
+            bins = groups.setdefault(length, [[]])
+            if len(bins[-1]) == batch_size:
+                bins.append([])
+            if not bins[-1]:
+                order.append((length, len(bins) - 1))
+            bins[-1].append(p)
+        return [groups[length][i] for length, i in order]
+
+
+def _subset(batch: Mapping[str, Any], chosen: List[_Prepared], group: List[_Prepared]) -> Dict[str, Any]:
+    """The rows of ``batch`` (built from ``group``) that belong to ``chosen``."""
+    if len(chosen) == len(group):
+        return dict(batch)
+    index = torch.tensor([group.index(p) for p in chosen], device=batch["feats"].device)
+    return {"feats": batch["feats"].index_select(0, index), "mask": batch["mask"].index_select(0, index),
+            "meta": [p.meta for p in chosen]}
+
+
+def _detections(entries: List[Dict[str, Any]], min_score: float) -> List[Detection]:
+    return [Detection.from_dict(e) for e in entries if e["score"] >= min_score]
+
+
+def _fps_of(fps: Union[None, float, Mapping[str, float]], video_id: str) -> Optional[float]:
+    if isinstance(fps, Mapping):
+        return fps.get(video_id)
+    return None if fps is None else float(fps)
+
+
+def _ext_vector(scores: Sequence[float]) -> np.ndarray:
+    vector = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if vector.size == 0 or not np.isfinite(vector).all():
+        raise DataError("external class scores must be a non-empty list of finite numbers")
+    return vector
+
+
+def _read_id_names(value: Any, model_dir: Path) -> Dict[int, str]:
+    """``{"3": "name"}`` metadata -> ``{3: "name"}``; DataError naming the field when malformed."""
+    if not value:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.isdigit() and isinstance(v, str)
+                                              for k, v in value.items()):
+        raise DataError(f"{model_dir / 'meta.json'}, field 'class_names': expected an object "
+                        f"{{\"class id\": \"name\"}}, got {str(value)[:80]}")
+    return {int(k): v for k, v in value.items()}
+
+
+def __dir__() -> List[str]:
+    return sorted(__all__)
