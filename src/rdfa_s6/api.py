@@ -5,6 +5,7 @@
     >>> dets = det.predict(feats, fps=30.0)                # feats: [T, C] array/tensor or a feature file path
     >>> dets[0].start, dets[0].end, dets[0].label, dets[0].score
     >>> det.predict_many({"vid": feats}, fps=30.0)         # {video_id: [Detection, ...]}, batched
+    >>> det.predict_video("match.mp4")                     # a video file: extracted as the training features were
 
 Units: ``fps`` is frames per second of the video the features were extracted from; ``stride`` (frames between
 two rows of the feature array) and ``window`` (frames per clip) default to the model's ``data.feat_stride`` and
@@ -84,7 +85,7 @@ class Detector:
 
     def __init__(self, model: Network, config: Config, label_names: Optional[Mapping[int, str]] = None,
                  class_names: Optional[Mapping[int, str]] = None, video_fps: Optional[float] = None,
-                 source: Optional[Path] = None) -> None:
+                 source: Optional[Path] = None, extraction: Optional[Mapping[str, Any]] = None) -> None:
         self.model = model.eval()
         self.config = config
         #: the class names the checkpoint stores (empty for converted official weights, which have none)
@@ -97,6 +98,9 @@ class Detector:
         #: the frame rate every training video had, when they all had one (used when ``fps`` is not given)
         self.video_fps = video_fps
         self.source = source
+        #: how the training features were extracted (``rdfa-s6 extract`` settings), None when made elsewhere
+        self.extraction: Optional[Dict[str, Any]] = dict(extraction) if extraction else None
+        self._video_backbone: Any = None
 
     # ---- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -116,7 +120,12 @@ class Detector:
         class_names = _read_id_names(meta.get("class_names"), model_dir)
         fps = meta.get("video_fps")
         video_fps = float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else None
-        return cls(model, cfg, label_names, class_names, video_fps, source=model_dir)
+        extraction = meta.get("extraction")
+        if not isinstance(extraction, dict):
+            from .video.records import run_extraction
+
+            extraction = run_extraction(model_dir)
+        return cls(model, cfg, label_names, class_names, video_fps, source=model_dir, extraction=extraction)
 
     # ---- properties --------------------------------------------------------------------------------------
     @property
@@ -202,6 +211,34 @@ class Detector:
                     on_video(p.video_id)
         return {vid: results[vid] for vid in videos}
 
+    def predict_video(self, path: Union[str, Path], *, weights: Optional[Union[str, Path]] = None,
+                      min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
+                      precision: Optional[str] = None) -> List[Detection]:
+        """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
+        and window the model's training features were extracted with (recorded from ``extraction.json`` of the
+        training data), then :meth:`predict` runs on them.
+
+        ``weights``: the backbone's state dict file, when the training features used trained weights that are not
+        in torchvision's cache (checked against the recorded sha256). ``device``/``precision`` of the backbone
+        default to the model's device and the recorded precision. Raises UserError when the model's features
+        cannot be made here (e.g. a converted official model on InternVideo2-6B features), naming what it needs.
+        """
+        from .video.reproduce import backbone_for, describe, video_features
+
+        if not self.extraction:
+            raise UserError(f"{path}: the model in {self.source or '<in memory>'} was not trained on features from "
+                            f"`rdfa-s6 extract`, so they cannot be made from a video here; it needs "
+                            f"{describe(None, self.input_dim)}")
+        if self.extraction["feature_dim"] != self.input_dim:
+            raise DataError(f"{self.source}: the recorded extraction gives {self.extraction['feature_dim']}-d "
+                            f"features but the model expects {self.input_dim}")
+        if self._video_backbone is None or weights is not None:
+            self._video_backbone = backbone_for(self.extraction, None if weights is None else Path(weights))
+        feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
+                                     device=device or str(self.device), precision=precision)
+        return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],
+                            window=self.extraction["window"], min_score=min_score, video_id=Path(path).stem)
+
     # ---- evaluation on a dataset ---------------------------------------------------------------------------
     def with_overrides(self, overrides: Sequence[str]) -> "Detector":
         """A detector with ``infer.*`` / ``eval.*`` settings changed (``"infer.nms_sigma=0.75"``); the network and
@@ -217,7 +254,8 @@ class Detector:
                 raise ConfigError(f"{item}: only infer.* and eval.* can be overridden when testing a trained model")
             apply_override(raw, item)
         cfg = config_from_dict(raw, source="overrides")
-        return Detector(self.model, cfg, self.trained_names, self.class_names, self.video_fps, self.source)
+        return Detector(self.model, cfg, self.trained_names, self.class_names, self.video_fps, self.source,
+                        self.extraction)
 
     def evaluate(self, data_root: Optional[Union[str, Path]] = None, split: Optional[str] = None,
                  progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -64,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
           f"{len(summary.failed)} failed, in {summary.seconds:.1f} s{speed} -> {args.out}")
     if summary.merged:
         print(f"wrote {args.out / 'extraction.json'} and {args.out / 'annotations.json'}")
-    for vid, reason in summary.failed.items():
+    for reason in summary.failed.values():
         print(f"rdfa-s6 extract: failed: {reason}", file=sys.stderr)
     return 2 if summary.failed else 0

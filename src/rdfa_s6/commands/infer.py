@@ -1,4 +1,4 @@
-"""``rdfa-s6 infer CHECKPOINT FEATURES``: detect actions in feature files of unannotated videos.
+"""``rdfa-s6 infer CHECKPOINT INPUT...``: detect actions in feature files or video files of unannotated videos.
 
 A thin shell over :class:`rdfa_s6.Detector`: argument checks, the progress bar, files and messages."""
 from __future__ import annotations
@@ -15,9 +15,12 @@ log = logging.getLogger(__name__)
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "infer",
-        help="detect actions in feature files (no annotations needed)",
-        description="Run a trained model on one feature file ([T, C] .npy/.npz/.pt) or on every such file in a "
-        "folder, and write the detections (ActivityNet results JSON, labels by name; CSV with --csv). Times are "
+        help="detect actions in feature files or videos (no annotations needed)",
+        description="Run a trained model on feature files ([T, C] .npy/.npz/.pt), video files, or every such file "
+        "in the folders given, and write the detections (ActivityNet results JSON, labels by name; CSV with "
+        "--csv; SRT/WebVTT subtitles with --srt/--vtt). A video is first turned into features exactly as the "
+        "model's training features were extracted (the run records the `rdfa-s6 extract` settings of its "
+        "training data); a model trained on other features says which features it needs. Times are "
         "seconds: row i of a file is the clip of --window frames starting at frame i * --stride, at --fps, so "
         "T rows cover ((T - 1) * stride + window) / fps seconds, and detections are clipped to that. The model's "
         "data.downsample_rate and data.force_upsampling apply as in training. Videos of any length are "
@@ -27,7 +30,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
-    parser.add_argument("features", type=Path, help="a feature file or a folder of them")
+    parser.add_argument("features", type=Path, nargs="+", metavar="INPUT",
+                        help="feature files, video files, or folders of either")
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate of the videos (default: the config's data.default_fps, else the frame rate "
                         "all training videos had; required if neither exists)")
@@ -36,6 +40,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--window", type=float, default=None, help="frames per feature clip (default: data.num_frames)")
     parser.add_argument("--out", type=Path, default=Path("detections.json"), help="results JSON to write")
     parser.add_argument("--csv", type=Path, default=None, help="also write video_id,start_s,end_s,label,score rows")
+    parser.add_argument("--srt", type=Path, default=None, metavar="PATH",
+                        help="also write SubRip subtitles, one cue 'label score' per detection (a file for one "
+                        "video, else a folder of <video_id>.srt)")
+    parser.add_argument("--vtt", type=Path, default=None, metavar="PATH", help="the same as WebVTT (.vtt)")
+    parser.add_argument("--cue-min-score", type=float, default=0.3,
+                        help="detections scored below this get no subtitle cue (they stay in JSON and CSV)")
+    parser.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
+                        help="for video inputs: the backbone weights the training features were extracted with, "
+                        "when torchvision's cache does not hold them (checked by sha256)")
     parser.add_argument("--min-score", type=float, default=0.0, help="drop detections scored below this")
     parser.add_argument("--ext-scores", type=Path, default=None, metavar="FILE",
                         help="external video-level class scores to fuse with (JSON {video_id: [p_0..p_K]}, class "
@@ -56,10 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..api import Detector
-    from ..data.features import feature_files
     from ..errors import UserError
     from ..infer.fusion import external_scores_for
-    from ..infer.results import write_results_csv, write_results_json
+    from ..infer.results import write_results_csv, write_results_json, write_subtitles
 
     positive(args.fps, "--fps", "frames per second")
     positive(args.stride, "--stride", "frames")
@@ -70,24 +82,61 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     output_file(args.out, "--out")
     output_file(args.csv, "--csv")
-    files = feature_files(args.features)
+    feature_paths, video_paths = _inputs(args.features)
     det = Detector.from_pretrained(args.checkpoint, device=args.device)
     if args.fps is None and det.default_fps is None:
         raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
                         f"data.default_fps and its training videos had no common frame rate")
     external = None if args.no_ext_scores else external_scores_for(
         args.ext_scores, det.config.infer.ext_score_file, args.data_root)
-    videos = {p.stem: p for p in files}
-    with tqdm(total=len(videos), desc="infer", unit="video", disable=True if args.no_progress else None) as bar:
-        results = det.predict_many(videos, args.fps, stride=args.stride, window=args.window,
-                                   ext_scores={v: s for v, s in (external or {}).items() if v in videos},
-                                   min_score=args.min_score, batch_size=args.batch_size,
-                                   on_video=lambda _vid: bar.update(1))
+    videos = {p.stem: p for p in feature_paths}
+    clash = sorted(set(videos) & {p.stem for p in video_paths})
+    if clash or len({p.stem for p in video_paths}) != len(video_paths):
+        raise UserError(f"two inputs share the video id {(clash or [p.stem for p in video_paths])[0]!r}; "
+                        f"detections are keyed by file name without extension")
+    total_inputs = len(videos) + len(video_paths)
+    results = {}
+    with tqdm(total=total_inputs, desc="infer", unit="video", disable=True if args.no_progress else None) as bar:
+        if videos:
+            results = det.predict_many(videos, args.fps, stride=args.stride, window=args.window,
+                                       ext_scores={v: s for v, s in (external or {}).items() if v in videos},
+                                       min_score=args.min_score, batch_size=args.batch_size,
+                                       on_video=lambda _vid: bar.update(1))
+        for path in video_paths:
+            results[path.stem] = det.predict_video(path, weights=args.backbone_weights, min_score=args.min_score)
+            bar.update(1)
     write_results_json(args.out, results)
     if args.csv:
         write_results_csv(args.csv, results)
+    for option, fmt in (("srt", "srt"), ("vtt", "vtt")):
+        if getattr(args, option):
+            write_subtitles(getattr(args, option), results, fmt, args.cue_min_score)
     total = sum(len(v) for v in results.values())
     fused = len(set(external or {}) & set(videos))
-    print(f"{total} detections in {len(results)} video(s): {args.out}" + (f", {args.csv}" if args.csv else "")
+    extra = "".join(f", {p}" for p in (args.csv, args.srt, args.vtt) if p)
+    print(f"{total} detections in {len(results)} video(s): {args.out}{extra}"
           + (f" ({fused} fused with external class scores)" if fused else ""))
     return 0
+
+
+def _inputs(paths):
+    """(feature files, video files) among ``paths``: files by extension (anything not a feature file is taken as a
+    video), folders by the extensions of their files."""
+    from ..data.features import EXTENSIONS
+    from ..errors import UserError
+    from ..video.reproduce import is_video_file
+
+    feats, videos = [], []
+    for path in paths:
+        if path.is_dir():
+            found_videos = sorted(p for p in path.iterdir() if p.is_file() and is_video_file(p))
+            found_feats = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix in EXTENSIONS]
+            if not found_videos and not found_feats:
+                raise UserError(f"{path} holds no feature file ({'/'.join(EXTENSIONS)}) and no video file")
+            feats += found_feats
+            videos += found_videos
+        elif path.is_file():
+            (feats if path.suffix in EXTENSIONS else videos).append(path)
+        else:
+            raise UserError(f"feature or video file or folder {path} not found")
+    return feats, videos

@@ -40,7 +40,21 @@ class PreparedData:
         rates = {rec.fps for rec in self.annotations.videos.values()}
         if len(rates) == 1 and None not in rates:
             meta["video_fps"] = float(rates.pop())  # type: ignore[arg-type]
+        extraction = self.extraction_settings()
+        if extraction is not None:  # features from `rdfa-s6 extract`: `infer` on a video extracts the same way
+            meta["extraction"] = extraction
         return meta
+
+    def extraction_settings(self) -> Optional[Dict[str, Any]]:
+        """The settings of ``extraction.json`` (written by ``rdfa-s6 extract``) next to the feature folder or in
+        the data root, or None (features made elsewhere)."""
+        from ..video.records import read_extraction
+
+        for folder in (Path(self.reader.feature_dir).parent, self.data_root):
+            settings = read_extraction(folder) if folder is not None else None
+            if settings is not None:
+                return settings
+        return None
 
 
 def under_root(value: str, data_root: Optional[Path]) -> Path:

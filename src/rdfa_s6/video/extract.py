@@ -221,7 +221,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False
     summary = ExtractSummary()
     mine = list(videos.items())[opts.rank :: opts.world_size]
     todo = []
-    for vid, path in mine:
+    for vid, _path in mine:
         (summary.skipped if records.is_done(out, vid) else todo).append(vid)
     enc = FeatureEncoder(backbone, device, precision)
     stream = ClipStream([(v, videos[v]) for v in todo], backbone.short_side, backbone.crop, opts.window,
