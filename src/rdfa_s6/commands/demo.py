@@ -30,6 +30,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="15 instead of 30 epochs: under a minute")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--video", action="store_true",
+                        help="start from video files: render synthetic MP4s (OUT/videos), extract weight-free "
+                        "colour-motion features with `rdfa-s6 extract` (OUT/data), then train, test and report; "
+                        "OUT/example.srt holds one test video's detections as subtitles")
     parser.set_defaults(func=run)
     return parser
 
@@ -53,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainOptions
 
+    if getattr(args, "video", False):
+        from ._demo_video import run_video
+
+        return run_video(args)
     start = time.perf_counter()
     out = args.out
     _prepare_out(out)
