@@ -32,15 +32,15 @@ CLASSES = ["Slide", "Drop", "Grow", "Blink", "Fade"]
 class VideoSynthSpec:
     """What to render. Lengths in frames."""
 
-    train_videos: int = 40
+    train_videos: int = 48
     val_videos: int = 8
     test_videos: int = 16
     size: int = 64  # square frames, pixels
     fps: int = 15
-    min_frames: int = 300
-    max_frames: int = 600
+    min_frames: int = 600
+    max_frames: int = 1000
     action_frames: Tuple[int, int] = (32, 120)
-    max_actions: int = 4
+    max_actions: int = 6
     distractors: float = 1.0  # mean number per video
     seed: int = 0
 
