@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._common import HelpFormatter, output_file, positive
+from ._common import HelpFormatter, output_dir, output_file, positive
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     output_file(args.csv, "--csv")
     feature_paths, video_paths = _inputs(args.features)
     det = Detector.from_pretrained(args.checkpoint, device=args.device)
-    if args.fps is None and det.default_fps is None:
+    if feature_paths and args.fps is None and det.default_fps is None:  # a video's fps comes from the video
         raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
                         f"data.default_fps and its training videos had no common frame rate")
     external = None if args.no_ext_scores else external_scores_for(
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"two inputs share the video id {(clash or [p.stem for p in video_paths])[0]!r}; "
                         f"detections are keyed by file name without extension")
     total_inputs = len(videos) + len(video_paths)
+    for option in ("srt", "vtt"):  # one video: a file; several: a folder of <video_id>.<option>
+        (output_file if total_inputs == 1 else output_dir)(getattr(args, option), f"--{option}")
     results = {}
     with tqdm(total=total_inputs, desc="infer", unit="video", disable=True if args.no_progress else None) as bar:
         if videos:
@@ -120,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inputs(paths):
-    """(feature files, video files) among ``paths``: files by extension (anything not a feature file is taken as a
-    video), folders by the extensions of their files."""
+    """(feature files, video files) among ``paths``, by extension; folders contribute their files of either kind."""
     from ..data.features import EXTENSIONS
     from ..errors import UserError
+    from ..video.decode import VIDEO_EXTENSIONS
     from ..video.reproduce import is_video_file
 
     feats, videos = [], []
@@ -135,8 +137,11 @@ def _inputs(paths):
                 raise UserError(f"{path} holds no feature file ({'/'.join(EXTENSIONS)}) and no video file")
             feats += found_feats
             videos += found_videos
-        elif path.is_file():
+        elif path.is_file() and (path.suffix in EXTENSIONS or is_video_file(path)):
             (feats if path.suffix in EXTENSIONS else videos).append(path)
+        elif path.is_file():
+            raise UserError(f"{path}: expected a feature file ({', '.join(EXTENSIONS)}) or a video file "
+                            f"({', '.join(VIDEO_EXTENSIONS)})")
         else:
             raise UserError(f"feature or video file or folder {path} not found")
     return feats, videos
