@@ -36,7 +36,7 @@ DEFAULT = "colour-motion,r3d_18,r2plus1d_18,s3d,mvit_v2_s,swin3d_t"
 FPS, W, S = 30, 16, 4
 
 
-def one(name: str, clips: int, size: int, threads: int, budget: float) -> dict:
+def one(name: str, clips: int, size: int, threads: int, budget: float, bf16: bool) -> dict:
     import numpy as np
     import torch
 
@@ -59,7 +59,7 @@ def one(name: str, clips: int, size: int, threads: int, budget: float) -> dict:
     out = {"backbone": name, "clips": clips, "crop": bb.crop, "decode": video_s / decode_s}
     feats = {}
     clip_list = torch.cat(batches)
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16") if bf16 else ("fp32",):
         enc = FeatureEncoder(bb, torch.device("cpu"), precision)
         enc(clip_list[:1])  # warm-up
         done, t = [], time.perf_counter()
@@ -71,9 +71,10 @@ def one(name: str, clips: int, size: int, threads: int, budget: float) -> dict:
         feats[precision] = torch.cat(done)
         out[f"backbone_{precision}"] = n * S / FPS / (time.perf_counter() - t)
         out[f"clips_{precision}"] = n
-    out["bf16_speedup"] = out["backbone_bf16"] / out["backbone_fp32"]
-    n = min(len(feats["fp32"]), len(feats["bf16"]))
-    out["bf16_rel_err"] = float((feats["bf16"][:n] - feats["fp32"][:n]).norm() / feats["fp32"][:n].norm())
+    if bf16:
+        out["bf16_speedup"] = out["backbone_bf16"] / out["backbone_fp32"]
+        n = min(len(feats["fp32"]), len(feats["bf16"]))
+        out["bf16_rel_err"] = float((feats["bf16"][:n] - feats["fp32"][:n]).norm() / feats["fp32"][:n].norm())
     opts = ExtractOptions(out=tmp / "out", backbone=name, random_init=name != "colour-motion", workers=1,
                           device="cpu", precision="fp32")
     t = time.perf_counter()
@@ -86,6 +87,34 @@ def one(name: str, clips: int, size: int, threads: int, budget: float) -> dict:
     return out
 
 
+def probe(threads: int) -> None:
+    """fp32 vs bf16 autocast on one r3d_18 clip of 8 x 56 x 56 (median of 3 after a warm-up)."""
+    import statistics
+
+    import torch
+
+    from rdfa_s6.video.backbones import build_backbone
+    from rdfa_s6.video.extract import FeatureEncoder, cpu_has_amx
+
+    torch.set_num_threads(threads)
+    bb = build_backbone("r3d_18", random_init=True)
+    clip = torch.randint(0, 256, (1, 8, 56, 56, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    times, feats = {}, {}
+    for precision in ("fp32", "bf16"):
+        enc = FeatureEncoder(bb, torch.device("cpu"), precision)
+        feats[precision] = enc(clip)
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            enc(clip)
+            runs.append(time.perf_counter() - t)
+        times[precision] = statistics.median(runs)
+    err = float((feats["bf16"] - feats["fp32"]).norm() / feats["fp32"].norm())
+    print(f"r3d_18, one 8x56x56 clip, {threads} threads, AMX: {cpu_has_amx()}: fp32 {1000 * times['fp32']:.0f} ms, "
+          f"bf16 {1000 * times['bf16']:.0f} ms (bf16 speed-up {times['fp32'] / times['bf16']:.2f}x), "
+          f"bf16 rel err {err:.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbones", default=DEFAULT)
@@ -95,10 +124,23 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds per backbone-only measurement: pairs of clips are timed until all are done "
                         "or this is spent (bf16 without AMX is slow)")
+    parser.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto",
+                        help="time the backbones in bf16 too; auto = only on CPUs with AMX (elsewhere bf16 is "
+                        "emulated and a single clip can take minutes: see --probe)")
+    parser.add_argument("--probe", action="store_true",
+                        help="only compare fp32 and bf16 on one small r3d_18 clip (8 x 56 x 56), which is quick "
+                        "even without AMX")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bf16 == "auto":
+        from rdfa_s6.video.extract import cpu_has_amx
+
+        args.bf16 = "yes" if cpu_has_amx() else "no"
+    if args.probe:
+        probe(args.threads)
+        return
     if args.one:
-        print(json.dumps(one(args.one, args.clips, args.size, args.threads, args.budget)))
+        print(json.dumps(one(args.one, args.clips, args.size, args.threads, args.budget, args.bf16 == "yes")))
         return
     print(f"{args.clips} clips of {W} frames every {S} at {FPS} fps from {args.size}px H.264; {args.threads} threads; "
           f"throughput in video-s per wall-s", flush=True)
@@ -107,15 +149,17 @@ def main() -> None:
     print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|", flush=True)
     for name in args.backbones.split(","):
         res = subprocess.run([sys.executable, __file__, "--one", name, "--clips", str(args.clips), "--size",
-                              str(args.size), "--threads", str(args.threads), "--budget", str(args.budget)],
+                              str(args.size), "--threads", str(args.threads), "--budget", str(args.budget),
+                              "--bf16", args.bf16],
                              check=False, capture_output=True, text=True, env=dict(os.environ))
         if res.returncode:
             print(f"| {name} | failed: {res.stderr.strip().splitlines()[-1]} |")
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"| {name} | {r['crop']} | {r['decode']:.1f} | {r['backbone_fp32']:.2f} ({r['clips_fp32']}) | "
-              f"{r['backbone_bf16']:.2f} ({r['clips_bf16']}) | "
-              f"{r['bf16_speedup']:.2f}x | {r['bf16_rel_err']:.1e} | {r['e2e']:.2f} | {r['e2e_over_backbone']:.2f} | "
+        bf = (f"{r['backbone_bf16']:.2f} ({r['clips_bf16']}) | {r['bf16_speedup']:.2f}x | {r['bf16_rel_err']:.1e}"
+              if "backbone_bf16" in r else "not timed (no AMX) | - | -")
+        print(f"| {name} | {r['crop']} | {r['decode']:.1f} | {r['backbone_fp32']:.2f} ({r['clips_fp32']}) | {bf} | "
+              f"{r['e2e']:.2f} | {r['e2e_over_backbone']:.2f} | "
               f"{r['peak_rss_mb']:.0f} ({r['worker_rss_mb']:.0f}) |", flush=True)
     print(f"auto precision here: {r.get('auto_precision', '?')} (bf16 only on CUDA or CPUs with AMX)")
 
