@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.annotations import load_annotations
     from ..data.checks import check_split, format_reports, mixed_dims_message
-    from ..data.dataset import feature_reader
+    from ..data.features import feature_reader
     from ..data.prepare import resolve_paths
     from ..errors import DataError, UserError
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-from .evaluate import DEFAULT_TIOU
 
-from ._common import HelpFormatter
+from ._common import DEFAULT_TIOU, HelpFormatter, parse_tiou
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -105,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
     from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
     from ..viz.curves import load_metrics
     from ..viz.timeline import pyplot
-    from .evaluate import parse_tiou
 
     _check_options(args)
     pyplot()  # fail early, before any work, when matplotlib is missing

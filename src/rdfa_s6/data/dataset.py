@@ -74,11 +74,6 @@ def model_input(feats: Tensor, cfg: DataConfig, feat_stride: float, num_frames: 
     return feats, float(feat_stride), float(num_frames)
 
 
-def feature_reader(cfg: DataConfig, feature_dir: Path, input_dim: Optional[int] = None) -> FeatureReader:
-    return FeatureReader(feature_dir, cfg.file_prefix, cfg.file_suffix, cfg.file_ext, cfg.downsample_rate,
-                         input_dim if input_dim is not None else cfg.input_dim)
-
-
 class TALDataset(Dataset):
     """Videos of one split. Training samples are randomly cropped (SPEC 2.6); ``seed`` fixes the crops.
 

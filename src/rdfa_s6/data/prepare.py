@@ -12,7 +12,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from ..config.schema import DataConfig
 from ..errors import DataError
 from .annotations import AnnotationSet, VideoRecord, load_annotations
-from .dataset import feature_reader, split_records
+from .dataset import split_records
+from .features import feature_reader
 from .features import FeatureReader
 
 
