@@ -19,7 +19,7 @@ def synthetic_results(num_videos: int = 6, dets_per_video: int = 30, num_classes
         vid = f"video_test_{v:07d}"
         events = []
         for _ in range(int(rng.integers(1, 7))):
-            length = float(rng.uniform(2.0, 15.0))
+            length = float(rng.uniform(0.02, 0.12)) * duration
             start = float(rng.uniform(0.0, duration - length))
             c = int(rng.integers(num_classes))
             events.append({"label": classes[c], "label_id": c, "segment": [round(start, 2), round(start + length, 2)]})
@@ -34,12 +34,12 @@ def synthetic_results(num_videos: int = 6, dets_per_video: int = 30, num_classes
                 label = ev["label"] if rng.random() > 0.15 else classes[int(rng.integers(num_classes))]
                 score = float(rng.uniform(0.3, 0.99))
             else:
-                length = float(rng.uniform(1.0, 20.0))
+                length = float(rng.uniform(0.01, 0.17)) * duration
                 s = float(rng.uniform(0.0, duration - length))
                 e = s + length
                 label = classes[int(rng.integers(num_classes))]
                 score = float(rng.uniform(0.001, 0.6))
-            dets.append({"segment": [max(0.0, s), min(duration, max(s + 0.05, e))], "label": label, "score": score})
+            dets.append({"segment": [max(0.0, s), min(duration, max(s + 0.01 * duration, e))], "label": label, "score": score})
         results[vid] = dets
     return {"database": database}, {"version": "test", "results": results}
 
