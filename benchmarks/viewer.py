@@ -37,9 +37,9 @@ def load_seconds(browser, html: Path, reps: int, ready: bool) -> tuple:
     for _ in range(reps):
         context = browser.new_context(viewport={"width": 1280, "height": 860}, offline=True)
         page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        errors: list = []
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
         start = time.perf_counter()
         page.goto(html.as_uri())
         if ready:
@@ -84,7 +84,8 @@ def main() -> int:
             load, script = load_seconds(browser, out, args.reps, ready=True)
             print(f"{name}: {info.num_detections} detections, {info.num_videos} videos; HTML {info.size / 1e6:.2f} MB "
                   f"({zipped / 1e6:.2f} MB gzipped); build {build:.1f} s; load {1000 * load:.0f} ms "
-                  f"= {load / baseline:.1f}x the baseline (page script done {1000 * script:.0f} ms after navigation start)")
+                  f"= {load / baseline:.1f}x the baseline (page script done {1000 * script:.0f} ms after navigation "
+                  f"start)")
         browser.close()
     return 0
 

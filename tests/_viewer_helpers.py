@@ -39,7 +39,8 @@ def synthetic_results(num_videos: int = 6, dets_per_video: int = 30, num_classes
                 e = s + length
                 label = classes[int(rng.integers(num_classes))]
                 score = float(rng.uniform(0.001, 0.6))
-            dets.append({"segment": [max(0.0, s), min(duration, max(s + 0.01 * duration, e))], "label": label, "score": score})
+            segment = [max(0.0, s), min(duration, max(s + 0.01 * duration, e))]
+            dets.append({"segment": segment, "label": label, "score": score})
         results[vid] = dets
     return {"database": database}, {"version": "test", "results": results}
 

@@ -189,6 +189,7 @@ def test_export_errors_are_one_line(pred_file: Path, tmp_path: Path, capsys, arg
 
 
 def test_export_command_writes_a_folder(pred_file: Path, tmp_path: Path, capsys) -> None:
-    assert main(["export", str(pred_file), "--format", "vtt", "--out", str(tmp_path / "subs"), "--min-score", "0.5"]) == 0
+    out = tmp_path / "subs"
+    assert main(["export", str(pred_file), "--format", "vtt", "--out", str(out), "--min-score", "0.5"]) == 0
     assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == ["vid_A.vtt", "vid_B.vtt"]
     assert "vtt:" in capsys.readouterr().out

@@ -9,10 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _viewer_helpers import synthetic_results
+
 from rdfa_s6.cli import main
-from rdfa_s6.eval import align_predictions, evaluate, load_ground_truth, load_predictions
+from rdfa_s6.eval import (
+    align_predictions,
+    evaluate,
+    load_ground_truth,
+    load_predictions,
+)
 from rdfa_s6.report import build_view_data, per_video_ap, render, write_report
 from rdfa_s6.report.data import SCORE_SCALE, find_videos, relative_url
 from rdfa_s6.report.html import data_json
@@ -60,13 +65,14 @@ def test_view_data_is_compact_and_sorted_by_score() -> None:
     extra = data["videos"][-1]
     assert extra["ingt"] is False and extra["ap"] is None and extra["dur"] == 5.0 and extra["src"] == "v/extra.mp4"
     assert extra["det"] == [1000, 2000, data["classes"].index("Class01"), 1235]  # ms, class index, score * 1e4
-    for v, entry in enumerate(data["videos"][:-1]):
+    for entry in data["videos"][:-1]:
         det = np.array(entry["det"]).reshape(-1, 4)
         assert len(det) == 10 and (np.diff(det[:, 3]) <= 0).all()
         want = sorted(round(d["score"] * SCORE_SCALE) for d in res["results"][entry["id"]])
         assert sorted(det[:, 3].tolist()) == want
         events = gt_dict["database"][entry["id"]]["annotations"]
-        assert np.array(entry["gt"]).reshape(-1, 3)[:, :2].tolist() == [[round(e["segment"][0] * 1000), round(e["segment"][1] * 1000)] for e in events]
+        ms = [[round(e["segment"][0] * 1000), round(e["segment"][1] * 1000)] for e in events]
+        assert np.array(entry["gt"]).reshape(-1, 3)[:, :2].tolist() == ms
     assert data["metrics"]["mAP"] == metrics["mAP"]
 
 

@@ -27,7 +27,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "is a folder that gets <video_id>.<ext> per video.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("results", metavar="RESULTS.json", help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
+    parser.add_argument("results", metavar="RESULTS.json",
+                        help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
     parser.add_argument("--format", required=True, choices=FORMAT_NAMES, help="output format")
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="file (or folder, see above) to write")
     parser.add_argument("--min-score", type=float, default=0.0, help="keep the detections with at least this score")

@@ -24,7 +24,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
-                        help='detections, e.g. from `rdfa-s6 infer`: {"results": {video: [{"segment", "label", "score"}]}}')
+                        help='detections, e.g. from `rdfa-s6 infer`: '
+                        '{"results": {video: [{"segment", "label", "score"}]}}')
     parser.add_argument("--out", required=True, type=Path, metavar="REPORT.html", help="HTML file to write")
     parser.add_argument("--gt", default=None, metavar="ANNOTATIONS.json",
                         help="ground-truth annotations: show the ground truth and the evaluation")
