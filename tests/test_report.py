@@ -140,3 +140,17 @@ def test_view_errors_are_one_line(tmp_path: Path, capsys, extra, message) -> Non
     code = main(argv + [a.replace("{tmp}", str(tmp_path)) for a in extra])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_demo_writes_the_viewer_with_the_metrics_of_its_evaluation(tmp_path: Path) -> None:
+    """`rdfa-s6 demo` ends with demo._viewer: OUT/report.html from OUT/results.json and OUT/data."""
+    from rdfa_s6.commands import demo
+
+    gt_dict, res = synthetic_results(num_videos=2, dets_per_video=6, num_classes=2, seed=4)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "annotations.json").write_text(json.dumps(gt_dict))
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    path = demo._viewer(tmp_path, "test", [0.5, 0.7])
+    assert path == tmp_path / "report.html"
+    data = page_data(path.read_text(encoding="utf-8"))
+    assert data["metrics"]["average_mAP"] == evaluate(res, gt_dict, tiou_thresholds=[0.5, 0.7])["average_mAP"]

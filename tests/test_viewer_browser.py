@@ -61,6 +61,7 @@ class Page:
         self.shot = shot
 
     def close(self) -> None:
+        self.page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header back on top of the shot
         self.page.screenshot(path=str(self.shot), full_page=True)
         self.context.close()
         assert self.errors == [], self.errors

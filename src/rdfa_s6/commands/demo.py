@@ -6,7 +6,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ._common import HelpFormatter
 
@@ -86,13 +86,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _viewer(out: Path, split: str, thresholds: List[float]) -> Path:
+def _viewer(out: Path, split: str, thresholds: List[float], videos_dir: Optional[Path] = None) -> Path:
     """OUT/report.html: the interactive viewer of the test detections with their ground truth and evaluation
-    (the numbers of metrics.json: same evaluator, same thresholds)."""
+    (the numbers of metrics.json: same evaluator, same thresholds); ``videos_dir``: video files to link."""
     from ..report import write_report
 
     return write_report(out / "results.json", out / "report.html", gt=out / "data" / "annotations.json",
-                        subset=split, tiou_thresholds=thresholds, title="rdfa-s6 demo: test detections").path
+                        subset=split, tiou_thresholds=thresholds, videos_dir=videos_dir,
+                        title="rdfa-s6 demo: test detections").path
 
 
 def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> List[Path]:

@@ -87,8 +87,12 @@ def find_videos(video_ids: Sequence[str], folder: PathLike) -> Dict[str, Path]:
 
 
 def relative_url(target: PathLike, html_path: PathLike) -> str:
-    """URL of ``target`` relative to the folder of ``html_path`` (percent-encoded, forward slashes)."""
-    rel = os.path.relpath(Path(target).resolve(), Path(html_path).resolve().parent)
+    """URL of ``target`` relative to the folder of ``html_path`` (percent-encoded, forward slashes); an
+    absolute ``file:`` URL where no relative path exists (another drive on Windows)."""
+    try:
+        rel = os.path.relpath(Path(target).resolve(), Path(html_path).resolve().parent)
+    except ValueError:
+        return Path(target).resolve().as_uri()
     return quote(Path(rel).as_posix())
 
 

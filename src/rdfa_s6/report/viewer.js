@@ -119,7 +119,7 @@
     box.appendChild(cls);
 
     var err = m.errors, fp = el("div");
-    fp.appendChild(el("h3", null, "False positives at tIoU " + err.tiou_threshold.toFixed(2) + " (top-G detections per class)"));
+    fp.appendChild(el("h3", null, "False positives at tIoU " + err.tiou_threshold.toFixed(2)));
     rows = Object.keys(err.counts).map(function (k) {
       var r = el("tr");
       r.appendChild(el("td", null, k.replace(/_/g, " ")));
@@ -129,7 +129,8 @@
     });
     fp.appendChild(table(["category", "count", "% of FP"], rows));
     fp.appendChild(el("div", { "class": "muted" }, err.num_true_positives + " true and " + err.num_false_positives +
-      " false positives among " + err.num_considered + " considered"));
+      " false positives among the " + err.num_considered + " considered (the top-G detections of each class, " +
+      "G = its number of ground-truth events)"));
     box.appendChild(fp);
   }
 
@@ -201,11 +202,6 @@
     if (hasGt) info += ", " + (v.ingt ? v._gts.length + " ground-truth events" + (v.ap === null ? "" : ", AP " + fmtPct(v.ap) + "% (averaged over tIoU)") : "not in the ground-truth split");
     if (v.dur) info += ", duration " + fmtTime(v.dur);
     $("video-info").textContent = info;
-    // lanes: classes of the ground truth first, then the other detected classes by best score
-    var seen = {}, lanes = [];
-    v._gts.slice().sort(function (a, b) { return a.c - b.c; }).forEach(function (g) { if (!seen[g.c]) { seen[g.c] = 1; lanes.push(g.c); } });
-    v._dets.forEach(function (d) { if (!seen[d.c]) { seen[d.c] = 1; lanes.push(d.c); } });
-    state.lanes = lanes;
     var end = v.dur || 0, start = 0;
     v._dets.concat(v._gts).forEach(function (x) { end = Math.max(end, x.e, x.s); start = Math.min(start, x.s, x.e); });
     state.full = [start, end > start ? end : start + 1];
@@ -234,10 +230,22 @@
     return { values: out, step: step };
   }
 
+  /* lanes: the classes of the video's ground truth (in class order), then the classes with a detection at or
+     above the threshold, by best score */
+  function laneClasses(v, shown) {
+    var seen = {}, lanes = [];
+    v._gts.slice().sort(function (a, b) { return a.c - b.c; }).forEach(function (g) {
+      if (!seen[g.c]) { seen[g.c] = 1; lanes.push(g.c); }
+    });
+    for (var i = 0; i < shown; i++) { var c = v._dets[i].c; if (!seen[c]) { seen[c] = 1; lanes.push(c); } }
+    return lanes;
+  }
+
   function drawTimeline() {
     if (state.current < 0) return;
-    var v = DATA.videos[state.current];
-    var W = Math.max(320, $("timeline-box").clientWidth), lanes = state.lanes;
+    var v = DATA.videos[state.current], shown = countAbove(v, state.thrInt);
+    var W = Math.max(320, $("timeline-box").clientWidth), lanes = laneClasses(v, shown);
+    state.lanes = lanes;
     var H = AXIS + Math.max(1, lanes.length) * LANE + 4;
     var v0 = state.view[0], v1 = state.view[1], plotW = W - GUTTER - RIGHT;
     var x = function (t) { return GUTTER + (t - v0) / (v1 - v0) * plotW; };
@@ -257,7 +265,9 @@
       label.appendChild(el("svg:title", null, name));
       svg.appendChild(el("svg:rect", { x: GUTTER - 12, y: y + LANE / 2 - 4, width: 8, height: 8, fill: color(c) }));
     });
-    if (!lanes.length) svg.appendChild(el("svg:text", { x: GUTTER, y: AXIS + 18, "class": "muted" }, "no detections and no ground truth for this video"));
+    if (!lanes.length) {
+      svg.appendChild(el("svg:text", { x: GUTTER, y: AXIS + 18 }, "no ground truth and no detection at or above the threshold"));
+    }
     var axis = svg.appendChild(el("svg:g", { "class": "axis" }));
     var tk = ticks(v0, v1, plotW), digits = tk.step < 1 ? Math.min(3, Math.ceil(-Math.log10(tk.step))) : 0;
     tk.values.forEach(function (t) {
@@ -270,7 +280,7 @@
       plot.appendChild(el("svg:rect", { "class": "gt", "data-k": g.k, x: x(g.s), y: laneY[g.c] + 2,
         width: Math.max(1, x(g.e) - x(g.s)), height: GT_H, fill: color(g.c) }));
     });
-    var drawn = 0, shown = countAbove(v, state.thrInt);
+    var drawn = 0;
     for (var i = shown - 1; i >= 0; i--) {  // weakest first: the strongest are drawn on top
       var d = v._dets[i];
       if (d.e < v0 || d.s > v1) continue;
