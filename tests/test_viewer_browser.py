@@ -264,3 +264,26 @@ def test_thumos_sized_result_set_loads(browser, tmp_path: Path) -> None:
     assert page.drawn() == expected_count(res["results"][vid], 0.5)
     page.close()
     assert page.load_seconds < 30  # a loose bound on a loaded 2-core machine; the figure is printed above
+
+
+def test_demo_report(browser, tmp_path: Path) -> None:
+    """The page `rdfa-s6 demo` wrote (real detections of the trained demo model), when RDFA_S6_DEMO_REPORT names
+    it (.ci/run does, after its quick demo): no console error, counts follow the threshold, and the summary
+    shows the numbers of the demo's metrics.json."""
+    name = os.environ.get("RDFA_S6_DEMO_REPORT")
+    if not name:
+        pytest.skip("RDFA_S6_DEMO_REPORT is not set (.ci/run sets it to its demo's report.html)")
+    html = Path(name)
+    assert html.is_file(), f"RDFA_S6_DEMO_REPORT={name}: no such file"
+    results = json.loads((html.parent / "results.json").read_text())["results"]
+    metrics = json.loads((html.parent / "metrics.json").read_text())
+    page = Page(browser, html, tmp_path / "demo.png")
+    vid = page.page.text_content("#video-title")
+    for thr in (0.1, 0.3):
+        page.set_threshold(thr)
+        assert page.drawn() == expected_count(results[vid], thr)
+    values = dict(page.page.eval_on_selector_all("[data-metric]",
+                                                 "els => els.map(e => [e.dataset.metric, e.dataset.value])"))
+    assert float(values["average_mAP"]) == metrics["average_mAP"]
+    assert [float(values[f"mAP.{i}"]) for i in range(len(metrics["mAP"]))] == metrics["mAP"]
+    page.close()
