@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rdfa_s6.cli import main
 from rdfa_s6.export import collect, export_results
@@ -44,7 +46,10 @@ def expected(video: str, min_score: float = 0.0) -> List[Row]:
 
 
 def close(got: List[Row], want: List[Row], tol: float = 1e-3) -> None:
-    got, want = sorted(got), sorted(want)
+    def key(r: Row) -> tuple:  # millisecond keys: equal times within the formats' resolution sort by label
+        return (round(r[0] * 1000), round(r[1] * 1000), r[2])
+
+    got, want = sorted(got, key=key), sorted(want, key=key)
     assert [g[2] for g in got] == [w[2] for w in want]
     for g, w in zip(got, want):
         assert abs(g[0] - w[0]) <= tol and abs(g[1] - w[1]) <= tol, (g, w)
@@ -193,3 +198,34 @@ def test_export_command_writes_a_folder(pred_file: Path, tmp_path: Path, capsys)
     assert main(["export", str(pred_file), "--format", "vtt", "--out", str(out), "--min-score", "0.5"]) == 0
     assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == ["vid_A.vtt", "vid_B.vtt"]
     assert "vtt:" in capsys.readouterr().out
+
+
+_label = st.text(alphabet=st.characters(whitelist_categories=("L", "N"), whitelist_characters=" -_&<>'\""),
+                 min_size=1, max_size=12).map(str.strip).filter(bool)
+_det = st.tuples(st.floats(0, 5000, allow_nan=False), st.floats(0, 600, allow_nan=False), _label,
+                 st.floats(0, 1, allow_nan=False))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dets=st.lists(_det, min_size=1, max_size=12))
+def test_round_trip_property(tmp_path: Path, dets) -> None:
+    """Random segments and labels: SRT, WebVTT and ELAN give them back within 1 ms, labels unchanged."""
+    import pympi
+    import srt
+    import webvtt
+
+    res = {"results": {"v": [{"segment": [s, s + d], "label": lab, "score": p} for s, d, lab, p in dets]}}
+    want = sorted((s, s + d, lab) for s, d, lab, _ in dets)
+    (out_srt,) = export_results(res, "srt", tmp_path / "p.srt")
+    got = [(c.start.total_seconds(), c.end.total_seconds(), c.content.split("\n")[0])
+           for c in srt.parse(out_srt.read_text(encoding="utf-8"))]
+    close(got, [(s, e, " ".join(lab.split())) for s, e, lab in want])
+    (out_vtt,) = export_results(res, "vtt", tmp_path / "p.vtt")
+    got = [(_vtt_seconds(c.start), _vtt_seconds(c.end), _unescape(c.raw_text.split("\n")[0]))
+           for c in webvtt.read(str(out_vtt))]
+    close(got, [(s, e, " ".join(lab.split())) for s, e, lab in want])
+    (out_eaf,) = export_results(res, "eaf", tmp_path / "p.eaf")
+    eaf = pympi.Elan.Eaf(str(out_eaf))
+    got = [(a[0] / 1000, a[1] / 1000, a[2]) for t in eaf.get_tier_names() for a in eaf.get_annotation_data_for_tier(t)]
+    # ELAN needs end > start: a zero-length detection ends 1 ms after its start
+    close(got, [(s, max(e, round(s, 3) + 0.001) if e - s < 0.0005 else e, lab) for s, e, lab in want])
