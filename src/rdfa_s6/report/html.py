@@ -11,6 +11,8 @@ from ..atomic import atomic_write_bytes
 
 #: where each part goes in viewer.html
 TOKENS = ("/*@CSS@*/", "@DATA@", "/*@JS@*/")
+#: the script's parts, inlined in this order in one function scope (they share its variables)
+SCRIPTS = ("viewer-core.js", "viewer-timeline.js", "viewer.js")
 
 
 def _asset(name: str) -> str:
@@ -27,7 +29,8 @@ def data_json(data: Mapping[str, Any]) -> str:
 def render(data: Mapping[str, Any]) -> str:
     """The complete HTML page for ``data`` (see :func:`rdfa_s6.report.data.build_view_data`)."""
     page = _asset("viewer.html")
-    css, js = _asset("viewer.css"), _asset("viewer.js")
+    css = _asset("viewer.css")
+    js = '(function () {\n  "use strict";\n' + "".join(_asset(name) for name in SCRIPTS) + "})();\n"
     parts = []
     for token, text in zip(TOKENS, (css, data_json(data), js)):
         head, page = page.split(token, 1)  # split the template, never the inserted text
