@@ -18,13 +18,13 @@ from .commands._common import HelpFormatter
 from .errors import UserError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "train", "test", "infer", "evaluate", "visualize", "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "train", "test", "infer", "evaluate", "view", "export", "visualize", "check-data", "convert", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
-        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, check-data), train, test, run on new videos (infer), evaluate any results file, plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
+        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, check-data), train, test, run on new videos (infer), evaluate any results file, look at detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rdfa-s6 {__version__}")
