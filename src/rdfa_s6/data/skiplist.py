@@ -58,7 +58,8 @@ def apply_skip_list(annotations: AnnotationSet, ids: Sequence[str], splits: Sequ
     ``splits``, which one warning names (count and the first few)."""
     annotations.skipped = frozenset(ids)
     wanted = {s.lower() for s in splits}
-    hit = [vid for vid, rec in annotations.videos.items() if vid in annotations.skipped and rec.subset.lower() in wanted]
+    hit = [vid for vid, rec in annotations.videos.items()
+           if vid in annotations.skipped and rec.subset.lower() in wanted]
     if hit:
         more = f" and {len(hit) - SHOWN} more" if len(hit) > SHOWN else ""
         log.warning("skipping %d video(s) of split(s) %s listed in %s (upstream's broken or missing videos): %s%s",
