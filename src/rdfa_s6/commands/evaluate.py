@@ -41,8 +41,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="tIoU thresholds: an inclusive range or a comma-separated list "
                         "(ActivityNet: 0.5:0.95:0.05)")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
-                        help="ground-truth handling: 'official' keeps every event as eval_detection.py does; "
-                        "'actionformer' drops zero-length and duplicated events")
+                        help="ground-truth handling: 'official' keeps every event, as ActivityNet's "
+                        "eval_detection.py does; 'actionformer' drops zero-length events and same-label duplicates "
+                        "(both boundaries within 1e-3 s), as the official RDFA-S6 and ActionFormer metric does. "
+                        "'train' (validation), 'test' and 'demo' use the config key eval.gt_policy instead, "
+                        "'actionformer' in every preset")
     parser.add_argument("--error-tiou", type=float, default=0.5,
                         help="tIoU threshold of the false-positive breakdown")
     parser.add_argument("--json", metavar="OUT", default=None,

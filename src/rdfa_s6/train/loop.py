@@ -78,7 +78,7 @@ class Trainer:
             raise UserError(f"the training split has {len(self.train_set)} videos, fewer than train.batch_size="
                             f"{tc.batch_size}")
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, tc.weight_decay), lr=tc.lr)
-        self.schedule = WarmupCosine(tc.lr, tc.warmup_epochs * self.iters_per_epoch, tc.epochs * self.iters_per_epoch)
+        self.schedule = WarmupCosine.for_epochs(tc.lr, tc.warmup_epochs, tc.epochs, self.iters_per_epoch)
         self.normaliser = LossNormaliser(tc.loss_norm, tc.init_loss_norm)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "fp16")
         self.net: nn.Module = self.model
