@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from ..errors import DiskFullError, UserError
+from ..runlock import hold_folder
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,3 +57,38 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_message(message: Optional[str], info: DistInfo) -> Optional[str]:
+    """Rank 0's ``message`` on every process (None: nothing to report); ``message`` itself with one process."""
+    if not info.enabled:
+        return message
+    box = [message]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def on_main(fn: Callable[[], T], info: DistInfo) -> Optional[T]:
+    """``fn()`` on rank 0 (None elsewhere). A ``UserError`` it raises (a full disk, a held folder) is raised on
+    every process, so that all of them stop together with the same one-line message (exit status 2)."""
+    result, error = None, None
+    if info.is_main:
+        try:
+            result = fn()
+        except UserError as err:
+            error = err
+    message = broadcast_message(None if error is None else str(error), info)
+    if error is not None:
+        raise error
+    if message is not None:
+        raise (DiskFullError if "the disk is" in message else UserError)(message)
+    return result
+
+
+@contextmanager
+def hold_run_folder(folder: Path, info: DistInfo, command: Optional[str] = None) -> Iterator[Path]:
+    """:func:`rdfa_s6.runlock.hold_folder` for a group of processes: rank 0 holds the folder, the others follow
+    its verdict (when rank 0 is refused, every process raises its one-line ``FolderBusy`` message)."""
+    with ExitStack() as stack:
+        on_main(lambda: stack.enter_context(hold_folder(folder, command)), info)
+        yield Path(folder)
