@@ -39,13 +39,34 @@ def disk_full(err: BaseException, path: Union[str, "os.PathLike[str]", None] = N
     """The :class:`DiskFullError` for an ``OSError`` that means "no space" (ENOSPC, EDQUOT, EROFS), else None.
 
     ``path`` names where the write failed; without it the error's own file name is used. A DiskFullError is
-    returned as it is.
+    returned as it is. A short write that reports no errno (numpy's ``tofile``) counts when the disk of
+    ``path`` is read-only or has less than 1 MiB free.
     """
     if isinstance(err, DiskFullError):
         return err
-    if not isinstance(err, OSError) or err.errno not in DISK_ERRNOS:
+    if not isinstance(err, OSError):
         return None
     where = os.fspath(path) if path is not None else err.filename
-    reason = f"{DISK_ERRNOS[err.errno]} ({errno.errorcode[err.errno]})"
+    code = err.errno
+    if code is None and where is not None:  # numpy's tofile: "6784 requested and 992 written", no errno
+        code = _disk_state(where)
+    if code not in DISK_ERRNOS:
+        return None
+    reason = f"{DISK_ERRNOS[code]} ({errno.errorcode[code]})"
     message = f"cannot write {where}: {reason}" if where is not None else f"a write failed: {reason}"
     return DiskFullError(message, None if where is None else str(where), reason)
+
+
+def _disk_state(path: Union[str, "os.PathLike[str]"]) -> Optional[int]:
+    """EROFS if the file system holding ``path`` is read-only, ENOSPC if less than 1 MiB is free, else None
+    (for short writes that report no errno)."""
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    if st.f_flag & getattr(os, "ST_RDONLY", 1):
+        return errno.EROFS
+    return errno.ENOSPC if st.f_bavail * st.f_frsize < 2**20 else None

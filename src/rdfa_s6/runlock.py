@@ -14,9 +14,10 @@ until they end too.
 
 The holder deletes the lock file when it is done. That is safe because a process that gets the lock checks
 that the file it locked is still the one at ``<folder>/.rdfa-s6.lock`` (same inode) and tries again if not.
-Holding a folder is re-entrant within one process (the ``train`` command and its ``Trainer`` both hold the run
-folder). A disk error escaping the ``with`` block (ENOSPC, EDQUOT, EROFS) becomes a
-:class:`~rdfa_s6.errors.DiskFullError` naming the file or, when the error does not name one, the folder.
+A folder that the holder created and left empty is removed again. Holding a folder is re-entrant within one
+process (the ``train`` command and its ``Trainer`` both hold the run folder). A disk error escaping the
+``with`` block (ENOSPC, EDQUOT, EROFS) becomes a :class:`~rdfa_s6.errors.DiskFullError` naming the file or,
+when the error does not name one, the folder.
 Needs ``fcntl`` (Linux, macOS); elsewhere folders are not locked. Imports nothing heavy.
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ except ImportError:  # pragma: no cover  (Windows)
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".rdfa-s6.lock"
-#: folders held by this process: real path -> [file descriptor of the lock file, depth]
+#: folders held by this process: real path -> [file descriptor of the lock file, depth, created by it (0/1)]
 _HELD: Dict[str, List[int]] = {}
 
 
@@ -90,7 +91,11 @@ def _acquire(folder: Path, command: str) -> int:
     """Lock ``folder/LOCK_FILE``; the file descriptor that holds the lock."""
     path = folder / LOCK_FILE
     for _ in range(100):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except FileNotFoundError:  # the previous holder removed the folder it had created: make it again
+            folder.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -131,6 +136,7 @@ def hold_folder(folder: Union[str, Path], command: Optional[str] = None) -> Iter
     cannot be created or locked because the disk is full or read-only, and ``UserError`` for other OS errors.
     """
     folder = Path(folder)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -146,7 +152,7 @@ def hold_folder(folder: Union[str, Path], command: Optional[str] = None) -> Iter
         except OSError as err:
             raise (disk_full(err, folder / LOCK_FILE)
                    or UserError(f"cannot lock {folder / LOCK_FILE}: {err.strerror or err}")) from None
-        _HELD[key] = [fd, 1]
+        _HELD[key] = [fd, 1, created]
         log.debug("holding %s", folder)
     try:
         yield folder
@@ -162,6 +168,11 @@ def hold_folder(folder: Union[str, Path], command: Optional[str] = None) -> Iter
             if held[1] == 0:
                 del _HELD[key]
                 _release(held[0], folder / LOCK_FILE)
+                if held[2]:  # a refused or failed command leaves no empty folder behind
+                    try:
+                        os.rmdir(folder)
+                    except OSError:
+                        pass
 
 
 def is_held(folder: Union[str, Path]) -> bool:

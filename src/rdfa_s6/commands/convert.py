@@ -122,6 +122,15 @@ def pick_state_dict(obj: Dict[str, Any], weights: str, path: Path) -> Dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Holds the output folder (a second process on it is refused) while converting into it."""
+    from ..runlock import hold_folder
+
+    output_dir(args.out_dir, "out_dir")
+    with hold_folder(args.out_dir):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import torch
 
     from ..checkpoint import check_state_dict, save_checkpoint

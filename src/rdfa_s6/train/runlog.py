@@ -145,11 +145,12 @@ class RunLog:
             self._fail(err, self.out_dir / METRICS, [(record, step, True)])
             return
         if self.writer is not None:
-            self._tb_unflushed.append((record, step))
             try:
                 self._add_scalars(record, step)
-            except OSError as err:  # raised by TensorBoard's writer thread on a later call
-                self._fail(err, self.out_dir / "tb", [])
+            except OSError as err:  # raised by TensorBoard's writer thread (for this or an earlier record)
+                self._fail(err, self.out_dir / "tb", [(record, step, False)])
+                return
+            self._tb_unflushed.append((record, step))
 
     def flush(self) -> None:
         """Make every record so far durable (fsync of metrics.jsonl, TensorBoard flush). Called before a
