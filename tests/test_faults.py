@@ -66,6 +66,33 @@ def test_killing_the_holder_releases_the_folder(tmp_path):
             assert lines[0] == str(os.getpid()) and lines[2] == "next"
 
 
+def test_a_killed_holder_releases_the_folder_while_its_forked_children_live(tmp_path):
+    """DataLoader workers are forked children of the trainer: they must not keep its lock after it is killed."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, time\nfrom rdfa_s6.runlock import hold_folder\nwith hold_folder(sys.argv[1]):\n"
+            "    child = os.fork()\n    if child == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+            "    print(child, flush=True)\n    time.sleep(600)\n")
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(FolderBusy):
+            with hold_folder(folder):
+                pass
+        holder.kill()
+        holder.wait(timeout=60)
+        os.kill(child, 0)  # the child still lives
+        with hold_folder(folder):
+            pass
+    finally:
+        holder.kill()
+        holder.stdout.close()
+        os.kill(child, signal.SIGKILL)
+
+
 def test_holding_is_reentrant_and_leaves_nothing_behind(tmp_path):
     kept, fresh = tmp_path / "kept", tmp_path / "fresh"
     kept.mkdir()

@@ -9,8 +9,8 @@ A process that writes a folder (``train`` and ``train --resume`` their ``--out``
 A second process that asks for the same folder gets :class:`FolderBusy` at once (a ``UserError``: one line,
 exit status 2) naming the folder and the holder's PID and command, which the holder wrote into the lock file;
 it writes nothing. The kernel drops the lock when the holder ends, however it ends (SIGKILL included), so there
-is no stale PID to guess about. Child processes forked by the holder (DataLoader workers) share its lock
-until they end too.
+is no stale PID to guess about. Child processes forked by the holder (DataLoader workers) close their copy
+of the lock file at once, so the lock goes with the holder, not with its last child.
 
 The holder deletes the lock file when it is done. That is safe because a process that gets the lock checks
 that the file it locked is still the one at ``<folder>/.rdfa-s6.lock`` (same inode) and tries again if not.
@@ -43,6 +43,17 @@ log = logging.getLogger(__name__)
 LOCK_FILE = ".rdfa-s6.lock"
 #: folders held by this process: real path -> [file descriptor of the lock file, depth, created by it (0/1)]
 _HELD: Dict[str, List[int]] = {}
+_FORK_HOOK: List[bool] = []
+
+
+def _forget_in_child() -> None:
+    """In a forked child: close the inherited lock files (closing, unlike LOCK_UN, leaves the parent's lock)."""
+    for fd, *_ in _HELD.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
 
 
 class FolderBusy(UserError):
@@ -153,6 +164,9 @@ def hold_folder(folder: Union[str, Path], command: Optional[str] = None) -> Iter
             raise (disk_full(err, folder / LOCK_FILE)
                    or UserError(f"cannot lock {folder / LOCK_FILE}: {err.strerror or err}")) from None
         _HELD[key] = [fd, 1, created]
+        if not _FORK_HOOK and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_forget_in_child)
+            _FORK_HOOK.append(True)
         log.debug("holding %s", folder)
     try:
         yield folder

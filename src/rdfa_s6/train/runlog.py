@@ -174,7 +174,7 @@ class RunLog:
         full = disk_full(err, where)
         if full is None:
             raise err
-        log.warning("%s", full)
+        log.info("%s", full)  # the trainer stops and reports it
         self.failure = full
         if self.writer is not None:  # TensorBoard events not yet flushed are in doubt: carry them
             try:
