@@ -3,6 +3,7 @@ processes on one run folder, a SIGKILLed holder, torchrun against a held folder.
 the uninterrupted one bit for bit (``_train_helpers.assert_same_run``)."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -96,3 +97,22 @@ def test_torchrun_ranks_follow_rank_0_on_a_held_folder(tmp_path, tmp_path_factor
             assert line == lines[0] and f"PID {holder.pid}: rdfa-s6 train (first)" in line
         assert "exitcode  : 2" in proc.stderr, proc.stderr[-3000:]
         assert sorted(p.name for p in run.iterdir()) == [".rdfa-s6.lock"]
+
+
+def test_torchrun_ranks_stop_together_when_rank_0_fills_the_disk(tmp_path, tmp_path_factory):
+    """Rank 0 writes the checkpoints: when one fills the disk, both ranks print its one line and exit with 2
+    (instead of rank 1 waiting for a rank 0 that is gone)."""
+    data = small_data(tmp_path_factory)
+    with small_tmpfs(tmp_path / "disk", 10 * 1024) as disk:
+        run = disk / "run"
+        argv = train_argv(data, run, "--checkpoint-every", "1", *LOG)
+        proc = subprocess.run([PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                               *argv[2:]], capture_output=True, text=True, env=child_env(), timeout=TIMEOUT)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("rdfa-s6 train: ")]
+        assert len(lines) == 2 and lines[0] == lines[1], proc.stderr[-3000:]
+        assert (f"cannot save checkpoint {run / 'checkpoints' / 'epoch001_step0000003'}: the disk is full (ENOSPC)"
+                in lines[0]), lines[0]
+        # torchrun's agent SIGTERMs the other rank once one has exited: either may be the one that exits with 2
+        codes = re.findall(r"exitcode  : (-?\d+)", proc.stderr)
+        assert "2" in codes and set(codes) <= {"2", "-15"}, proc.stderr[-3000:]
+        _check_kept(run, lines[0])
