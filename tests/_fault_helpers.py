@@ -1,19 +1,14 @@
 """Helpers of the fault tests, for any command that writes a folder: a small tmpfs to fill, another process
 holding a folder, the one-line error check and a snapshot that shows a folder was not touched.
 
-A command ``X`` that writes a folder ``OUT`` is checked like this::
+A command ``X`` that writes a folder ``OUT`` is checked like this (see ``test_faults.py`` for demo and convert)::
 
-    with holding(out) as holder:                       # another process holds OUT
-        before = snapshot(out)
-        status, err = run_cli(["X", ..., "--out", str(out)], capsys)
-        assert status == 2
-        assert_one_line_error(err, "X", str(out), f"PID {holder.pid}")
-        assert snapshot(out) == before
+    assert_refuses_a_held_folder(["X", ..., "--out", str(tmp_path / "out")], tmp_path / "out", capsys)
+    assert_stops_on_a_full_disk(lambda out: ["X", ..., "--out", str(out)], tmp_path / "disk", capsys)
 
-    with small_tmpfs(tmp_path / "disk", size_kb=256) as disk:    # skips where mounting is not allowed
-        status, err = run_cli(["X", ..., "--out", str(disk / "out")], capsys)
-        assert status == 2
-        assert_one_line_error(err, "X", "disk is full", str(disk))
+The first runs X while another process holds OUT (exit status 2, one line with the holder's PID, OUT unchanged
+byte for byte); the second runs X with OUT on a 96 KiB tmpfs (exit status 2, one line "cannot write
+OUT...: the disk is full (ENOSPC)", no temporary file left). Both run the command in-process (``run_cli``).
 """
 from __future__ import annotations
 
@@ -25,7 +20,7 @@ import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
@@ -121,3 +116,34 @@ def snapshot(folder: Path) -> Dict[str, Tuple[int, int, str]]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
         out[str(path.relative_to(folder))] = (st.st_size if path.is_file() else 0, st.st_mtime_ns, digest)
     return out
+
+
+def assert_refuses_a_held_folder(argv: Sequence[str], out: Path, capsys) -> str:
+    """``rdfa-s6 ARGV`` (which writes ``out``) run while another process holds ``out``: exit status 2, one line
+    naming ``out`` and the holder's PID and command, and every file in ``out`` unchanged. Returns the line."""
+    out.mkdir(parents=True, exist_ok=True)
+    with holding(out, "rdfa-s6 first") as holder:
+        before = snapshot(out)
+        status, err = run_cli(argv, capsys)
+        assert status == 2, err
+        line = assert_one_line_error(err, argv[0], f"{out} is in use by another process",
+                                     f"PID {holder.pid}: rdfa-s6 first")
+        assert snapshot(out) == before, f"rdfa-s6 {argv[0]} changed {out} while another process held it"
+    return line
+
+
+def assert_stops_on_a_full_disk(make_argv: Callable[[Path], Sequence[str]], disk: Path, capsys,
+                                size_kb: int = 96) -> str:
+    """``rdfa-s6 make_argv(OUT)`` with OUT on a ``size_kb`` tmpfs mounted at ``disk`` (skipped where mounting
+    is not allowed): exit status 2, one line saying the disk is full and naming a path under OUT; nothing
+    temporary (``.*.tmp``, ``.partial-*``, the lock file) left. Returns the line."""
+    with small_tmpfs(disk, size_kb):
+        out = disk / "out"
+        argv = list(make_argv(out))
+        status, err = run_cli(argv, capsys)
+        assert status == 2, err
+        line = assert_one_line_error(err, argv[0], "the disk is full (ENOSPC)", f"cannot write {out}")
+        left = [p for p in disk.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".partial-")
+                or p.name == ".rdfa-s6.lock"]
+        assert not left, f"left on the full disk: {left}"
+    return line
