@@ -336,6 +336,31 @@ def test_a_full_disk_during_training_stops_in_one_line_and_resume_matches(where,
     assert _tb_scalars(run) == _tb_scalars(tiny_reference)
 
 
+@pytest.mark.slow
+def test_the_command_line_reports_a_run_log_failure_in_one_line(tiny_data, tmp_path):
+    """``rdfa-s6 train`` in a process whose metrics.jsonl write fails at step 3 (mid-epoch 2): one line on
+    stderr, exit status 2, and the resume point of step 4 carries steps 3 and 4."""
+    import subprocess
+    import sys
+
+    from _train_helpers import child_env
+
+    code = ("import errno, os, sys\nfrom rdfa_s6.train import runlog\nreal, calls = runlog._append, [0]\n"
+            "def failing(fd, data):\n    calls[0] += 1\n    if calls[0] == 4:\n"
+            "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n    return real(fd, data)\n"
+            "runlog._append = failing\nfrom rdfa_s6.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", code, "train", "demo", "--data-root", str(tiny_data), "--out",
+                           str(run), "--no-progress", "--log-every", "1", *TINY_OVERRIDES],
+                          capture_output=True, text=True, env=child_env(), timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    latest = latest_checkpoint(run)
+    assert_one_line_error(proc.stderr, "train", f"cannot write {run / 'metrics.jsonl'}: the disk is full (ENOSPC); "
+                          f"stopped at epoch 2, iteration 2 of 2 (step 4); resume point saved in {latest} (with the "
+                          f"2 record(s) not logged); free space and continue with the same command and --resume")
+    assert [u["record"]["step"] for u in read_train_state(latest)["unlogged"]] == [3, 4]
+
+
 def test_a_run_log_on_a_really_full_disk_cuts_the_torn_line_and_carries_the_records(tmp_path):
     with small_tmpfs(tmp_path / "disk", 32) as disk:
         log = runlog.RunLog(disk / "run")

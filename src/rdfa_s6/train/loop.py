@@ -318,9 +318,11 @@ class Trainer:
                 start = time.perf_counter()
                 done = self._train_epoch(tqdm)
                 if self.stopping:
-                    why = (signal.Signals(self.stop_requested).name if self.stop_requested else
-                           "the run log cannot be written" if self.log_failed else "by another process")
-                    log.warning("stop requested (%s): saving a resume point", why)
+                    why = signal.Signals(self.stop_requested).name if self.stop_requested else "by another process"
+                    if self.log_failed:  # the error says it all, in one line
+                        log.info("the run log cannot be written: saving a resume point")
+                    else:
+                        log.warning("stop requested (%s): saving a resume point", why)
                     raise self._interrupt(self.save())
                 seconds = time.perf_counter() - start
                 record = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
