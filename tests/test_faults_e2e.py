@@ -116,3 +116,68 @@ def test_torchrun_ranks_stop_together_when_rank_0_fills_the_disk(tmp_path, tmp_p
         codes = re.findall(r"exitcode  : (-?\d+)", proc.stderr)
         assert "2" in codes and set(codes) <= {"2", "-15"}, proc.stderr[-3000:]
         _check_kept(run, lines[0])
+
+
+_DIST_SCRIPT = """
+import errno, json, os, sys
+from pathlib import Path
+import torch
+from rdfa_s6.errors import DiskFullError, UserError
+from rdfa_s6.train.dist import hold_run_folder, init_distributed, on_main, raise_together
+
+info = init_distributed(torch.device("cpu"))
+out = {}
+def attempt(name, fn):
+    try:
+        fn()
+        out[name] = "ok"
+    except UserError as err:
+        out[name] = "error: " + str(err)
+
+def held():
+    with hold_run_folder(Path(sys.argv[1]), info):
+        pass
+
+def rank0_disk_full():
+    def write():
+        raise DiskFullError("cannot write run/x: the disk is full (ENOSPC)")
+    on_main(write, info)
+
+attempt("held", held)
+attempt("free", lambda: on_main(lambda: None, info))
+attempt("rank0", rank0_disk_full)
+attempt("rank1", lambda: raise_together(UserError("shard 1 failed") if info.rank == 1 else None, info))
+attempt("none", lambda: raise_together(None, info))
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_distributed_helpers_give_every_rank_the_same_verdict(tmp_path):
+    """Two gloo processes: a folder held elsewhere, a rank-0 write on a full disk and a rank-1 error each make
+    both processes raise the same one-line error; no error, no raise."""
+    import json
+    import socket
+
+    script = tmp_path / "dist_check.py"
+    script.write_text(_DIST_SCRIPT)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tmp_path / "run"
+    with holding(folder, "rdfa-s6 first") as holder:
+        procs = [subprocess.Popen([PY, str(script), str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=child_env(WORLD_SIZE="2", RANK=str(r), LOCAL_RANK=str(r),
+                                                           MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)))
+                 for r in range(2)]
+        results = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=TIMEOUT)
+            assert proc.returncode == 0, stderr[-3000:]
+            results.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert results[0] == results[1], results
+    got = results[0]
+    assert got["held"] == (f"error: {folder} is in use by another process (PID {holder.pid}: rdfa-s6 first); wait "
+                           f"for it to finish or stop it, or choose another folder")
+    assert got["free"] == "ok" and got["none"] == "ok"
+    assert got["rank0"] == "error: cannot write run/x: the disk is full (ENOSPC)"
+    assert got["rank1"] == "error: shard 1 failed"

@@ -36,6 +36,8 @@ def init_distributed(device: torch.device) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    if device.type == "cuda":  # object collectives (messages) under NCCL go through the current device
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
@@ -64,8 +66,28 @@ def broadcast_message(message: Optional[str], info: DistInfo) -> Optional[str]:
     if not info.enabled:
         return message
     box = [message]
-    dist.broadcast_object_list(box, src=0)
+    # NCCL moves the pickled message through this rank's GPU (not the current device, which may be GPU 0)
+    device = torch.device("cuda", info.local_rank) if dist.get_backend() == "nccl" else None
+    dist.broadcast_object_list(box, src=0, device=device)
     return box[0]
+
+
+def raise_together(error: Optional[UserError], info: DistInfo) -> None:
+    """Every process passes its own ``UserError`` (or None); if any is not None, every process raises the one of
+    the lowest rank, so that all stop together with one message. For work that every rank writes itself (one
+    shard of the output each); work of rank 0 alone goes through :func:`on_main`."""
+    if not info.enabled:
+        if error is not None:
+            raise error
+        return
+    messages: list = [None] * info.world_size
+    dist.all_gather_object(messages, None if error is None else str(error))
+    first = next((rank for rank, m in enumerate(messages) if m is not None), None)
+    if first is None:
+        return
+    if first == info.rank:
+        raise error
+    raise (DiskFullError if "the disk is" in messages[first] else UserError)(messages[first])
 
 
 def on_main(fn: Callable[[], T], info: DistInfo) -> Optional[T]:
