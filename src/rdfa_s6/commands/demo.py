@@ -36,18 +36,35 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _prepare_out(out: Path) -> None:
+    """Empty ``out`` (held by this process) if it holds an earlier demo; refuse any other non-empty folder."""
     from ..errors import UserError
+    from ..runlock import LOCK_FILE
 
-    if out.exists():
-        if not (out / MARKER).is_file():
-            raise UserError(f"{out} exists and is not an earlier demo folder; choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    entries = [p for p in out.iterdir() if p.name != LOCK_FILE] if out.is_dir() else []
+    if entries and not (out / MARKER).is_file():
+        raise UserError(f"{out} exists and is not an earlier demo folder; choose another --out")
+    for path in entries:  # the lock file stays: it is what keeps other processes out
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by rdfa-s6 demo\n")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import atomic_write_json
+    """Holds --out (a second process on it is refused) and writes the demo into it."""
+    from ..errors import UserError
+    from ..runlock import hold_folder
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
+    with hold_folder(args.out):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_bytes, atomic_write_json
     from ..config import load_config
     from ..data.synth import SynthSpec, generate
     from ..eval.report import format_table
@@ -78,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     _viewer(out, trainer.cfg.data.test_split, metrics["tiou_thresholds"])
     total = time.perf_counter() - start
     report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
-    (out / "report.md").write_text(report)
+    atomic_write_bytes(out / "report.md", report.encode("utf-8"))
     print(format_table(metrics))
     print(f"\ndone in {total:.0f} s. Report: {out / 'report.md'}\n  metrics: {out / 'metrics.json'}\n"
           f"  detections: {out / 'results.json'}\n  viewer: {out / 'report.html'} (open in a browser)\n"
