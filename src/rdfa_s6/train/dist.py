@@ -85,7 +85,7 @@ def raise_together(error: Optional[UserError], info: DistInfo) -> None:
     first = next((rank for rank, m in enumerate(messages) if m is not None), None)
     if first is None:
         return
-    if first == info.rank:
+    if first == info.rank and error is not None:
         raise error
     raise (DiskFullError if "the disk is" in messages[first] else UserError)(messages[first])
 

@@ -260,7 +260,7 @@ class Trainer:
         self.stopping = self.stopping or self.log_failed or bool(total[0] > 0)
         return self.stopping
 
-    def _interrupt(self, folder: Optional[Path]) -> Exception:
+    def _interrupt(self, folder: Optional[Path]) -> BaseException:
         """What stops the run once a resume point is saved in ``folder``: TrainingInterrupted after a signal,
         DiskFullError (on every process) when the run log could not be written."""
         if not self.log_failed:

@@ -86,7 +86,7 @@ class RunLog:
     def __init__(self, out_dir: Path, enabled: bool = True) -> None:
         self.out_dir, self.enabled = Path(out_dir), enabled
         self.fd: Optional[int] = None  #: metrics.jsonl, opened for appending
-        self.writer = None
+        self.writer: Any = None  #: a torch.utils.tensorboard SummaryWriter (imported when the log is opened)
         self.failure: Optional[DiskFullError] = None  #: the first write that failed for lack of space
         #: records not (or not surely) written since then: {"record", "step", "metrics": bool, "tb": bool}
         self.unlogged: List[Dict[str, Any]] = []
@@ -139,6 +139,7 @@ class RunLog:
         if self.failure is not None:
             self.unlogged.append({"record": record, "step": step, "metrics": True, "tb": True})
             return
+        assert self.fd is not None
         try:
             _append(self.fd, (json.dumps(record, allow_nan=False) + "\n").encode("utf-8"))
         except OSError as err:

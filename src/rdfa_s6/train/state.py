@@ -77,7 +77,7 @@ def _latest_name(run_dir: Path) -> Optional[str]:
         return None
 
 
-def commit_folder(final: Path, write: Callable[[Path], None]) -> Path:
+def commit_folder(final: Path, write: Callable[[Path], object]) -> Path:
     """Write a folder atomically: ``write(tmp)`` fills ``.partial-<name>`` beside ``final``, which is renamed.
 
     Every file and the folder are fsynced before the rename, and the parent folder after it, so a published
