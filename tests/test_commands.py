@@ -6,12 +6,14 @@ tiny model (embed_dim 16, one recurrence, 3 pyramid levels) keep every test to a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -111,9 +113,10 @@ def test_train_writes_a_run_folder(run_dir):
     assert sorted(meta["label_names"].values()) == ["Jump", "Throw"]
 
 
-def test_training_dataset_warns_and_clips_to_the_features(data_dir, caplog):
-    """A segment ending after the duration is a warning; training clips it to the features (crop_ratio off
-    here, so that no random crop does it instead)."""
+def test_training_dataset_warns_and_follows_gt_clip(data_dir, caplog):
+    """A segment ending after the duration is a warning. The demo preset keeps it as annotated in training
+    (data.gt_clip none, the official THUMOS-14 loader); gt_clip upstream cuts it at the end of the last clip,
+    T + 0.5 * 16 / 4 = T + 2 steps (crop_ratio off here, so that no random crop cuts it instead)."""
     from rdfa_s6.config import load_config
     from rdfa_s6.data.dataset import TALDataset
     from rdfa_s6.data.prepare import prepare_data
@@ -122,12 +125,16 @@ def test_training_dataset_warns_and_clips_to_the_features(data_dir, caplog):
     data = prepare_data(cfg.data, data_dir, ["training"])
     with caplog.at_level("WARNING"):
         dataset = TALDataset(data.annotations.split("training"), data.reader, cfg.data, training=True)
-    assert "synth_training_0000" in caplog.text and "clips segments to the features" in caplog.text
+    assert "synth_training_0000" in caplog.text and "keeps them as annotated (data.gt_clip=none)" in caplog.text
     sample = dataset[0]
     assert sample["video_id"] == "synth_training_0000"
-    assert float(sample["segments"][:, 1].max()) == sample["feats"].shape[1]
     untouched = TALDataset(data.annotations.split("training"), data.reader, cfg.data, training=False)[0]
-    assert float(untouched["segments"][:, 1].max()) > sample["feats"].shape[1]
+    length = sample["feats"].shape[1]
+    assert float(untouched["segments"][:, 1].max()) > length + 2
+    assert torch.equal(sample["segments"], untouched["segments"])
+    cut = dataclasses.replace(cfg.data, gt_clip="upstream")
+    clipped = TALDataset(data.annotations.split("training"), data.reader, cut, training=True)[0]
+    assert float(clipped["segments"][:, 1].max()) == pytest.approx(length + 2)
 
 
 def test_test_writes_metrics_json(run_dir, data_dir, tmp_path, capsys):
@@ -136,6 +143,7 @@ def test_test_writes_metrics_json(run_dir, data_dir, tmp_path, capsys):
     assert code == 0, err
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["tiou_thresholds"] == [0.3, 0.4, 0.5, 0.6, 0.7]
+    assert metrics["gt_policy"] == "actionformer"  # eval.gt_policy, the official metric's (test_upstream_datasets)
     assert len(metrics["mAP"]) == 5 and all(0.0 <= v <= 1.0 for v in metrics["mAP"])
     assert metrics["average_mAP"] == pytest.approx(float(np.mean(metrics["mAP"])))
     assert set(metrics["per_class_AP"]) <= {"Jump", "Throw"} and metrics["per_class_AP"]

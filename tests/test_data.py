@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from rdfa_s6.config.schema import DataConfig
 from rdfa_s6.data.annotations import load_annotations, parse_annotations
 from rdfa_s6.data.coords import seconds_to_steps, steps_to_seconds
-from rdfa_s6.data.dataset import Collate, TALDataset, feature_reader, split_records
+from rdfa_s6.data.dataset import Collate, TALDataset, split_records
+from rdfa_s6.data.features import feature_reader
 from rdfa_s6.data.features import FeatureReader
 from rdfa_s6.data.prepare import prepare_data
 from rdfa_s6.data.synth import FEAT_STRIDE, FPS, NUM_FRAMES, SynthSpec, generate

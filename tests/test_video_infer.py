@@ -1,5 +1,6 @@
 """Detection on video files: a run trained on ``rdfa-s6 extract`` features records the extraction, and
-``infer``/``Detector.predict_video`` on a video extract the same features; SRT/WebVTT output."""
+``infer``/``Detector.predict_video`` on a video extract the same features; SRT/WebVTT output (the formats
+themselves are tested with ``rdfa-s6 export``)."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,9 @@ import pytest
 
 pytest.importorskip("av")
 
-from rdfa_s6.api import Detection, Detector
+from rdfa_s6.api import Detector
 from rdfa_s6.cli import main
 from rdfa_s6.errors import UserError
-from rdfa_s6.infer.results import subtitles
 from rdfa_s6.video.synth import VideoSynthSpec, generate_videos
 
 TINY = ["model.embed_dim=16", "model.stem.recurrences=1", "model.branch.levels=2", "model.stem.chan_pool_len=16",
@@ -77,14 +77,3 @@ def test_a_model_trained_on_other_features_says_what_it_needs(workdir, tmp_path,
     with pytest.raises(UserError, match=r"not trained on features from `rdfa-s6 extract`.*\[T, 208\]"):
         det.predict_video(workdir / "videos" / "synthvid_test_0000.mp4")
 
-
-def test_subtitles_match_the_srt_and_webvtt_formats():
-    dets = [Detection(3723.5, 3725.0004, "Drop", 0.5), Detection(0.25, 1.0, "Slide", 0.91234),
-            Detection(2.0, 3.0, "Grow", 0.1)]
-    assert subtitles(dets, "srt", min_score=0.2) == (
-        "1\n00:00:00,250 --> 00:00:01,000\nSlide 0.91\n\n"
-        "2\n01:02:03,500 --> 01:02:05,000\nDrop 0.50\n")
-    assert subtitles(dets, "vtt", min_score=0.2) == (
-        "WEBVTT\n\n00:00:00.250 --> 00:00:01.000\nSlide 0.91\n\n"
-        "01:02:03.500 --> 01:02:05.000\nDrop 0.50\n")
-    assert subtitles([], "vtt") == "WEBVTT\n" and subtitles([], "srt") == "\n"

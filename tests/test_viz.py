@@ -342,3 +342,36 @@ def test_command_on_shared_data(shared_data: Path, tmp_path: Path, capsys: pytes
         assert_png(out / name)
     printed = capsys.readouterr().out
     assert f"{len(written)} files written" in printed
+
+
+def test_command_without_ground_truth_draws_detections_alone(tmp_path: Path, files: Dict[str, Path],
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """`infer` output has no ground truth: timelines of the detections alone, no evaluation plots."""
+    out = tmp_path / "plots"
+    assert run_cli(["--pred", str(files["pred"]), "--out", str(out), "--num-videos", "2"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 2 and all(n.startswith("timeline_") for n in names)
+    for p in out.iterdir():
+        assert_png(p)
+    with pytest.raises(UserError, match="--videos: nope not in"):
+        run_cli(["--pred", str(files["pred"]), "--out", str(out), "--videos", "nope"])
+
+
+def test_timeline_without_ground_truth_has_no_ground_truth_row(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    real = plt.subplots
+
+    def spy(*a, **k):
+        fig, ax = real(*a, **k)
+        captured["ax"] = ax
+        return fig, ax
+
+    plt.subplots = spy
+    try:
+        plot_timeline("v", None, [(1.0, 2.0, "a", 0.9), (3.0, 4.0, "b", 0.5)], 10.0, tmp_path / "t.png")
+    finally:
+        plt.subplots = real
+    labels = [t.get_text() for t in captured["ax"].get_yticklabels()]
+    assert labels == ["a (top 1/1)", "b (top 1/1)"]

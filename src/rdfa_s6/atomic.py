@@ -1,23 +1,57 @@
-"""Atomic file writes: a crash never leaves a half-written file under the final name.
+"""Atomic, durable file writes: a crash or a power cut never leaves a half-written file under the final name.
 
-Each file is written to a temporary name in the same folder, flushed and fsynced, then moved into place with
-``os.replace``. Used for checkpoints, results, metrics and figures. Imports nothing heavy (no torch), so the
-light commands (``evaluate``, ``visualize``) can use it.
+Each file is written to a temporary name in the same folder, flushed and fsynced, moved into place with
+``os.replace``, and then the folder itself is fsynced, so that the new entry survives a power cut too. Used for
+checkpoints, results, metrics and figures. A write that fails because the disk is full, over quota or
+read-only raises :class:`~rdfa_s6.errors.DiskFullError` naming the file (and leaves no temporary file). Imports
+nothing heavy (no torch), so the light commands (``evaluate``, ``visualize``) can use it.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Union
 
+from .errors import disk_full
+
+#: fsync errors that only mean "folders cannot be fsynced here" (some network and FUSE file systems)
+_NO_DIR_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EISDIR}
+
+
+def fsync_dir(path: Union[str, Path]) -> None:
+    """Make a folder's entries (new files, renames, deletions) durable. A no-op where folders cannot be opened
+    or fsynced; a full disk raises DiskFullError."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        full = disk_full(err, path)
+        if full is not None:
+            raise full from None
+        if err.errno not in _NO_DIR_FSYNC:
+            raise
+    finally:
+        os.close(fd)
+
 
 def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
-    """Write ``data`` to ``path`` (its folder is created if needed) via a temporary file and ``os.replace``."""
+    """Write ``data`` to ``path`` (its folder is created if needed): temporary file, fsync, ``os.replace``,
+    fsync of the folder. DiskFullError naming ``path`` when the disk is full or read-only."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        full = disk_full(err, path)
+        if full is not None:
+            raise full from None
+        raise
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary readable files
         with os.fdopen(fd, "wb") as handle:
@@ -25,12 +59,16 @@ def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        full = disk_full(err, path)
+        if full is not None:
+            raise full from None
         raise
+    fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Union[str, Path], obj: Any, indent: int = 2) -> None:

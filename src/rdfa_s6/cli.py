@@ -3,7 +3,8 @@
 Each command module defines ``register(subparsers) -> argparse.ArgumentParser`` and sets
 ``parser.set_defaults(func=run)`` where ``run(args) -> int`` returns the exit status.
 User errors (bad files, bad options) raise :class:`rdfa_s6.errors.UserError`; they are printed as one
-line and exit with status 2, never as a traceback.
+line and exit with status 2, never as a traceback. So is an ``OSError`` that says the disk is full, over quota
+or read-only (ENOSPC, EDQUOT, EROFS), wherever it comes from.
 """
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ from typing import List, Optional
 
 from . import __version__
 from .commands._common import HelpFormatter
-from .errors import UserError
+from .errors import UserError, disk_full
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "visualize", "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "view", "export", "visualize", "check-data", "convert", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
-        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, check-data), train, test, run on new videos (infer), evaluate any results file, plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
+        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, extract features from videos, check-data), train, test, run on new videos (infer), evaluate any results file, look at detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rdfa-s6 {__version__}")
@@ -59,6 +60,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"rdfa-s6 {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full or read-only disk is the user's to fix too: one line, exit status 2
+        full = disk_full(err)
+        if full is None:
+            raise
+        print(f"rdfa-s6 {args.command}: error: {full}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

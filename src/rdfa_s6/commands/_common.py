@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 from ..errors import UserError
+
+#: the THUMOS-14 tIoU thresholds, the default of ``evaluate`` and ``visualize``
+DEFAULT_TIOU = "0.3:0.7:0.1"
 
 
 def output_file(path: Optional[Path], option: str, folder_must_exist: bool = False) -> None:
@@ -57,3 +60,33 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or isinstance(action, (argparse._VersionAction, argparse._CountAction)) or "default" in text or "%(default)" in text):
             return text
         return text + " (default: %(default)s)"
+
+
+def parse_tiou(text: str) -> List[float]:
+    """``start:stop:step`` (stop included, e.g. ``0.5:0.95:0.05``) or a comma list (``0.3,0.5,0.7``).
+
+    A range gives the same values as ``numpy.linspace(start, stop, n)`` with ``n = (stop - start) / step + 1``,
+    as the official evaluation scripts build their thresholds.
+    """
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise UserError(f"--tiou {text}: need start <= stop and step > 0")
+            count = int(round((stop - start) / step)) + 1
+            if abs(start + (count - 1) * step - stop) > 1e-6 * max(1.0, abs(stop)):
+                raise UserError(f"--tiou {text}: stop is not start plus a whole number of steps")
+            if count == 1:
+                return [start]
+            step = (stop - start) / (count - 1)  # numpy.linspace's arithmetic: start + i * step, last = stop
+            return [start + i * step for i in range(count - 1)] + [stop]
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UserError(f"--tiou {text!r}: expected start:stop:step or a comma-separated list of numbers") from None
+    if not values:
+        raise UserError("--tiou: no threshold given")
+    return values

@@ -21,14 +21,14 @@ BACKBONE = "colour-motion"
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write_json
+    from ..atomic import atomic_write_bytes, atomic_write_json
     from ..config import load_config
     from ..eval.report import format_table
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainOptions
     from ..video.extract import ExtractOptions, extract
     from ..video.synth import VideoSynthSpec, generate_videos, load_ground_truth
-    from .demo import _figures, _prepare_out, _report
+    from .demo import _figures, _prepare_out, _report, _viewer
 
     start = time.perf_counter()
     out: Path = args.out
@@ -55,16 +55,17 @@ def run_video(args: argparse.Namespace) -> int:
     print("[5/5] report")
     example = _example(out)
     figures = _figures(out, results, metrics)
+    _viewer(out, trainer.cfg.data.test_split, metrics["tiou_thresholds"], videos_dir=out / "videos")
     total = time.perf_counter() - start
     report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
     report = report.replace("Synthetic data", f"Synthetic videos ({n_videos} MP4 files, {BACKBONE} features "
                             f"extracted in {extract_seconds:.0f} s at {summary.video_seconds / max(summary.seconds, 1e-9):.0f} "
                             f"video-s/s)", 1)
-    (out / "report.md").write_text(report + f"\nOne command from a video file to detections: `rdfa-s6 infer "
-                                   f"{out / 'run'} {example} --srt {out / 'example.srt'}`\n")
+    atomic_write_bytes(out / "report.md", (report + f"\nOne command from a video file to detections: `rdfa-s6 infer "
+                                   f"{out / 'run'} {example} --srt {out / 'example.srt'}`\n").encode("utf-8"))
     print(format_table(metrics))
     print(f"\ndone in {total:.0f} s. Report: {out / 'report.md'}\n  metrics: {out / 'metrics.json'}\n"
-          f"  detections: {out / 'results.json'}\n  model: {out / 'run' / 'final'}\n  videos: {out / 'videos'}\n"
+          f"  detections: {out / 'results.json'}\n  viewer: {out / 'report.html'} (open in a browser)\n  model: {out / 'run' / 'final'}\n  videos: {out / 'videos'}\n"
           f"  subtitles of {example.name}: {out / 'example.srt'}")
     return 0
 
@@ -83,9 +84,10 @@ def _label(ann_path: Path, ground_truth: dict) -> None:
 def _example(out: Path) -> Path:
     """Detections of the first test video straight from its MP4 (the run's recorded extraction), as subtitles."""
     from ..api import Detector
-    from ..infer.results import write_subtitles
+    from ..export import export_results
+    from ..infer.results import results_document
 
     video = sorted((out / "videos").glob("synthvid_test_*.mp4"))[0]
     dets = Detector.from_pretrained(out / "run").predict_video(video)
-    write_subtitles(out / "example.srt", {video.stem: dets}, "srt", min_score=0.3)
+    export_results(results_document({video.stem: dets}), "srt", out / "example.srt", min_score=0.3)
     return video

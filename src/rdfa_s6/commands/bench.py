@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from ._common import HelpFormatter
 
@@ -24,23 +23,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..ssm import available_backends, selective_scan
+    from ..ssm.timing import time_backends
 
     b, d, l, n = args.batch, args.dim, args.length, args.state
-    gen = torch.Generator().manual_seed(0)
-    u = torch.randn(b, d, l, generator=gen)
-    delta = torch.rand(b, d, l, generator=gen) * 0.1
-    A = -torch.rand(d, n, generator=gen)
-    B = torch.randn(b, n, l, generator=gen)
-    C = torch.randn(b, n, l, generator=gen)
-    for name, ok in available_backends().items():
-        if not ok or name == "reference":
-            print(f"{name:10s} {'available' if ok else 'not available'}")
-            continue
-        tensors = [t.clone().requires_grad_(True) for t in (u, delta, A, B, C)]
-        start = time.perf_counter()
-        selective_scan(*tensors, backend=name).sum().backward()
-        print(f"{name:10s} forward+backward {1e3 * (time.perf_counter() - start):8.1f} ms at {b}x{d}x{l}, n={n}")
+    for t in time_backends(b, d, l, n):
+        if t.fwd_bwd_ms is None:
+            print(f"{t.name:10s} {'available' if t.available else 'not available'}")
+        else:
+            print(f"{t.name:10s} forward+backward {t.fwd_bwd_ms:8.1f} ms at {b}x{d}x{l}, n={n}")
     return 0

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..data.annotations import load_annotations
     from ..data.checks import check_split, format_reports, mixed_dims_message
-    from ..data.dataset import feature_reader
-    from ..data.prepare import resolve_paths
+    from ..data.features import feature_reader
+    from ..data.prepare import resolve_paths, skip_videos
     from ..errors import DataError, UserError
 
     if args.show < 0:
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"feature folder not found: {feat_dir} (expected DATA_ROOT/features or data.feature_dir)")
     reader = feature_reader(cfg.data, feat_dir)
     splits = [s for s in (cfg.data.train_split, cfg.data.val_split, cfg.data.test_split) if s]
+    skip_videos(annotations, cfg.data, args.data_root, splits)
     reports = [check_split(annotations, reader, cfg.data, s) for s in dict.fromkeys(splits)]
     lines = [f"annotations: {ann_path}", f"features:    {feat_dir}",
              f"classes:     {annotations.num_classes} ({', '.join(annotations.label_names.values())})", "",
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         lines += _listing(f"{r.split}: warning: videos with segments ending after the duration (kept for "
                           f"evaluation)", r.beyond_videos, args.show)
         lines += _listing(f"{r.split}: warning: videos with segments starting after the last feature step "
-                          f"(dropped in training)", r.beyond_features, args.show)
+                          f"(dropped in training with data.gt_clip=upstream)", r.beyond_features, args.show)
         if r.zero_length:
             lines.append(f"\n{r.split}: warning: {r.zero_length} zero-length segment(s)")
     all_dims: Dict[int, int] = {}

@@ -35,12 +35,15 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Holds the output folder (a second process on it is refused) while converting into it."""
     from ..checkpoint import save_checkpoint
     from ..models.official import convert_official
+    from ..runlock import hold_folder
 
     output_dir(args.out_dir, "out_dir")
-    model, cfg, meta = convert_official(args.checkpoint, args.preset, args.overrides, args.weights)
-    save_checkpoint(args.out_dir, model, cfg, meta=meta)
+    with hold_folder(args.out_dir):
+        model, cfg, meta = convert_official(args.checkpoint, args.preset, args.overrides, args.weights)
+        save_checkpoint(args.out_dir, model, cfg, meta=meta)
     state = model.state_dict()
     n = sum(v.numel() for v in state.values())
     print(f"converted {args.checkpoint} ({len(state)} tensors, {n:,} values, {meta['source_weights']}) -> {args.out_dir}")

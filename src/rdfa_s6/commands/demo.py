@@ -6,7 +6,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ._common import HelpFormatter
 
@@ -22,8 +22,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="generate synthetic data, train, test and write a report (minutes on a CPU)",
         description="End to end on built-in synthetic data: writes OUT/data (the dataset), OUT/run (the training "
         "run with its checkpoints), OUT/results.json (test-split detections), OUT/metrics.json (same shape as "
-        "`rdfa-s6 evaluate --json`), OUT/report.md (tables) and OUT/figures/*.png (timelines, training curve, "
-        "per-class AP, error breakdown). The model is selected on nothing: the final EMA model is tested.",
+        "`rdfa-s6 evaluate --json`), OUT/report.md (tables), OUT/report.html (interactive viewer: open it in a "
+        "browser) and OUT/figures/*.png (timelines, training curve, per-class AP, error breakdown). The model is "
+        "selected on nothing: the final EMA model is tested.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="report folder (replaced if it holds an earlier demo)")
@@ -39,18 +40,35 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _prepare_out(out: Path) -> None:
+    """Empty ``out`` (held by this process) if it holds an earlier demo; refuse any other non-empty folder."""
     from ..errors import UserError
+    from ..runlock import LOCK_FILE
 
-    if out.exists():
-        if not (out / MARKER).is_file():
-            raise UserError(f"{out} exists and is not an earlier demo folder; choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    entries = [p for p in out.iterdir() if p.name != LOCK_FILE] if out.is_dir() else []
+    if entries and not (out / MARKER).is_file():
+        raise UserError(f"{out} exists and is not an earlier demo folder; choose another --out")
+    for path in entries:  # the lock file stays: it is what keeps other processes out
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by rdfa-s6 demo\n")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import atomic_write_json
+    """Holds --out (a second process on it is refused) and writes the demo into it."""
+    from ..errors import UserError
+    from ..runlock import hold_folder
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
+    with hold_folder(args.out):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_bytes, atomic_write_json
     from ..config import load_config
     from ..data.synth import SynthSpec, generate
     from ..eval.report import format_table
@@ -82,13 +100,25 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_json(out / "metrics.json", metrics)
     print("[4/4] report")
     figures = _figures(out, results, metrics)
+    _viewer(out, trainer.cfg.data.test_split, metrics["tiou_thresholds"])
     total = time.perf_counter() - start
     report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
-    (out / "report.md").write_text(report)
+    atomic_write_bytes(out / "report.md", report.encode("utf-8"))
     print(format_table(metrics))
     print(f"\ndone in {total:.0f} s. Report: {out / 'report.md'}\n  metrics: {out / 'metrics.json'}\n"
-          f"  detections: {out / 'results.json'}\n  model: {out / 'run' / 'final'}\n  figures: {out / 'figures'}")
+          f"  detections: {out / 'results.json'}\n  viewer: {out / 'report.html'} (open in a browser)\n"
+          f"  model: {out / 'run' / 'final'}\n  figures: {out / 'figures'}")
     return 0
+
+
+def _viewer(out: Path, split: str, thresholds: List[float], videos_dir: Optional[Path] = None) -> Path:
+    """OUT/report.html: the interactive viewer of the test detections with their ground truth and evaluation
+    (the numbers of metrics.json: same evaluator, same thresholds); ``videos_dir``: video files to link."""
+    from ..report import write_report
+
+    return write_report(out / "results.json", out / "report.html", gt=out / "data" / "annotations.json",
+                        subset=split, tiou_thresholds=thresholds, videos_dir=videos_dir,
+                        title="rdfa-s6 demo: test detections").path
 
 
 def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> List[Path]:

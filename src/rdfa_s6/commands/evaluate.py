@@ -7,38 +7,7 @@ from pathlib import Path
 from typing import Any, List, Mapping
 
 from ..errors import UserError
-from ._common import HelpFormatter, output_file
-
-DEFAULT_TIOU = "0.3:0.7:0.1"
-
-
-def parse_tiou(text: str) -> List[float]:
-    """``start:stop:step`` (stop included, e.g. ``0.5:0.95:0.05``) or a comma list (``0.3,0.5,0.7``).
-
-    A range gives the same values as ``numpy.linspace(start, stop, n)`` with ``n = (stop - start) / step + 1``,
-    as the official evaluation scripts build their thresholds.
-    """
-    import numpy as np
-
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            if len(parts) != 3:
-                raise ValueError
-            start, stop, step = parts
-            if step <= 0 or stop < start:
-                raise UserError(f"--tiou {text}: need start <= stop and step > 0")
-            count = int(round((stop - start) / step)) + 1
-            if abs(start + (count - 1) * step - stop) > 1e-6 * max(1.0, abs(stop)):
-                raise UserError(f"--tiou {text}: stop is not start plus a whole number of steps")
-            return np.linspace(start, stop, count).tolist()
-        values = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise UserError(f"--tiou {text!r}: expected start:stop:step or a comma-separated list of numbers") from None
-    if not values:
-        raise UserError("--tiou: no threshold given")
-    return values
+from ._common import DEFAULT_TIOU, HelpFormatter, output_file, parse_tiou
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -72,8 +41,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="tIoU thresholds: an inclusive range or a comma-separated list "
                         "(ActivityNet: 0.5:0.95:0.05)")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
-                        help="ground-truth handling: 'official' keeps every event as eval_detection.py does; "
-                        "'actionformer' drops zero-length and duplicated events")
+                        help="ground-truth handling: 'official' keeps every event, as ActivityNet's "
+                        "eval_detection.py does; 'actionformer' drops zero-length events and same-label duplicates "
+                        "(both boundaries within 1e-3 s), as the official RDFA-S6 and ActionFormer metric does. "
+                        "'train' (validation), 'test' and 'demo' use the config key eval.gt_policy instead, "
+                        "'actionformer' in every preset")
     parser.add_argument("--error-tiou", type=float, default=0.5,
                         help="tIoU threshold of the false-positive breakdown")
     parser.add_argument("--json", metavar="OUT", default=None,

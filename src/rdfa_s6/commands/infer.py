@@ -41,8 +41,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("detections.json"), help="results JSON to write")
     parser.add_argument("--csv", type=Path, default=None, help="also write video_id,start_s,end_s,label,score rows")
     parser.add_argument("--srt", type=Path, default=None, metavar="PATH",
-                        help="also write SubRip subtitles, one cue 'label score' per detection (a file for one "
-                        "video, else a folder of <video_id>.srt)")
+                        help="also write SubRip subtitles, one cue (label, score) per detection: a .srt file for "
+                        "one video, else a folder of <video_id>.srt (the format of `rdfa-s6 export --format srt`)")
     parser.add_argument("--vtt", type=Path, default=None, metavar="PATH", help="the same as WebVTT (.vtt)")
     parser.add_argument("--cue-min-score", type=float, default=0.3,
                         help="detections scored below this get no subtitle cue (they stay in JSON and CSV)")
@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from ..api import Detector
     from ..errors import UserError
     from ..infer.fusion import external_scores_for
-    from ..infer.results import write_results_csv, write_results_json, write_subtitles
+    from ..export import export_results
+    from ..infer.results import results_document, write_results_csv, write_results_json
 
     positive(args.fps, "--fps", "frames per second")
     positive(args.stride, "--stride", "frames")
@@ -95,8 +96,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"two inputs share the video id {(clash or [p.stem for p in video_paths])[0]!r}; "
                         f"detections are keyed by file name without extension")
     total_inputs = len(videos) + len(video_paths)
-    for option in ("srt", "vtt"):  # one video: a file; several: a folder of <video_id>.<option>
-        (output_file if total_inputs == 1 else output_dir)(getattr(args, option), f"--{option}")
+    for option in ("srt", "vtt"):  # a .srt/.vtt file for one video; otherwise a folder of <video_id>.<option>
+        path = getattr(args, option)
+        if path is not None and path.suffix.lower() == f".{option}" and total_inputs != 1:
+            raise UserError(f"--{option} {path}: one .{option} file holds one video, the inputs are {total_inputs} "
+                            f"videos; give a folder")
+        (output_file if path is not None and path.suffix.lower() == f".{option}" else output_dir)(path, f"--{option}")
     results = {}
     with tqdm(total=total_inputs, desc="infer", unit="video", disable=True if args.no_progress else None) as bar:
         if videos:
@@ -110,9 +115,9 @@ def run(args: argparse.Namespace) -> int:
     write_results_json(args.out, results)
     if args.csv:
         write_results_csv(args.csv, results)
-    for option, fmt in (("srt", "srt"), ("vtt", "vtt")):
-        if getattr(args, option):
-            write_subtitles(getattr(args, option), results, fmt, args.cue_min_score)
+    for fmt in ("srt", "vtt"):  # the export formats of `rdfa-s6 export`
+        if getattr(args, fmt):
+            export_results(results_document(results), fmt, getattr(args, fmt), min_score=args.cue_min_score)
     total = sum(len(v) for v in results.values())
     fused = len(set(external or {}) & set(videos))
     extra = "".join(f", {p}" for p in (args.csv, args.srt, args.vtt) if p)

@@ -51,8 +51,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import UserError
-    from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
-    from ..infer.runner import evaluate_split
+    from ..train.dist import hold_run_folder, init_distributed
+    from ..train.options import device_of
 
     cfg = load_config(args.preset, overrides=args.overrides)
     if args.out.exists() and not args.out.is_dir():
@@ -62,8 +62,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: {existing} is a file, not a folder")
     if args.resume and not args.out.is_dir():
         raise UserError(f"--resume: run folder {args.out} not found")
-    if not args.resume and (args.out / "checkpoints").exists():
-        raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+    # the run folder is this process's (rank 0's under torchrun) before anything is read or written
+    with hold_run_folder(args.out, init_distributed(device_of(args.device))):
+        if not args.resume and (args.out / "checkpoints").exists():
+            raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+        return _train(cfg, args)
+
+
+def _train(cfg, args: argparse.Namespace) -> int:
+    from ..infer.runner import evaluate_split
+    from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
+
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
                         device=args.device, progress=not args.no_progress, nonfinite=args.on_nonfinite,
                         max_skipped=args.max_skipped,

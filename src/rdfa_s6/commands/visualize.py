@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-from .evaluate import DEFAULT_TIOU
 
-from ._common import HelpFormatter
+from ._common import DEFAULT_TIOU, HelpFormatter, parse_tiou
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -22,18 +21,20 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Draw PNG plots into --out: a timeline per video (ground truth and the top detections of "
         "each class, opacity = score), precision-recall curves per class at one tIoU, per-class AP averaged "
         "over the tIoU thresholds, the false-positive breakdown, and the training curve of a run folder. "
-        "Needs matplotlib (pip install 'rdfa-s6[viz]').",
+        "Without --gt (e.g. on `infer` output): timelines of the detections alone (and the --metrics and --run "
+        "plots when given). Needs matplotlib (pip install 'rdfa-s6[viz]').",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--gt", required=True, metavar="ANNOTATIONS.json",
-                        help='ground-truth annotations: {"database": {video: {"subset", "duration", "annotations"}}}')
+    parser.add_argument("--gt", default=None, metavar="ANNOTATIONS.json",
+                        help='ground-truth annotations: {"database": {video: {"subset", "duration", "annotations"}}} '
+                        "(without it: detections only)")
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
                         help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the PNG files into (created)")
     parser.add_argument("--subset", default="test", help="split of the annotations to draw (case-insensitive)")
     parser.add_argument("--videos", nargs="+", default=None, metavar="ID",
                         help="videos to draw timelines for (default: the first --num-videos videos of the "
-                        "split that have ground-truth events)")
+                        "split that have ground-truth events; without --gt, of the results file)")
     parser.add_argument("--num-videos", type=int, default=5,
                         help="number of timelines drawn when --videos is not given")
     parser.add_argument("--top-k", type=int, default=3, help="detections drawn per class in a timeline")
@@ -105,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
     from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
     from ..viz.curves import load_metrics
     from ..viz.timeline import pyplot
-    from .evaluate import parse_tiou
 
     _check_options(args)
     pyplot()  # fail early, before any work, when matplotlib is missing
@@ -116,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = load_metrics(args.metrics) if args.metrics else None
     thresholds = parse_tiou(args.eval_tiou) if metrics is None else None
 
+    if args.gt is None:
+        return _print_written(_detections_only(args, out, metrics, run_metrics), out)
     gt = load_ground_truth(args.gt, subset=args.subset, gt_policy=args.gt_policy)
     if gt.num_gt == 0:
         raise DataError(f"ground truth {gt.source}: subset {args.subset!r} has videos but no events")
@@ -181,7 +183,55 @@ def run(args: argparse.Namespace) -> int:
     if run_metrics is not None:
         written.append(plot_training_curve(run_metrics, out / "training_curve.png"))
 
+    return _print_written(written, out)
+
+
+def _print_written(written: List[Path], out: Path) -> int:
     print(f"{len(written)} files written to {out}:")
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics) -> List[Path]:
+    """Without ground truth: timelines of the detections alone, plus the --metrics and --run plots."""
+    from ..eval import load_predictions
+    from ..viz import plot_class_ap, plot_error_breakdown, plot_timeline, plot_training_curve
+
+    preds = load_predictions(args.pred)
+    if not preds.videos:
+        raise DataError(f"predictions {preds.source}: no videos")
+    if args.videos:
+        missing = [v for v in args.videos if v not in preds.videos]
+        if missing:
+            raise UserError(f"--videos: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
+                            f"{preds.source}")
+        chosen = list(dict.fromkeys(args.videos))
+    else:
+        chosen = preds.videos[: args.num_videos]
+    by_video: Dict[str, List[Tuple[float, float, str, float]]] = {v: [] for v in chosen}
+    for k in range(len(preds)):
+        vid = preds.videos[int(preds.video[k])]
+        if vid in by_video:
+            by_video[vid].append((float(preds.start[k]), float(preds.end[k]), str(preds.labels[k]),
+                                  float(preds.score[k])))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot create the folder: {err}") from None
+    names = sorted({str(lab) for lab in preds.labels})
+    written: List[Path] = []
+    used: set = set()
+    for vid in chosen:
+        stem = f"timeline_{_safe_name(vid)}"
+        while stem in used:
+            stem += "_"
+        used.add(stem)
+        written.append(plot_timeline(vid, None, by_video[vid], None, out / f"{stem}.png",
+                                     top_k_per_class=args.top_k, class_names=names))
+    if metrics is not None:
+        written.append(_metrics_plot(plot_class_ap, metrics, out / "class_ap.png", args.metrics))
+        written.append(_metrics_plot(plot_error_breakdown, metrics, out / "error_breakdown.png", args.metrics))
+    if run_metrics is not None:
+        written.append(plot_training_curve(run_metrics, out / "training_curve.png"))
+    return written

@@ -31,6 +31,13 @@ class DataConfig:
     max_seq_len: int = 2304  #: training length (feature steps); every batch is padded to it
     force_upsampling: bool = False  #: resize every video to exactly max_seq_len steps (ActivityNet)
     trunc_thresh: float = 0.5  #: a cropped GT is kept if at least this fraction stays inside
+    #: training GT beyond the features: "none" keeps it as annotated (official THUMOS-14 loader; it yields no
+    #: positive points there); "upstream" cuts segments at T + num_frames / (2 feat_stride) steps and drops those
+    #: with less than trunc_thresh inside (video-mamba-suite ActivityNet/HACS/FineAction loaders)
+    gt_clip: str = field(default="none", metadata=_choices("none", "upstream"))
+    #: text file of video ids (one a line, ``#`` comments) left out of training and prediction; a relative
+    #: path names a file shipped beside the presets (rdfa_s6/configs/), else one under --data-root
+    skip_videos_file: Optional[str] = None
     crop_ratio: Optional[List[float]] = field(default_factory=lambda: [0.9, 1.0])
     train_split: str = "validation"  #: compared with ``subset.lower()`` in the JSON
     val_split: Optional[str] = None  #: no validation split: no test-set model selection
@@ -162,6 +169,10 @@ class EvalConfig:
     """Evaluation protocol (SPEC 6)."""
 
     tiou_thresholds: List[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7])
+    #: ground truth of the metric in train validation, test and demo: "actionformer" drops zero-length and
+    #: same-label duplicate events (the official RDFA-S6/upstream metric); "official" keeps every event as
+    #: ActivityNet's eval_detection.py (the default of ``rdfa-s6 evaluate``)
+    gt_policy: str = field(default="actionformer", metadata=_choices("official", "actionformer"))
 
 
 @dataclass

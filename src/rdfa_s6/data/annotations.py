@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Union
 
 import numpy as np
 
@@ -38,15 +38,20 @@ class VideoRecord:
 
 @dataclass
 class AnnotationSet:
-    """All videos of an annotation file and the label map (class id -> name) built from ``label_id``."""
+    """All videos of an annotation file and the label map (class id -> name) built from ``label_id``.
+
+    ``skipped``: ids left out of every split (``data.skip_videos_file``, :mod:`rdfa_s6.data.skiplist`); they stay
+    in ``videos``, i.e. in the ground truth of the metric.
+    """
 
     path: str
     videos: Dict[str, VideoRecord]
     label_names: Dict[int, str] = field(default_factory=dict)
+    skipped: FrozenSet[str] = frozenset()
 
     def split(self, name: str) -> List[VideoRecord]:
-        """Videos whose ``subset`` equals ``name`` ignoring case, in file order."""
-        return [v for v in self.videos.values() if v.subset.lower() == name.lower()]
+        """Videos whose ``subset`` equals ``name`` ignoring case, in file order, without the skipped ones."""
+        return [v for v in self.videos.values() if v.subset.lower() == name.lower() and v.video_id not in self.skipped]
 
     def subsets(self) -> Dict[str, int]:
         counts: Dict[str, int] = {}
@@ -155,9 +160,9 @@ def parse_annotations(data: Any, path: str = "<annotations>", default_fps: Optio
         )
     if beyond:
         # common in real data (THUMOS-14): a warning, not an error. Evaluation keeps such segments as annotated
-        # (as the official code does); training clips them to the features (rdfa_s6.data.dataset.clip_to_features)
-        log.warning("%s: %d segment(s) end after their video's duration (first: %s); kept for evaluation, clipped "
-                    "to the features in training", path, beyond, first_beyond)
+        # (as the official code does); training follows data.gt_clip (rdfa_s6.data.dataset.clip_upstream)
+        log.warning("%s: %d segment(s) end after their video's duration (first: %s); kept for evaluation; "
+                    "training handles them as data.gt_clip says", path, beyond, first_beyond)
     return AnnotationSet(path=path, videos=videos, label_names=dict(sorted(label_names.items())))
 
 

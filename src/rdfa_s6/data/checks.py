@@ -8,8 +8,9 @@ Two kinds of findings:
 * **warnings**: common in real data and handled: feature lengths that disagree with the duration (fps,
   feat_stride or num_frames may be off), segments that end after the video's duration (THUMOS-14 has 30 in 5
   videos, 22 in ``video_test_0000270``; evaluation keeps them as annotated, as the official code does),
-  segments that start after the last feature step (dropped in training, see
-  :func:`rdfa_s6.data.dataset.clip_to_features`) and zero-length segments (never matched in training crops).
+  segments that start after the last feature step (dropped in training with ``data.gt_clip: upstream``, see
+  :func:`rdfa_s6.data.dataset.clip_upstream`; without a positive point otherwise) and zero-length segments (never
+  matched in training crops).
 """
 from __future__ import annotations
 

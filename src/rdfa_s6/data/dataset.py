@@ -42,14 +42,29 @@ class SampleError(DataError):
         super().__init__(message)
 
 
-def clip_to_features(segments: np.ndarray, labels: np.ndarray, length: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Training targets (feature steps) limited to the ``length`` steps the model sees: ends clipped to
-    ``length``, segments starting at or after it dropped, as a crop of the whole video would do (SPEC 2.5
-    does the same for resized videos). Such segments come from annotation errors: THUMOS-14 has 30 that start
-    after their video's stated duration (22 in video_test_0000270). Evaluation keeps every segment as annotated."""
-    keep = segments[:, 0] < length
-    segments = segments[keep]
-    segments[:, 1] = np.minimum(segments[:, 1], length)
+def clip_upstream(segments: np.ndarray, labels: np.ndarray, length: int, feat_stride: float, num_frames: float,
+                  trunc_thresh: float) -> Tuple[np.ndarray, np.ndarray]:
+    """``data.gt_clip: upstream``: training targets limited to the features as video-mamba-suite's ActivityNet,
+    HACS and FineAction loaders do.
+
+    The cut is at ``limit = length + 0.5 * num_frames / feat_stride`` feature steps: the end of the last clip
+    (the centre of step ``length - 1`` plus half a clip), with the effective stride and clip length (after
+    ``downsample_rate`` or resizing). A segment starting at or after ``limit`` is dropped, one with less than
+    ``trunc_thresh`` of its length before ``limit`` is dropped (zero-length segments too), the others end at
+    ``min(end, limit)``. Such segments come from annotation errors or videos with missing frames.
+
+    Args:
+        segments: [N, 2] feature steps; labels: [N]; length: T of the features.
+    Returns:
+        (segments [M, 2], labels [M]), M <= N, in the input order.
+    """
+    limit = length + 0.5 * num_frames / feat_stride
+    inside = np.minimum(segments[:, 1], limit) - segments[:, 0]
+    seg_len = segments[:, 1] - segments[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = (segments[:, 0] < limit) & (inside / seg_len >= trunc_thresh)  # 0/0 = nan: never kept
+    segments = segments[keep].copy()
+    segments[:, 1] = np.minimum(segments[:, 1], limit)
     return segments, labels[keep]
 
 
@@ -74,11 +89,6 @@ def model_input(feats: Tensor, cfg: DataConfig, feat_stride: float, num_frames: 
     return feats, float(feat_stride), float(num_frames)
 
 
-def feature_reader(cfg: DataConfig, feature_dir: Path, input_dim: Optional[int] = None) -> FeatureReader:
-    return FeatureReader(feature_dir, cfg.file_prefix, cfg.file_suffix, cfg.file_ext, cfg.downsample_rate,
-                         input_dim if input_dim is not None else cfg.input_dim)
-
-
 class TALDataset(Dataset):
     """Videos of one split. Training samples are randomly cropped (SPEC 2.6); ``seed`` fixes the crops.
 
@@ -94,9 +104,10 @@ class TALDataset(Dataset):
         self.epoch = 0
         late = beyond_duration(records) if training else []
         if late:
-            log.warning("%d training video(s) have segments that end after the video's duration (first: %s); "
-                        "training clips segments to the features' extent and drops those that start after it",
-                        len(late), late[0])
+            what = ("training cuts segments at the end of the features' last clip (data.gt_clip=upstream)"
+                    if cfg.gt_clip == "upstream" else "training keeps them as annotated (data.gt_clip=none)")
+            log.warning("%d training video(s) have segments that end after the video's duration (first: %s); %s",
+                        len(late), late[0], what)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -119,17 +130,11 @@ class TALDataset(Dataset):
         labels = np.zeros_like(rec.labels) if cfg.class_agnostic else rec.labels.copy()
         segments = seconds_to_steps(rec.segments, fps, stride, num_frames).astype(np.float32)
         if self.training:
-            if not cfg.force_upsampling:
-                segments, labels = clip_to_features(segments, labels, feats.shape[1])
-            elif len(segments):
-                # drop GT beyond the features, clamp ends (SPEC 2.5)
-                length = feats.shape[1]
-                inside = np.clip(np.minimum(segments[:, 1], length) - segments[:, 0], 0, None)
-                seg_len = np.maximum(segments[:, 1] - segments[:, 0], 1e-8)
-                keep = (segments[:, 0] < length) & (inside / seg_len >= cfg.trunc_thresh)
-                segments = segments[keep]
-                segments[:, 1] = np.minimum(segments[:, 1], length)
-                labels = labels[keep]
+            if cfg.gt_clip == "upstream":
+                segments, labels = clip_upstream(segments, labels, feats.shape[1], stride, num_frames,
+                                                 cfg.trunc_thresh)
+            # gt_clip "none" (official THUMOS-14 loader): segments stay as annotated. A crop drops those outside
+            # its window; uncropped, the points of a segment beyond the features are padding, masked in the loss
             rng = random.Random(hash((self.seed, self.epoch, index)) & 0xFFFFFFFF)
             feats, segments, labels = random_crop(feats, segments, labels, cfg.max_seq_len, cfg.trunc_thresh,
                                                   cfg.crop_ratio, rng)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from ..config.schema import DataConfig
 
 EXTENSIONS = (".npy", ".npz", ".pt")
 
@@ -151,3 +154,9 @@ def feature_files(path: Union[str, Path]) -> List[Path]:
             raise UserError(f"{path}: feature files must end in {', '.join(EXTENSIONS)}")
         return [path]
     raise UserError(f"feature file or folder {path} not found")
+
+
+def feature_reader(cfg: "DataConfig", feature_dir: Path, input_dim: Optional[int] = None) -> FeatureReader:
+    """The reader of a dataset's feature files as the ``data`` config section describes them."""
+    return FeatureReader(feature_dir, cfg.file_prefix, cfg.file_suffix, cfg.file_ext, cfg.downsample_rate,
+                         input_dim if input_dim is not None else cfg.input_dim)

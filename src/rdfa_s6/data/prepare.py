@@ -12,8 +12,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from ..config.schema import DataConfig
 from ..errors import DataError
 from .annotations import AnnotationSet, VideoRecord, load_annotations
-from .dataset import feature_reader, split_records
+from .dataset import split_records
+from .features import feature_reader
 from .features import FeatureReader
+from .skiplist import apply_skip_list, read_skip_list, resolve_skip_file
 
 
 @dataclass
@@ -114,10 +116,18 @@ def _check_label_ids(annotations: AnnotationSet, records: List[VideoRecord], num
                             f"data.num_classes={num_classes}")
 
 
+def skip_videos(annotations: AnnotationSet, cfg: DataConfig, data_root: Optional[Path], splits: List[str]) -> None:
+    """Apply ``data.skip_videos_file`` (if set) to ``annotations``, warning once about the skipped videos."""
+    if cfg.skip_videos_file:
+        path = resolve_skip_file(cfg.skip_videos_file, data_root)
+        apply_skip_list(annotations, read_skip_list(path), splits, path.name)
+
+
 def prepare_data(cfg: DataConfig, data_root: Optional[Path], splits: List[str]) -> PreparedData:
     """Load the annotations, check the named splits and their feature files, infer C and the class count."""
     ann_path, feat_dir = resolve_paths(cfg, data_root)
     annotations = load_annotations(ann_path, cfg.default_fps)
+    skip_videos(annotations, cfg, data_root, splits)
     if not feat_dir.is_dir():
         raise DataError(f"feature folder not found: {feat_dir}")
     reader = feature_reader(cfg, feat_dir)

@@ -40,7 +40,9 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
 
 def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
                    progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``."""
+    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``, the ground truth handled
+    as ``cfg.eval.gt_policy`` says (default ``actionformer``, the official metric's: zero-length and same-label
+    duplicate events dropped). ``train`` validation, ``test`` and ``demo`` all score through here."""
     with torch.no_grad():
         results = predict_split(model, cfg, data, split, progress)
     if cfg.data.class_agnostic and not cfg.infer.ext_score_file:
@@ -48,11 +50,13 @@ def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str
         gt = _agnostic_gt(data)
     else:
         gt = data.annotations.path
-    metrics = evaluate(results, gt, subset=split, tiou_thresholds=cfg.eval.tiou_thresholds)
+    metrics = evaluate(results, gt, subset=split, tiou_thresholds=cfg.eval.tiou_thresholds,
+                       gt_policy=cfg.eval.gt_policy)
     return results, metrics
 
 
 def _agnostic_gt(data: PreparedData) -> Dict[str, Any]:
+    """Every video of the annotation file (skipped ones too), every event relabelled ``action``."""
     database = {}
     for vid, rec in data.annotations.videos.items():
         database[vid] = {"subset": rec.subset, "duration": rec.duration, "annotations": [

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from ..errors import DiskFullError, UserError
+from ..runlock import hold_folder
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ def init_distributed(device: torch.device) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    if device.type == "cuda":  # object collectives (messages) under NCCL go through the current device
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
@@ -49,3 +59,58 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_message(message: Optional[str], info: DistInfo) -> Optional[str]:
+    """Rank 0's ``message`` on every process (None: nothing to report); ``message`` itself with one process."""
+    if not info.enabled:
+        return message
+    box = [message]
+    # NCCL moves the pickled message through this rank's GPU (not the current device, which may be GPU 0)
+    device = torch.device("cuda", info.local_rank) if dist.get_backend() == "nccl" else None
+    dist.broadcast_object_list(box, src=0, device=device)
+    return box[0]
+
+
+def raise_together(error: Optional[UserError], info: DistInfo) -> None:
+    """Every process passes its own ``UserError`` (or None); if any is not None, every process raises the one of
+    the lowest rank, so that all stop together with one message. For work that every rank writes itself (one
+    shard of the output each); work of rank 0 alone goes through :func:`on_main`."""
+    if not info.enabled:
+        if error is not None:
+            raise error
+        return
+    messages: list = [None] * info.world_size
+    dist.all_gather_object(messages, None if error is None else str(error))
+    first = next((rank for rank, m in enumerate(messages) if m is not None), None)
+    if first is None:
+        return
+    if first == info.rank and error is not None:
+        raise error
+    raise (DiskFullError if "the disk is" in messages[first] else UserError)(messages[first])
+
+
+def on_main(fn: Callable[[], T], info: DistInfo) -> Optional[T]:
+    """``fn()`` on rank 0 (None elsewhere). A ``UserError`` it raises (a full disk, a held folder) is raised on
+    every process, so that all of them stop together with the same one-line message (exit status 2)."""
+    result, error = None, None
+    if info.is_main:
+        try:
+            result = fn()
+        except UserError as err:
+            error = err
+    message = broadcast_message(None if error is None else str(error), info)
+    if error is not None:
+        raise error
+    if message is not None:
+        raise (DiskFullError if "the disk is" in message else UserError)(message)
+    return result
+
+
+@contextmanager
+def hold_run_folder(folder: Path, info: DistInfo, command: Optional[str] = None) -> Iterator[Path]:
+    """:func:`rdfa_s6.runlock.hold_folder` for a group of processes: rank 0 holds the folder, the others follow
+    its verdict (when rank 0 is refused, every process raises its one-line ``FolderBusy`` message)."""
+    with ExitStack() as stack:
+        on_main(lambda: stack.enter_context(hold_folder(folder, command)), info)
+        yield Path(folder)

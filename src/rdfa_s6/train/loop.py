@@ -10,6 +10,12 @@ global batch) only, so a run resumed from any checkpoint, and a run on N process
 follow the uninterrupted 1-process run (bit for bit in ``train.deterministic`` mode for resumption; up to
 float summation order across processes). SIGINT/SIGTERM finish the current iteration, save a resume point and
 raise :class:`TrainingInterrupted`.
+
+Faults: :meth:`Trainer.run` holds the run folder (``rdfa_s6.runlock``; rank 0 under ``torchrun``), so a second
+process on it is refused. A full or read-only disk raises :class:`~rdfa_s6.errors.DiskFullError` on every
+process: when a checkpoint cannot be written, the previous one stays the resume point; when the run log cannot
+be written, all processes stop after the next iteration and save a resume point that carries the records not
+logged (or, if that fails too, the previous resume point stays).
 """
 from __future__ import annotations
 
@@ -30,10 +36,10 @@ from ..checkpoint import check_state_dict, read_weights, save_checkpoint
 from ..config import Config
 from ..data.dataset import Collate, TALDataset
 from ..data.prepare import PreparedData, prepare_data
-from ..errors import UserError
+from ..errors import DiskFullError, UserError
 from ..models import build_detector
 from .assign import assign_video
-from .dist import DistInfo, all_reduce_sum, barrier, init_distributed, shutdown
+from .dist import DistInfo, all_reduce_sum, barrier, broadcast_message, hold_run_folder, init_distributed, on_main, shutdown
 from .droppath import KeyedDropPath
 from .losses import LossNormaliser, detection_losses
 from .optim import ModelEMA, WarmupCosine, parameter_groups
@@ -78,7 +84,7 @@ class Trainer:
             raise UserError(f"the training split has {len(self.train_set)} videos, fewer than train.batch_size="
                             f"{tc.batch_size}")
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, tc.weight_decay), lr=tc.lr)
-        self.schedule = WarmupCosine(tc.lr, tc.warmup_epochs * self.iters_per_epoch, tc.epochs * self.iters_per_epoch)
+        self.schedule = WarmupCosine.for_epochs(tc.lr, tc.warmup_epochs, tc.epochs, self.iters_per_epoch)
         self.normaliser = LossNormaliser(tc.loss_norm, tc.init_loss_norm)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "fp16")
         self.net: nn.Module = self.model
@@ -89,6 +95,8 @@ class Trainer:
         self.epoch_losses: List[float] = []  #: losses of this epoch's iterations so far (kept across resumption)
         self.stop_requested: Optional[int] = None  #: the signal received by this process
         self.stopping = False  #: all processes agree to stop after this iteration
+        self.log_failed = False  #: ... because the main process could not write the run log (a full disk)
+        self.carried: List[Dict[str, Any]] = []  #: records a resumed run must log first (RunLog.unlogged)
         self.skipped_in_a_row = 0  #: non-finite steps skipped since the last good one (--on-nonfinite skip)
         self.runlog = RunLog(opts.out_dir, enabled=self.dist.is_main)
         self._handlers: Dict[int, Any] = {}
@@ -98,10 +106,12 @@ class Trainer:
         return f"epoch {self.epoch}, iteration {self.iter_in_epoch} of {self.iters_per_epoch} (step {self.step})"
 
     def save(self) -> Optional[Path]:
-        """Write a resume point (rank 0), atomically, and publish it as the newest checkpoint."""
+        """Write a resume point (rank 0), atomically, and publish it as the newest checkpoint. On a full disk every
+        process raises DiskFullError and the previous checkpoint stays the resume point."""
         barrier(self.dist)
-        if not self.dist.is_main:
-            return None
+        return on_main(self._save_main, self.dist)
+
+    def _save_main(self) -> Path:
         meta = {"epoch": self.epoch, "step": self.step, "iter_in_epoch": self.iter_in_epoch,
                 **self.data.model_meta()}
         state = {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
@@ -111,9 +121,19 @@ class Trainer:
 
         def write(folder: Path) -> None:
             save_checkpoint(folder, self.ema.module, self.cfg, meta, extra_weights={"raw": self.model})
-            write_train_state(folder, state)
+            write_train_state(folder, {**state, "unlogged": list(self.runlog.unlogged)})
 
-        return commit_checkpoint(self.opts.out_dir, checkpoint_name(self.epoch, self.step), write)
+        self.runlog.flush()  # the logs up to this step are on disk, or in runlog.unlogged and so in the checkpoint
+        name = checkpoint_name(self.epoch, self.step)
+        try:
+            return commit_checkpoint(self.opts.out_dir, name, write)
+        except DiskFullError as err:
+            latest = latest_checkpoint(self.opts.out_dir)
+            kept = (f"the last complete checkpoint {latest} stays the resume point" if latest else
+                    "no checkpoint was saved yet")
+            raise DiskFullError(f"cannot save checkpoint {self.opts.out_dir / 'checkpoints' / name}: {err.reason} "
+                                f"({err.path}); {kept}; free space and continue with the same command and --resume",
+                                err.path, err.reason) from None
 
     def restore(self) -> bool:
         """Load the newest complete resume point of ``opts.out_dir``; False (and a warning) if there is none."""
@@ -131,14 +151,24 @@ class Trainer:
         self.normaliser.load_state_dict(state["normaliser"])
         self.epoch, self.step, self.iter_in_epoch = int(state["epoch"]), int(state["step"]), int(state["iter_in_epoch"])
         self.epoch_losses = [float(x) for x in state.get("epoch_losses", [])]
+        self.carried = list(state.get("unlogged", []))
         torch.set_rng_state(state["torch_rng"])
         barrier(self.dist)  # every rank has read the folder before rank 0 tidies up
-        if self.dist.is_main:
-            dropped = discard_after(self.opts.out_dir, folder.name)
-            if dropped:
-                log.info("discarded checkpoints written after %s and never published: %s", folder.name, dropped)
+        dropped = on_main(lambda: discard_after(self.opts.out_dir, folder.name), self.dist)
+        if dropped:
+            log.info("discarded checkpoints written after %s and never published: %s", folder.name, dropped)
         log.info("resumed from %s (%s)", folder, self._where())
         return True
+
+    def _commit_final(self, meta: Dict[str, Any]) -> Path:
+        try:
+            return commit_folder(self.opts.out_dir / "final",
+                                 lambda folder: save_checkpoint(folder, self.ema.module, self.cfg, meta))
+        except DiskFullError as err:
+            raise DiskFullError(f"cannot write the final model {self.opts.out_dir / 'final'}: {err.reason} "
+                                f"({err.path}); training is complete and its last checkpoint "
+                                f"{latest_checkpoint(self.opts.out_dir)} is kept; free space and run the same "
+                                f"command with --resume to write final/", err.path, err.reason) from None
 
     # ---- one iteration -----------------------------------------------------------------------------------
     def _targets(self, points: List[torch.Tensor], batch: Dict[str, Any]):
@@ -174,10 +204,11 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.clip_grad if tc.clip_grad > 0 else float("inf"))
-        flag = torch.tensor(1.0 if self.stop_requested else 0.0)
-        total = all_reduce_sum(torch.stack([losses["loss"].detach().cpu(), losses["cls_loss"].detach().cpu(),
-                                            losses["reg_loss"].detach().cpu(), flag]).to(self.device), self.dist)
-        self.stopping = self.stopping or bool(total[3] > 0)  # all ranks see the same sum: they stop together
+        flags = torch.tensor([1.0 if self.stop_requested else 0.0, 1.0 if self.runlog.failure else 0.0])
+        total = all_reduce_sum(torch.cat([torch.stack([losses["loss"].detach().cpu(), losses["cls_loss"].detach().cpu(),
+                                                       losses["reg_loss"].detach().cpu()]), flags]).to(self.device), self.dist)
+        self.log_failed = self.log_failed or bool(total[4] > 0)
+        self.stopping = self.stopping or self.log_failed or bool(total[3] > 0)  # the same sums on all ranks
         finite = bool(torch.isfinite(total[:3]).all()) and bool(torch.isfinite(grad_norm))
         stats: Dict[str, Any] = {"loss": float(total[0]), "cls_loss": float(total[1]), "reg_loss": float(total[2]),
                                  "lr": lr, "grad_norm": float(grad_norm), "num_pos": global_pos}
@@ -222,12 +253,24 @@ class Trainer:
         signal.signal(signum, self._handlers.get(signum, signal.SIG_DFL))  # a second signal acts at once
 
     def _agree_stop(self) -> bool:
-        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
-        self.stopping = self.stopping or bool(all_reduce_sum(flag, self.dist)[0] > 0)
+        flags = torch.tensor([1.0 if self.stop_requested else 0.0, 1.0 if self.runlog.failure else 0.0],
+                             device=self.device)
+        total = all_reduce_sum(flags, self.dist)
+        self.log_failed = self.log_failed or bool(total[1] > 0)
+        self.stopping = self.stopping or self.log_failed or bool(total[0] > 0)
         return self.stopping
 
-    def _interrupt(self, folder: Optional[Path]) -> TrainingInterrupted:
-        return TrainingInterrupted(self.stop_requested, folder, self._where())
+    def _interrupt(self, folder: Optional[Path]) -> BaseException:
+        """What stops the run once a resume point is saved in ``folder``: TrainingInterrupted after a signal,
+        DiskFullError (on every process) when the run log could not be written."""
+        if not self.log_failed:
+            return TrainingInterrupted(self.stop_requested, folder, self._where())
+        message = None
+        if self.dist.is_main:
+            message = (f"{self.runlog.failure}; stopped at {self._where()}; resume point saved in {folder} (with "
+                       f"the {len(self.runlog.unlogged)} record(s) not logged); free space and continue with the "
+                       f"same command and --resume")
+        return DiskFullError(broadcast_message(message, self.dist) or "")
 
     def _train_epoch(self, progress: Callable) -> int:
         """The remaining iterations of ``self.epoch``; returns how many ran. Stops early when asked to."""
@@ -254,14 +297,20 @@ class Trainer:
         return done
 
     def run(self, evaluate_fn: Optional[Callable] = None) -> Dict[str, Any]:
-        """Train; ``evaluate_fn(ema_model, epoch) -> metrics dict`` is called for validation if given."""
+        """Train; ``evaluate_fn(ema_model, epoch) -> metrics dict`` is called for validation if given.
+
+        Holds ``opts.out_dir`` (FolderBusy if another process does) while it works."""
+        with hold_run_folder(self.opts.out_dir, self.dist):
+            return self._run(evaluate_fn)
+
+    def _run(self, evaluate_fn: Optional[Callable]) -> Dict[str, Any]:
         from tqdm import tqdm
 
         tc = self.cfg.train
         resume_at = None
         if self.opts.resume and self.restore():
             resume_at = {"epoch": self.epoch, "step": self.step}
-        self.runlog.open(self.cfg, resume_at)
+        on_main(lambda: self.runlog.open(self.cfg, resume_at, self.carried), self.dist)
         self._handlers = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         history: List[Dict[str, Any]] = []
         try:
@@ -270,7 +319,10 @@ class Trainer:
                 done = self._train_epoch(tqdm)
                 if self.stopping:
                     why = signal.Signals(self.stop_requested).name if self.stop_requested else "by another process"
-                    log.warning("stop requested (%s): saving a resume point", why)
+                    if self.log_failed:  # the error says it all, in one line
+                        log.info("the run log cannot be written: saving a resume point")
+                    else:
+                        log.warning("stop requested (%s): saving a resume point", why)
                     raise self._interrupt(self.save())
                 seconds = time.perf_counter() - start
                 record = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
@@ -292,11 +344,8 @@ class Trainer:
                 folder = self.save()
                 if self._agree_stop():
                     raise self._interrupt(folder)
-            final = None
-            if self.dist.is_main:
-                meta = {"epoch": tc.epochs, "step": self.step, "model_weights": "ema", **self.data.model_meta()}
-                final = commit_folder(self.opts.out_dir / "final",
-                                      lambda folder: save_checkpoint(folder, self.ema.module, self.cfg, meta))
+            meta = {"epoch": tc.epochs, "step": self.step, "model_weights": "ema", **self.data.model_meta()}
+            final = on_main(lambda: self._commit_final(meta), self.dist)
             barrier(self.dist)
             return {"final": final, "history": history, "steps": self.step}
         finally:

@@ -55,6 +55,12 @@ class WarmupCosine:
     def __init__(self, base_lr: float, warmup: int, total: int, eta_min: float = 1e-8) -> None:
         self.base_lr, self.warmup, self.total, self.eta_min = base_lr, warmup, max(total, 1), eta_min
 
+    @classmethod
+    def for_epochs(cls, base_lr: float, warmup_epochs: int, epochs: int, iters_per_epoch: int) -> "WarmupCosine":
+        """The training schedule: ``epochs`` is the total, warm-up included, so the cosine spans
+        ``epochs - warmup_epochs`` epochs (upstream's ``epochs``, which excludes warm-up, SPEC 4.6)."""
+        return cls(base_lr, warmup_epochs * iters_per_epoch, epochs * iters_per_epoch)
+
     def __call__(self, i: int) -> float:
         if i < self.warmup:
             return self.base_lr * i / max(self.warmup - 1, 1)

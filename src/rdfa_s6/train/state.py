@@ -26,8 +26,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from ..atomic import fsync_dir as _fsync_dir
 from ..checkpoint import META_FILE, atomic_write_bytes, read_meta
-from ..errors import DataError
+from ..errors import DataError, disk_full
 
 TRAIN_STATE = "train_state.pt"
 LATEST = "LATEST"
@@ -68,20 +69,6 @@ def read_train_state(directory: Path) -> Dict[str, Any]:
         raise DataError(f"{path} is truncated or not a resume state ({str(err).splitlines()[0][:200]})") from None
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a folder's entries (new files, renames) durable; a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _latest_name(run_dir: Path) -> Optional[str]:
     pointer = run_dir / "checkpoints" / LATEST
     try:
@@ -90,17 +77,27 @@ def _latest_name(run_dir: Path) -> Optional[str]:
         return None
 
 
-def commit_folder(final: Path, write: Callable[[Path], None]) -> Path:
+def commit_folder(final: Path, write: Callable[[Path], object]) -> Path:
     """Write a folder atomically: ``write(tmp)`` fills ``.partial-<name>`` beside ``final``, which is renamed.
 
-    An existing ``final`` is replaced (deleted first: a crash in between leaves no ``final``, never a mix).
+    Every file and the folder are fsynced before the rename, and the parent folder after it, so a published
+    folder survives a power cut. An existing ``final`` is replaced (deleted first: a crash in between leaves no
+    ``final``, never a mix). When writing fails (a full disk), the partial folder is deleted, which gives the
+    space back, and the error is raised (DiskFullError naming the file for a full or read-only disk).
     """
     tmp = final.parent / f"{PARTIAL}{final.name}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    write(tmp)
-    _fsync_dir(tmp)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        write(tmp)
+        _fsync_dir(tmp)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        full = disk_full(err, err.filename if isinstance(err, OSError) and err.filename else tmp)
+        if full is not None:
+            raise full from None
+        raise
     if final.exists():
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -109,11 +106,19 @@ def commit_folder(final: Path, write: Callable[[Path], None]) -> Path:
 
 
 def commit_checkpoint(run_dir: Path, name: str, write: Callable[[Path], None]) -> Path:
-    """Write ``checkpoints/<name>`` atomically with ``write(folder)``, publish it in LATEST, prune old ones."""
+    """Write ``checkpoints/<name>`` atomically with ``write(folder)``, publish it in LATEST, prune old ones.
+
+    If publishing fails (a full disk), the new folder is deleted again and LATEST still names the previous one.
+    """
     if _latest_name(run_dir) == name:  # the trainer never saves twice at one (epoch, step)
         raise RuntimeError(f"checkpoint {name} is already the published resume point")
     folder = commit_folder(run_dir / "checkpoints" / name, write)
-    publish(run_dir, name)
+    try:
+        publish(run_dir, name)
+    except BaseException:
+        if _latest_name(run_dir) != name:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 

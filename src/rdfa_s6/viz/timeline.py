@@ -86,7 +86,7 @@ def _finite(value: Any, what: str) -> float:
 
 def plot_timeline(
     video_id: str,
-    gt_segments: Sequence[GtSegment],
+    gt_segments: Optional[Sequence[GtSegment]],
     predictions: Sequence[PredSegment],
     duration: Optional[float],
     out_png: PathLike,
@@ -101,12 +101,14 @@ def plot_timeline(
     score of the video when scores exceed 1), with the class's ground-truth events outlined behind them.
     Rows of classes present in the ground truth come first, then by best score. ``duration`` (seconds; None
     or <= 0: the last segment end) sets the x range. ``class_names``, when given, fixes the colour of each
-    class (pass the same list for every video to keep colours consistent).
+    class (pass the same list for every video to keep colours consistent). ``gt_segments=None`` (no ground
+    truth at all, unlike an empty list: a video without events) draws the detections alone.
     """
     if top_k_per_class < 1:
         raise UserError(f"top_k_per_class must be >= 1, got {top_k_per_class}")
+    has_gt = gt_segments is not None
     gts: List[GtSegment] = []
-    for i, seg in enumerate(gt_segments):
+    for i, seg in enumerate(gt_segments or []):
         if len(seg) != 3:
             raise UserError(f"gt_segments[{i}]: expected (start, end, label), got {seg!r}")
         gts.append((_finite(seg[0], f"gt_segments[{i}] start"), _finite(seg[1], f"gt_segments[{i}] end"), str(seg[2])))
@@ -135,18 +137,18 @@ def plot_timeline(
     from matplotlib.patches import Patch, Rectangle
 
     colors = class_colors(list(class_names or []) + gt_labels + rows)
-    n_rows = 1 + max(len(rows), 1)  # a video without detections keeps an empty row that says so
+    n_rows = int(has_gt) + max(len(rows), 1)  # a video without detections keeps an empty row that says so
     fig_h = 1.3 + 0.42 * n_rows
     fig, ax = plt.subplots(figsize=(11, fig_h))
     row_h = 0.8
     # the ground-truth row on top (y = n_rows - 1), then one row per predicted class
-    y_gt = n_rows - 1
+    y_gt = n_rows - 1 if has_gt else n_rows
     for s, e, lab in gts:
         ax.add_patch(Rectangle((s, y_gt - row_h / 2), max(e - s, 0.0), row_h, facecolor=colors[lab],
                                edgecolor="black", linewidth=0.6))
     show_scores = top_k_per_class <= 5
     for r, lab in enumerate(rows):
-        y = n_rows - 2 - r
+        y = n_rows - 1 - int(has_gt) - r
         ax.axhspan(y - 0.5, y + 0.5, color="0.96" if r % 2 == 0 else "white", zorder=0)
         for s, e, glab in gts:  # the class's ground truth, outlined
             if glab == lab:
@@ -166,7 +168,7 @@ def plot_timeline(
                         fontsize=6, va="center", ha="left" if right else "right", color="0.2", zorder=4,
                         clip_on=True, bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "alpha": 0.7,
                                             "edgecolor": "none"})
-    labels = ["ground truth"] + [f"{lab} (top {len(top[lab])}/{len(by_class[lab])})" for lab in rows]
+    labels = ["ground truth"] * int(has_gt) + [f"{lab} (top {len(top[lab])}/{len(by_class[lab])})" for lab in rows]
     if not rows:
         labels.append("predictions")
         ax.text(xmax / 2, 0, "no predictions for this video", ha="center", va="center", fontsize=9, color="0.35")
@@ -175,18 +177,20 @@ def plot_timeline(
     ax.set_ylim(-0.6, n_rows - 0.4)
     ax.set_xlim(0, xmax)
     ax.set_xlabel("time (s)")
-    ax.axhline(y_gt - 0.5, color="0.3", linewidth=0.8)
+    if has_gt:
+        ax.axhline(y_gt - 0.5, color="0.3", linewidth=0.8)
     ax.grid(axis="x", linestyle=":", linewidth=0.5, color="0.7")
     ax.set_axisbelow(True)
     subtitle = (f"{len(gts)} ground-truth events; top {top_k_per_class} detections per class, "
-                f"opacity = score, dashed = ground truth of the class")
+                f"opacity = score, dashed = ground truth of the class" if has_gt else
+                f"detections (no ground truth given): top {top_k_per_class} per class, opacity = score")
     ax.set_title(f"{video_id}\n{subtitle}", fontsize=9)
-    if not gts:
+    if has_gt and not gts:
         ax.text(xmax / 2, y_gt, "no ground-truth events", ha="center", va="center", fontsize=8, color="0.35")
     legend_labels = list(dict.fromkeys(gt_labels + rows))
     if legend_labels:
         handles = [Patch(facecolor=colors[lab], edgecolor="black", linewidth=0.5,
-                         label=lab + ("" if lab in gt_labels else " (no GT)")) for lab in legend_labels]
+                         label=lab + ("" if lab in gt_labels or not has_gt else " (no GT)")) for lab in legend_labels]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
                   title="class", title_fontsize=8)
     return save_png(fig, out_png)

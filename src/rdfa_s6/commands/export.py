@@ -1,0 +1,76 @@
+"""``rdfa-s6 export``: detections for annotation tools (CSV, SRT, WebVTT, ELAN, Label Studio, ActivityNet)."""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..errors import UserError
+from ._common import HelpFormatter, output_file
+
+FORMAT_NAMES = ["csv", "srt", "vtt", "eaf", "labelstudio", "activitynet"]
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        help="write detections for annotation tools: CSV, SRT, WebVTT, ELAN, Label Studio, ActivityNet JSON",
+        description="Convert a results file (ActivityNet results JSON, e.g. from `rdfa-s6 infer`) so that the "
+        "detections can be checked and corrected in an annotation tool. Times in seconds (milliseconds in SRT, "
+        "WebVTT and ELAN; frames in Label Studio), labels as class names. csv: one row per detection "
+        "(video_id,start_s,end_s,label,score). srt, vtt: one cue per detection (label, then score). eaf: ELAN, "
+        "one tier per class (further tiers '<class> 2', ... where detections of a class overlap, which an ELAN "
+        "tier cannot hold). labelstudio: one task per video with the detections as TimelineLabels predictions "
+        "(frame ranges, so --fps is needed), plus OUT's labeling configuration as <OUT stem>.label_config.xml. "
+        "activitynet: the results JSON of the accepted detections. srt, vtt and eaf hold one video: --out "
+        "ending with .srt/.vtt/.eaf writes one file (one video in the results, or --video ID), any other --out "
+        "is a folder that gets <video_id>.<ext> per video.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("results", metavar="RESULTS.json",
+                        help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
+    parser.add_argument("--format", required=True, choices=FORMAT_NAMES, help="output format")
+    parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="file (or folder, see above) to write")
+    parser.add_argument("--min-score", type=float, default=0.0, help="keep the detections with at least this score")
+    parser.add_argument("--video", nargs="+", default=None, metavar="ID", help="only these videos (default: all)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of the videos (labelstudio: the Video tag's frameRate; required there)")
+    parser.add_argument("--video-url", default=None, metavar="TEMPLATE",
+                        help="where the video is, with {video_id}: the task's data.video for labelstudio "
+                        "(default {video_id}.mp4), the media file of an eaf (default none), e.g. "
+                        "'/data/local-files/?d=videos/{video_id}.mp4'")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export import Options, export_results, formats
+    from ..export.labelstudio import label_config
+
+    if not math.isfinite(args.min_score):
+        raise UserError(f"--min-score: expected a finite number, got {args.min_score}")
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise UserError(f"--fps: expected a positive number of frames per second, got {args.fps}")
+    if args.video_url is not None and "{video_id}" not in args.video_url:
+        raise UserError(f"--video-url {args.video_url!r}: expected a template with {{video_id}}")
+    if args.format == "labelstudio" and args.fps is None:
+        raise UserError("--format labelstudio needs --fps: Label Studio's timeline counts frames (use the frameRate "
+                        "of the videos)")
+    spec = formats()[args.format]
+    if not spec.per_video or args.out.suffix.lower() == spec.extension:
+        output_file(args.out, "--out")
+    written = export_results(args.results, args.format, args.out, min_score=args.min_score, videos=args.video,
+                             options=Options(fps=args.fps, video_url=args.video_url))
+    if args.format == "labelstudio":
+        from ..atomic import atomic_write_bytes
+        from ..export import collect
+
+        labels = [s.label for segs in collect(args.results, args.min_score, args.video).values() for s in segs]
+        config = args.out.with_name(args.out.stem + ".label_config.xml")
+        atomic_write_bytes(config, label_config(labels, args.fps).encode("utf-8"))
+        written.append(config)
+    if len(written) <= 3:
+        print(f"{args.format}: " + ", ".join(str(p) for p in written))
+    else:
+        print(f"{args.format}: {len(written)} files in {args.out}")
+    return 0

@@ -1,0 +1,70 @@
+"""``rdfa-s6 view``: an interactive HTML page of detections (and ground truth), one self-contained file."""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..errors import UserError
+from ._common import HelpFormatter, output_file
+from .evaluate import DEFAULT_TIOU
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "view",
+        help="an interactive HTML viewer of detections (one file, opens offline in any browser)",
+        description="Write one self-contained HTML file (scripts, styles and data inlined; nothing fetched from "
+        "a network): an index of the videos (sortable by name, number of detections, per-video AP), a timeline "
+        "per video with one lane per class (ground truth above detections, opacity = score), a live score "
+        "threshold, hover details (with the tIoU of the best-matching ground-truth event), zoom (mouse wheel) "
+        "and pan (drag). With --gt it also shows the numbers of `rdfa-s6 evaluate` (mAP per tIoU, per-class AP, "
+        "false-positive breakdown). With --videos, each video file found there is linked by relative path (not "
+        "embedded) and played above its timeline: clicking a detection seeks to its start.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--pred", required=True, metavar="RESULTS.json",
+                        help='detections, e.g. from `rdfa-s6 infer`: '
+                        '{"results": {video: [{"segment", "label", "score"}]}}')
+    parser.add_argument("--out", required=True, type=Path, metavar="REPORT.html", help="HTML file to write")
+    parser.add_argument("--gt", default=None, metavar="ANNOTATIONS.json",
+                        help="ground-truth annotations: show the ground truth and the evaluation")
+    parser.add_argument("--subset", default="test", help="split of the annotations (with --gt; case-insensitive)")
+    parser.add_argument("--videos", default=None, type=Path, metavar="DIR",
+                        help="folder of the video files, named <video_id>.mp4 (or .webm, .m4v, .mov, .mkv, .ogv, "
+                        ".avi; also one sub-folder down); linked relative to --out, so keep both where they are")
+    parser.add_argument("--threshold", type=float, default=0.1, help="initial score threshold of the page")
+    parser.add_argument("--title", default=None, help="page title (default: the results file name)")
+    parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
+                        help="tIoU thresholds of the evaluation, as in `rdfa-s6 evaluate`")
+    parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
+                        help="ground-truth handling, as in `rdfa-s6 evaluate`")
+    parser.add_argument("--error-tiou", type=float, default=0.5,
+                        help="tIoU threshold of the false-positive breakdown")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import write_report
+    from .evaluate import parse_tiou
+
+    if not math.isfinite(args.threshold):
+        raise UserError(f"--threshold: expected a finite number, got {args.threshold}")
+    if not (math.isfinite(args.error_tiou) and 0.0 < args.error_tiou <= 1.0):
+        raise UserError(f"--error-tiou must be in (0, 1], got {args.error_tiou}")
+    if args.videos is not None and not args.videos.is_dir():
+        raise UserError(f"--videos {args.videos}: not a folder")
+    output_file(args.out, "--out")
+    thresholds = parse_tiou(args.tiou) if args.gt else None
+    info = write_report(args.pred, args.out, gt=args.gt, subset=args.subset, tiou_thresholds=thresholds,
+                        gt_policy=args.gt_policy, error_tiou=args.error_tiou, videos_dir=args.videos,
+                        title=args.title, threshold=args.threshold)
+    linked = f", {info.num_linked} video file(s) linked" if args.videos is not None else ""
+    print(f"{info.num_detections} detections of {info.num_videos} videos{linked}: {info.path} "
+          f"({info.size / 1024:.0f} KiB)")
+    if info.metrics is not None:
+        from ..eval import format_table
+
+        print(format_table(info.metrics))
+    return 0

@@ -1,0 +1,59 @@
+"""Label Studio tasks with pre-annotations (a JSON list to import), one task per video.
+
+Label Studio labels video segments with the ``TimelineLabels`` control on a ``Video`` object; its regions are
+``{"type": "timelinelabels", "value": {"ranges": [{"start": F1, "end": F2}], "timelinelabels": [label]}}``
+with frame numbers, so ``fps`` is required and must be the ``frameRate`` of the ``Video`` tag. The frame
+convention is: frame k (1-based) shows the time [(k - 1) / fps, k / fps), hence start = round(start_s * fps)
++ 1 and end = max(start, round(end_s * fps)); back in seconds, (start - 1) / fps and end / fps are within
+half a frame of the detection. Sub-frame times cannot be held by frames: each region's ``meta.text`` carries
+the exact ``start_s``, ``end_s`` and ``score`` (shown in Label Studio's region details), and each region has
+its ``score``. :func:`label_config` gives a matching labeling configuration.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+from xml.sax.saxutils import quoteattr
+
+from ..errors import UserError
+from . import Options, Videos, register
+
+FROM_NAME, TO_NAME = "label", "video"
+
+
+def frames(start_s: float, end_s: float, fps: float) -> tuple:
+    """``(start_frame, end_frame)``, 1-based and inclusive, of a segment in seconds (see the module doc)."""
+    a = max(1, int(round(start_s * fps)) + 1)
+    return a, max(a, int(round(end_s * fps)))
+
+
+def label_config(labels: Iterable[str], fps: float) -> str:
+    """A Label Studio labeling configuration (XML) for the exported tasks."""
+    items = "\n".join(f"    <Label value={quoteattr(lab)}/>" for lab in sorted(set(labels)))
+    return (f'<View>\n  <Video name="{TO_NAME}" value="${TO_NAME}" frameRate="{fps:g}" timelineHeight="200"/>\n'
+            f'  <TimelineLabels name="{FROM_NAME}" toName="{TO_NAME}">\n{items}\n  </TimelineLabels>\n</View>\n')
+
+
+@register("labelstudio", ".json", per_video=False,
+          description="Label Studio import JSON: one task per video, detections as TimelineLabels predictions "
+          "(frame ranges: needs --fps)")
+def write_labelstudio(videos: Videos, options: Options) -> bytes:
+    if not options.fps or options.fps <= 0:
+        raise UserError("--format labelstudio needs --fps: Label Studio's timeline counts frames (use the frameRate "
+                        "of the videos)")
+    template = options.video_url or "{video_id}.mp4"
+    tasks = []
+    for vid, segs in videos.items():
+        result = []
+        for i, s in enumerate(segs):
+            a, b = frames(s.start, s.end, options.fps)
+            result.append({
+                "id": f"d{i + 1}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "timelinelabels",
+                "score": s.score,
+                "value": {"ranges": [{"start": a, "end": b}], "timelinelabels": [s.label]},
+                "meta": {"text": [f"start_s={s.start!r} end_s={s.end!r} score={s.score!r}"]},
+            })
+        score = max((s.score for s in segs), default=0.0)
+        tasks.append({"data": {TO_NAME: template.format(video_id=vid), "video_id": vid},
+                      "predictions": [{"model_version": "rdfa-s6", "score": score, "result": result}]})
+    return (json.dumps(tasks, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
