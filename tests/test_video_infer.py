@@ -57,12 +57,15 @@ def test_run_records_the_extraction_and_predict_video_equals_predict_on_the_extr
 def test_infer_on_a_video_writes_json_srt_and_vtt(workdir, tmp_path, capsys):
     video = workdir / "videos" / "synthvid_test_0001.mp4"
     assert main(["infer", str(workdir / "runs" / "x"), str(video), "--out", str(tmp_path / "r.json"),
-                 "--srt", str(tmp_path / "r.srt"), "--vtt", str(tmp_path / "r.vtt"), "--cue-min-score", "0",
+                 "--srt", str(tmp_path / "r.srt"), "--vtt", str(tmp_path / "r.vtt"), "--cues", "1000",
                  "--no-progress"]) == 0
     results = json.loads((tmp_path / "r.json").read_text())["results"]["synthvid_test_0001"]
     srt = (tmp_path / "r.srt").read_text()
     vtt = (tmp_path / "r.vtt").read_text()
     assert results and srt.count(" --> ") == len(results) == vtt.count(" --> ") and vtt.startswith("WEBVTT\n\n")
+    assert main(["infer", str(workdir / "runs" / "x"), str(video), "--out", str(tmp_path / "r.json"),
+                 "--srt", str(tmp_path / "r3.srt"), "--cues", "3", "--no-progress"]) == 0
+    assert (tmp_path / "r3.srt").read_text().count(" --> ") == min(3, len(results))
     # a folder mixing feature files and videos, several videos: one subtitle file per video in a folder
     assert main(["infer", str(workdir / "runs" / "x"), str(workdir / "videos"), "--out", str(tmp_path / "all.json"),
                  "--srt", str(tmp_path / "subs"), "--no-progress"]) == 0

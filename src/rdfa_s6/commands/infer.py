@@ -44,8 +44,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="also write SubRip subtitles, one cue (label, score) per detection: a .srt file for "
                         "one video, else a folder of <video_id>.srt (the format of `rdfa-s6 export --format srt`)")
     parser.add_argument("--vtt", type=Path, default=None, metavar="PATH", help="the same as WebVTT (.vtt)")
-    parser.add_argument("--cue-min-score", type=float, default=0.3,
-                        help="detections scored below this get no subtitle cue (they stay in JSON and CSV)")
+    parser.add_argument("--cues", type=int, default=10,
+                        help="subtitle cues per video: its best-scored detections (all of them stay in JSON and CSV)")
+    parser.add_argument("--cue-min-score", type=float, default=0.0,
+                        help="detections scored below this get no subtitle cue")
     parser.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
                         help="for video inputs: the backbone weights the training features were extracted with, "
                         "when torchvision's cache does not hold them (checked by sha256)")
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     positive(args.window, "--window", "frames", allow_zero=True)
     if args.min_score != args.min_score:  # NaN
         raise UserError(f"--min-score: expected a number, got {args.min_score}")
+    if args.cues < 0:
+        raise UserError(f"--cues must be >= 0, got {args.cues}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     output_file(args.out, "--out")
@@ -115,9 +119,11 @@ def run(args: argparse.Namespace) -> int:
     write_results_json(args.out, results)
     if args.csv:
         write_results_csv(args.csv, results)
-    for fmt in ("srt", "vtt"):  # the export formats of `rdfa-s6 export`
-        if getattr(args, fmt):
-            export_results(results_document(results), fmt, getattr(args, fmt), min_score=args.cue_min_score)
+    if args.srt or args.vtt:  # the export formats of `rdfa-s6 export`, for the --cues best detections per video
+        best = {vid: sorted(dets, key=lambda d: -d.score)[: args.cues] for vid, dets in results.items()}
+        for fmt in ("srt", "vtt"):
+            if getattr(args, fmt):
+                export_results(results_document(best), fmt, getattr(args, fmt), min_score=args.cue_min_score)
     total = sum(len(v) for v in results.values())
     fused = len(set(external or {}) & set(videos))
     extra = "".join(f", {p}" for p in (args.csv, args.srt, args.vtt) if p)
