@@ -12,10 +12,10 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 #: the quick variant: fewer and shorter videos, half the epochs (CI runs it)
-QUICK_SPEC = {"train_videos": 40, "val_videos": 4, "test_videos": 8}
+QUICK_SPEC: Dict[str, Any] = {"train_videos": 40, "val_videos": 4, "test_videos": 8}
 QUICK_OVERRIDES = ["train.epochs=16", "train.warmup_epochs=1"]
 BACKBONE = "colour-motion"
 

@@ -150,7 +150,8 @@ class _MeanOverSpaceTime(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.features, self.avgpool = model.features, model.avgpool
+        self.features: nn.Module = model.features  # type: ignore[assignment]
+        self.avgpool: nn.Module = model.avgpool  # type: ignore[assignment]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.avgpool(self.features(x)).mean(dim=(2, 3, 4))

@@ -220,7 +220,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False
     records.clear_rank_marker(out, opts.rank, opts.world_size)
     summary = ExtractSummary()
     mine = list(videos.items())[opts.rank :: opts.world_size]
-    todo = []
+    todo: List[str] = []
     for vid, _path in mine:
         (summary.skipped if records.is_done(out, vid) else todo).append(vid)
     enc = FeatureEncoder(backbone, device, precision)
