@@ -68,3 +68,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
                 or isinstance(action, (argparse._VersionAction, argparse._CountAction)) or "default" in text or "%(default)" in text):
             return text
         return text + " (default: %(default)s)"
+
+
+def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--precision {auto,fp32,bf16}`` of a command's forward passes (see :mod:`rdfa_s6.precision`)."""
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=default,
+                        help="forward precision: bf16 matmuls (scan, norms and decoding in float32) or exact fp32; "
+                             "auto = bf16 where the hardware has fast bfloat16 (AMX/AVX512-BF16 CPUs, CUDA "
+                             "compute 8.0+), else fp32")

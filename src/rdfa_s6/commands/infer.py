@@ -7,7 +7,7 @@ import io
 import logging
 from pathlib import Path
 
-from ._common import HelpFormatter, output_file, positive
+from ._common import HelpFormatter, add_precision_argument, output_file, positive
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, default=None, help="also write video_id,start_s,end_s,label,score rows")
     parser.add_argument("--min-score", type=float, default=0.0, help="drop detections scored below this")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_precision_argument(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -98,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         meta = {"video_id": path.stem, "fps": fps, "feat_stride": stride, "num_frames": num_frames,
                 "duration": duration}
         with torch.no_grad():
-            dets = predict_batch(model, {"feats": batch_feats, "mask": mask, "meta": [meta]}, cfg.infer, names)
+            dets = predict_batch(model, {"feats": batch_feats, "mask": mask, "meta": [meta]}, cfg.infer, names,
+                                 precision=args.precision)
         results[path.stem] = [d for d in dets[path.stem] if d["score"] >= args.min_score]
     atomic_write_json(args.out, {"version": "rdfa-s6", "external_data": {}, "results": results})
     if args.csv:

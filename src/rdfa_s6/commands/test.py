@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, check_label_names, output_dir, output_file
+from ._common import HelpFormatter, add_precision_argument, check_label_names, output_dir, output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -27,6 +27,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics to this file")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_precision_argument(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                           f"{model.num_classes}")
     if not cfg.data.class_agnostic:
         check_label_names(data.annotations.label_names, model_names, data.annotations.path, model_dir)
-    results, metrics = evaluate_split(model, cfg, data, split, progress=not args.no_progress)
+    results, metrics = evaluate_split(model, cfg, data, split, progress=not args.no_progress,
+                                      precision=args.precision)
     out = args.out or model_dir
     atomic_write_json(Path(out) / f"results_{split}.json", results)
     atomic_write_json(Path(out) / f"metrics_{split}.json", metrics)

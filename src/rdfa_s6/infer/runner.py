@@ -16,8 +16,9 @@ from .predictor import predict
 
 
 def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
-                  progress: bool = False) -> Dict[str, Any]:
-    """ActivityNet results dict for every video of ``split`` (batch size 1, as the official test loader)."""
+                  progress: bool = False, precision: str = "fp32") -> Dict[str, Any]:
+    """ActivityNet results dict for every video of ``split`` (batch size 1, as the official test loader);
+    ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`)."""
     from tqdm import tqdm
 
     records = split_records(data.annotations, split)
@@ -33,14 +34,14 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
     external = None
     if cfg.infer.ext_score_file:  # a data path like the others: relative to --data-root when one is given
         external = load_external_scores(under_root(cfg.infer.ext_score_file, data.data_root))
-    return predict(model, batches(), cfg.infer, data.label_names, external)
+    return predict(model, batches(), cfg.infer, data.label_names, external, precision)
 
 
 def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
-                   progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``."""
+                   progress: bool = False, precision: str = "fp32") -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``, forward in ``precision``."""
     with torch.no_grad():
-        results = predict_split(model, cfg, data, split, progress)
+        results = predict_split(model, cfg, data, split, progress, precision)
     if cfg.data.class_agnostic and not cfg.infer.ext_score_file:
         # class-agnostic detections carry the label "action": evaluate as proposals of one class
         gt = _agnostic_gt(data)
