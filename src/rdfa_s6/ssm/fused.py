@@ -234,7 +234,7 @@ def packed_conv_params(kernel_sizes: Sequence[int], convs) -> Tuple[Tensor, Tens
 
 def bis6_fused(mixer: "BiS6", h: Tensor) -> Tensor:
     """``mixer(h)`` through the fused kernels: h [B, L, D] -> [B, L, D] (see the module docstring)."""
-    n, r, s = mixer.d_inner, mixer.dt_rank, mixer.d_state
+    r = mixer.dt_rank
     proj = mixer.in_proj(h)                                                   # [B, L, 4N] (bf16 under autocast)
     dtype = _compute_dtype(proj)
     proj = proj.to(dtype).contiguous()
