@@ -1,12 +1,15 @@
 """Whole-detector benchmark: RDFA-S6 (thumos14 preset) and both baseline encoders, measured in the same run.
 
-    python benchmarks/model.py [--batch 2] [--length 2304] [--reps 3] [--threads N]
+    python benchmarks/model.py [--batch 2] [--length 2304] [--reps 3] [--threads N] [--models rdfa_s6,...]
+        [--precisions auto|fp32,bf16] [--reference-mixer] [--no-backward]
 
-For each model: the analytic FLOP count (2 x multiply-accumulates of every matmul and convolution, computed
-from the config; the selective scan's elementwise work is listed apart), the median forward time (eval,
-no_grad) and forward+backward time (train mode, drop path on), and the achieved FLOP/s as a fraction of a
-4096 x 4096 float32 matmul measured in the same process. Candidates are interleaved repetition by repetition.
-Backward is counted as twice the forward's matmul FLOPs, except the first embedding conv (no input gradient).
+For each model and precision: the analytic FLOP count (2 x multiply-accumulates of every matmul and
+convolution, computed from the config; the selective scan's elementwise work is listed apart), the median
+forward time (eval, no_grad) and forward+backward time (train mode, drop path on), and their ratios to the
+"matmul floor": the analytic FLOPs over the rate of a 4096 x 4096 matmul of the same dtype measured in the
+same process. bf16 runs use :func:`rdfa_s6.precision.autocast`. Candidates are interleaved repetition by
+repetition. Backward is counted as twice the forward's matmul FLOPs, except the first embedding conv (no
+input gradient). ``--reference-mixer`` adds RDFA-S6 with the unfused Bi-S6 composition for comparison.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import torch
 
 from rdfa_s6 import build_detector, load_config
 from rdfa_s6.config import Config
-from rdfa_s6.ssm import resolve_backend
+from rdfa_s6.precision import autocast, cpu_bf16_support
+from rdfa_s6.ssm import BiS6, resolve_backend
 
 
 # ------------------------------------------------------------------------------------------- analytic FLOPs
@@ -98,8 +102,9 @@ def detector_flops(cfg: Config, batch: int, length: int, input_dim: int, num_cla
 
 
 # ---------------------------------------------------------------------------------------------- timing
-def matmul_rate(size: int = 4096, reps: int = 3) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_rate(size: int = 4096, reps: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of one size x size matmul in ``dtype`` (median of ``reps``)."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     times = []
     for _ in range(reps):
@@ -107,6 +112,13 @@ def matmul_rate(size: int = 4096, reps: int = 3) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * size**3 / statistics.median(times)
+
+
+def set_fused(model: torch.nn.Module, on: bool) -> None:
+    """Switch every Bi-S6 mixer of ``model`` between the fused native path and the reference composition."""
+    for sub in model.modules():
+        if isinstance(sub, BiS6):
+            sub.fused = on
 
 
 def main(argv=None) -> None:
@@ -117,67 +129,97 @@ def main(argv=None) -> None:
     parser.add_argument("--classes", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--models", default="rdfa_s6,actionformer,actionmamba",
+                        help="comma-separated subset of rdfa_s6, actionformer, actionmamba")
+    parser.add_argument("--precisions", default="auto",
+                        help="comma-separated fp32, bf16; 'auto' = fp32, plus bf16 where the CPU has AMX/AVX512-BF16")
+    parser.add_argument("--reference-mixer", action="store_true",
+                        help="also time RDFA-S6 with the reference (unfused) Bi-S6 composition")
+    parser.add_argument("--no-backward", action="store_true", help="forward only")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    support = cpu_bf16_support()
+    precisions = args.precisions.split(",")
+    if precisions == ["auto"]:
+        precisions = ["fp32", "bf16"] if support.fast else ["fp32"]
 
     base = load_config("thumos14")
-    configs = {
-        "rdfa_s6 (thumos14)": base,
+    all_configs = {
+        "rdfa_s6": base,
         "actionformer": replace(base, model=replace(base.model, encoder="actionformer")),
         "actionmamba": replace(base, model=replace(base.model, encoder="actionmamba")),
     }
+    configs = {k: all_configs[k] for k in args.models.split(",")}
     feats = torch.randn(args.batch, args.input_dim, args.length)
     mask = torch.ones(args.batch, 1, args.length, dtype=torch.bool)
     models = {name: build_detector(cfg, args.input_dim, args.classes) for name, cfg in configs.items()}
 
-    def fwd(model) -> Callable[[], None]:
+    def fwd(model, precision: str, fused: bool) -> Callable[[], None]:
         def run() -> None:
             model.eval()
-            with torch.no_grad():
+            set_fused(model, fused)
+            with torch.no_grad(), autocast("cpu", precision):
                 model.forward_raw(feats, mask)
         return run
 
-    def fwd_bwd(model) -> Callable[[], None]:
+    def fwd_bwd(model, precision: str, fused: bool) -> Callable[[], None]:
         def run() -> None:
             model.train()
-            out = model.forward_raw(feats, mask)
-            loss = sum(x.mean() for x in out.cls_logits) + sum(x.mean() for x in out.offsets)
+            set_fused(model, fused)
+            with autocast("cpu", precision):
+                out = model.forward_raw(feats, mask)
+                loss = sum(x.float().mean() for x in out.cls_logits) + sum(x.float().mean() for x in out.offsets)
             loss.backward()
             model.zero_grad(set_to_none=True)
         return run
 
-    jobs = {(name, kind): (fwd if kind == "fwd" else fwd_bwd)(model)
-            for name, model in models.items() for kind in ("fwd", "fwd+bwd")}
-    for job in jobs.values():  # warm-up (oneDNN primitives, native scan build)
+    variants = [(name, prec, True) for name in models for prec in precisions]
+    if args.reference_mixer and "rdfa_s6" in models:
+        variants += [("rdfa_s6", prec, False) for prec in precisions]
+    kinds = ("fwd",) if args.no_backward else ("fwd", "fwd+bwd")
+    jobs = {(v, kind): (fwd if kind == "fwd" else fwd_bwd)(models[v[0]], v[1], v[2])
+            for v in variants for kind in kinds}
+    for job in jobs.values():  # warm-up (oneDNN primitives, native kernel build)
         job()
-    peak_before = matmul_rate()
+    rates_before = {p: matmul_rate(dtype=DTYPES[p]) for p in precisions}
     times: Dict[tuple, List[float]] = {key: [] for key in jobs}
     for _ in range(args.reps):
         for key, job in jobs.items():
             start = time.perf_counter()
             job()
             times[key].append(time.perf_counter() - start)
-    peak = max(peak_before, matmul_rate())
+    rates = {p: max(rates_before[p], matmul_rate(dtype=DTYPES[p])) for p in precisions}
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, scan backend "
           f"{resolve_backend(torch.device('cpu'))}; B={args.batch}, T={args.length}, C={args.input_dim}, "
           f"{args.classes} classes; medians of {args.reps}")
-    print(f"reference: {4096}x{4096} float32 matmul at {peak / 1e9:.1f} GFLOP/s\n")
-    header = (f"{'model':20s} {'params':>8s} {'GFLOP fwd':>10s} {'scan GF':>8s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} "
-              f"{'fwd GF/s':>9s} {'fwd %mm':>8s} {'f+b GF/s':>9s} {'f+b %mm':>8s}")
+    print(f"bf16: {'used by --precision auto' if support.fast else 'not used'} ({support.reason})")
+    for p in precisions:
+        print(f"reference: 4096x4096 {p} matmul at {rates[p] / 1e9:.1f} GFLOP/s")
+    print("floor = analytic matmul FLOPs / that rate (same dtype); ratio = time / floor\n")
+    header = (f"{'model':26s} {'params':>8s} {'GFLOP fwd':>10s} {'scan GF':>8s} {'fwd ms':>9s} {'floor ms':>9s} "
+              f"{'fwd/floor':>10s} {'f+b ms':>9s} {'floor ms':>9s} {'f+b/floor':>10s}")
     print(header)
     print("-" * len(header))
-    for name, cfg in configs.items():
+    for name, prec, fused in variants:
+        cfg = configs[name]
         fl = detector_flops(cfg, args.batch, args.length, args.input_dim, args.classes)
-        t_f = statistics.median(times[(name, "fwd")])
-        t_fb = statistics.median(times[(name, "fwd+bwd")])
-        fb_flops = 3 * fl["mm"] - fl["emb_conv1"]
+        t_f = statistics.median(times[((name, prec, fused), "fwd")])
+        floor_f = fl["mm"] / rates[prec]
         params = sum(p.numel() for p in models[name].parameters())
-        print(f"{name:20s} {params / 1e6:7.2f}M {fl['mm'] / 1e9:10.1f} {fl.get('scan', 0.0) / 1e9:8.2f} {t_f * 1e3:9.0f} "
-              f"{t_fb * 1e3:11.0f} {fl['mm'] / t_f / 1e9:9.1f} {100 * fl['mm'] / t_f / peak:7.1f}% "
-              f"{fb_flops / t_fb / 1e9:9.1f} {100 * fb_flops / t_fb / peak:7.1f}%")
+        label = f"{name} {prec}" + ("" if fused or name != "rdfa_s6" else " ref-mixer")
+        row = (f"{label:26s} {params / 1e6:7.2f}M {fl['mm'] / 1e9:10.1f} {fl.get('scan', 0.0) / 1e9:8.2f} "
+               f"{t_f * 1e3:9.0f} {floor_f * 1e3:9.0f} {t_f / floor_f:9.2f}x")
+        if "fwd+bwd" in kinds:
+            t_fb = statistics.median(times[((name, prec, fused), "fwd+bwd")])
+            floor_fb = (3 * fl["mm"] - fl["emb_conv1"]) / rates[prec]
+            row += f" {t_fb * 1e3:9.0f} {floor_fb * 1e3:9.0f} {t_fb / floor_fb:9.2f}x"
+        print(row)
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 if __name__ == "__main__":

@@ -27,12 +27,14 @@ DEFAULT_SHAPES = "2x512x2304,2x512x1152,2x512x576,2x512x288,2x512x144,2x512x72,2
 NSTATE = 16
 
 
-def scan_inputs(b: int, d: int, l: int, n: int = NSTATE) -> Dict[str, torch.Tensor]:
-    """Inputs laid out as a BiS6 block makes them: [b, d, l] views of [b, l, d] tensors."""
+def scan_inputs(b: int, d: int, l: int, n: int = NSTATE, layout: str = "bld") -> Dict[str, torch.Tensor]:
+    """Inputs laid out as a BiS6 block makes them (``bld``: [b, d, l] views of [b, l, d] tensors) or as
+    ``mamba_ssm``'s public signature takes them (``bdl``: contiguous [b, d, l])."""
     g = torch.Generator().manual_seed(0)
 
     def bdl(scale=1.0, shift=0.0):
-        return (torch.randn(b, l, d, generator=g) * scale + shift).transpose(1, 2)
+        t = (torch.randn(b, l, d, generator=g) * scale + shift).transpose(1, 2)
+        return t.contiguous() if layout == "bdl" else t
 
     return {
         "u": bdl(), "delta": bdl(0.5, -2.0), "A": -torch.exp(torch.randn(d, n, generator=g) * 0.5),
@@ -70,12 +72,25 @@ def medians(candidates: Dict[str, Callable[[], None]], reps: int) -> Dict[str, f
     return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
 
 
-def scan_candidates(shape, backends) -> Dict[str, Callable[[], None]]:
+def scan_candidates(shape, backends, layouts=("bld",)) -> Dict[str, Callable[[], None]]:
     b, d, l = shape
-    inputs = scan_inputs(b, d, l)
+    cands: Dict[str, Callable[[], None]] = {}
+    for layout in layouts:
+        suffix = "" if layout == "bld" else f" [{layout}]"
+        _add_scan_candidates(cands, shape, [x for x in backends if layout == "bld" or x == "native"], layout,
+                             suffix)
+    numel = b * d * l * NSTATE
+    cands["exp floor fwd"] = exp_floor(numel, 1)
+    cands["exp floor fwd+bwd"] = exp_floor(numel, 3)
+    return cands
+
+
+def _add_scan_candidates(cands, shape, backends, layout: str, suffix: str) -> None:
+    b, d, l = shape
+    inputs = scan_inputs(b, d, l, layout=layout)
     leaves = {k: v.detach().requires_grad_() for k, v in inputs.items()}
     grad = torch.randn(b, l, d).transpose(1, 2)
-    cands: Dict[str, Callable[[], None]] = {}
+    grad = grad.contiguous() if layout == "bdl" else grad
     for name in backends:
         def fwd(name=name):
             with torch.no_grad():
@@ -85,12 +100,8 @@ def scan_candidates(shape, backends) -> Dict[str, Callable[[], None]]:
             out = selective_scan(**leaves, delta_softplus=True, backend=name)
             torch.autograd.grad(out, list(leaves.values()), grad)
 
-        cands[f"{name} fwd"] = fwd
-        cands[f"{name} fwd+bwd"] = fwd_bwd
-    numel = b * d * l * NSTATE
-    cands["exp floor fwd"] = exp_floor(numel, 1)
-    cands["exp floor fwd+bwd"] = exp_floor(numel, 3)
-    return cands
+        cands[f"{name}{suffix} fwd"] = fwd
+        cands[f"{name}{suffix} fwd+bwd"] = fwd_bwd
 
 
 def _identity_keeping_paths(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, backend=None):
@@ -142,19 +153,26 @@ def main() -> None:
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help="comma-separated b x d x L")
     parser.add_argument("--reference", action="store_true", help="also time the sequential reference (slow)")
     parser.add_argument("--no-block", action="store_true", help="skip the FA-Bi-S6 block comparison")
+    parser.add_argument("--backends", default=None, help="comma-separated subset of the available backends")
     args = parser.parse_args()
 
     backends = [k for k, ok in available_backends().items() if ok and (k != "reference" or args.reference)]
+    if args.backends:
+        backends = [k for k in backends if k in args.backends.split(",")]
+    columns = list(backends)
+    if "native" in backends:  # the public layout too: contiguous [b, d, l] inputs, the mamba_ssm signature
+        columns.insert(columns.index("native") + 1, "native [bdl]")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, backends: {', '.join(backends)}")
     print("medians in ms; ratio = time / exp floor of the same kind (fwd: 1 exp per element, fwd+bwd: 3)\n")
-    header = f"{'shape':>12} | " + " | ".join(f"{b + ' fwd':>16} | {b + ' fwd+bwd':>18}" for b in backends)
+    header = f"{'shape':>12} | " + " | ".join(f"{b + ' fwd':>16} | {b + ' fwd+bwd':>18}" for b in columns)
     print(header + f" | {'exp floor fwd':>13} | {'exp floor f+b':>13} | native vs chunked f+b")
     print("-" * len(header) + "-" * 50)
     for spec in args.shapes.split(","):
         shape = tuple(int(v) for v in spec.lower().split("x"))
-        m = medians(scan_candidates(shape, backends), args.reps)
+        m = medians(scan_candidates(shape, backends, ("bld", "bdl") if "native" in backends else ("bld",)),
+                    args.reps)
         cells = []
-        for b in backends:
+        for b in columns:
             f, fb = m[f"{b} fwd"], m[f"{b} fwd+bwd"]
             cells.append(f"{f:7.1f} ({f / m['exp floor fwd']:4.1f}x) | {fb:8.1f} ({fb / m['exp floor fwd+bwd']:4.1f}x)")
         speedup = ""

@@ -195,7 +195,8 @@ def test_infer_feeds_the_model_as_training_did(run_dir, tmp_path, capsys, monkey
 
     seen = []
 
-    def fake_predict_batch(model, batch, cfg, names, external=None):
+    def fake_predict_batch(model, batch, cfg, names, external=None, precision="fp32"):
+        assert precision == "auto"  # infer's default --precision reaches the predictor
         seen.append((batch["feats"].shape, batch["mask"].sum().item(), batch["meta"][0], dict(names)))
         meta = batch["meta"][0]
         return {meta["video_id"]: [{"segment": [0.0, meta["duration"]], "label": names[0], "label_id": 0,

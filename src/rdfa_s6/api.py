@@ -85,9 +85,17 @@ class Detector:
 
     def __init__(self, model: Network, config: Config, label_names: Optional[Mapping[int, str]] = None,
                  class_names: Optional[Mapping[int, str]] = None, video_fps: Optional[float] = None,
-                 source: Optional[Path] = None, extraction: Optional[Mapping[str, Any]] = None) -> None:
+                 source: Optional[Path] = None, precision: str = "auto",
+                 extraction: Optional[Mapping[str, Any]] = None) -> None:
+        from .precision import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model.eval()
         self.config = config
+        #: forward precision: ``fp32`` (exact), ``bf16`` (matmuls in bfloat16; scan, norms and decoding in float32)
+        #: or ``auto`` (bf16 where the hardware has fast bfloat16, :mod:`rdfa_s6.precision`)
+        self.precision = precision
         #: the class names the checkpoint stores (empty for converted official weights, which have none)
         self.trained_names: Dict[int, str] = dict(label_names or {})
         #: names of the network's classes (``{0: "action"}`` for a class-agnostic model; ``class_<id>`` if unknown)
@@ -105,10 +113,11 @@ class Detector:
     # ---- construction ----------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: Union[str, Path], device: Union[str, torch.device] = "cpu",
-                        weights: str = "model") -> "Detector":
+                        weights: str = "model", precision: str = "auto") -> "Detector":
         """Load a checkpoint folder, or a run folder (its ``final/`` model, else its newest checkpoint).
 
         ``weights`` picks ``<weights>.safetensors`` of the folder (``model``: the EMA model of a trained run).
+        ``precision``: ``auto`` (default: bf16 where the hardware has fast bfloat16, else fp32), ``fp32``, ``bf16``.
         Raises :class:`~rdfa_s6.errors.DataError` naming the file when something is missing or malformed.
         """
         from .train.state import resolve_model_dir
@@ -125,7 +134,8 @@ class Detector:
             from .video.records import run_extraction
 
             extraction = run_extraction(model_dir)
-        return cls(model, cfg, label_names, class_names, video_fps, source=model_dir, extraction=extraction)
+        return cls(model, cfg, label_names, class_names, video_fps, source=model_dir, precision=precision,
+                   extraction=extraction)
 
     # ---- properties --------------------------------------------------------------------------------------
     @property
@@ -200,11 +210,12 @@ class Detector:
             fused = {p.video_id: external[p.video_id] for p in group if p.video_id in external}
             plain = [p for p in group if p.video_id not in fused]
             if plain:
-                out = predict_batch(self.model, _subset(batch, plain, group), self.config.infer, self.label_names)
+                out = predict_batch(self.model, _subset(batch, plain, group), self.config.infer, self.label_names,
+                                    precision=self.precision)
                 results.update({vid: _detections(d, min_score) for vid, d in out.items()})
             if fused:
                 out = predict_batch(self.model, _subset(batch, [p for p in group if p.video_id in fused], group),
-                                    self.config.infer, self.class_names, fused)
+                                    self.config.infer, self.class_names, fused, precision=self.precision)
                 results.update({vid: _detections(d, min_score) for vid, d in out.items()})
             if on_video is not None:
                 for p in group:
@@ -255,7 +266,7 @@ class Detector:
             apply_override(raw, item)
         cfg = config_from_dict(raw, source="overrides")
         return Detector(self.model, cfg, self.trained_names, self.class_names, self.video_fps, self.source,
-                        self.extraction)
+                        self.precision, self.extraction)
 
     def evaluate(self, data_root: Optional[Union[str, Path]] = None, split: Optional[str] = None,
                  progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -274,7 +285,7 @@ class Detector:
         if not self.config.data.class_agnostic:
             check_label_names(data.annotations.label_names, self.trained_names, data.annotations.path,
                               self.source or Path("<in memory>"))
-        return evaluate_split(self.model, self.config, data, split, progress=progress)
+        return evaluate_split(self.model, self.config, data, split, progress=progress, precision=self.precision)
 
     # ---- internals -------------------------------------------------------------------------------------------
     def _prepare(self, video_id: str, feats: FeatureInput, fps: Optional[float], stride: Optional[float],

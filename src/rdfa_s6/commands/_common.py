@@ -90,3 +90,11 @@ def parse_tiou(text: str) -> List[float]:
     if not values:
         raise UserError("--tiou: no threshold given")
     return values
+
+
+def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--precision {auto,fp32,bf16}`` of a command's forward passes (see :mod:`rdfa_s6.precision`)."""
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=default,
+                        help="forward precision: bf16 matmuls (scan, norms and decoding in float32) or exact fp32; "
+                             "auto = bf16 where the hardware has fast bfloat16 (AMX/AVX512-BF16 CPUs, CUDA "
+                             "compute 8.0+), else fp32")

@@ -1,4 +1,5 @@
-"""``rdfa-s6 bench``: which selective-scan backends run here, and a quick timing of each."""
+"""``rdfa-s6 bench``: whether bf16 (AMX/AVX512-BF16) is used here, which selective-scan backends run, and a
+quick timing of each."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,11 @@ from ._common import HelpFormatter
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "bench",
-        help="show the selective-scan backends available here and time them once",
-        description="List the selective-scan backends that run on this machine and time one forward+backward "
-        "of each at the given size. The full benchmark is benchmarks/scan.py in the source tree.",
+        help="show whether bf16 is used and the selective-scan backends available here; time them once",
+        description="Say whether --precision auto uses bf16 here (AMX or AVX512-BF16 on CPU, bf16-capable CUDA) "
+        "and why, list the selective-scan backends that run on this machine and time one forward+backward "
+        "of each at the given size. The full benchmarks are benchmarks/scan.py and benchmarks/model.py in the "
+        "source tree.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--batch", type=int, default=2, help="batch size b")
@@ -23,7 +26,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..precision import describe, devices_here
     from ..ssm.timing import time_backends
+
+    for device in devices_here():
+        print(describe(device))
 
     b, d, l, n = args.batch, args.dim, args.length, args.state
     for t in time_backends(b, d, l, n):

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ._common import HelpFormatter
+from ._common import HelpFormatter, add_precision_argument
 
 MARKER = ".rdfa-s6-demo"
 #: the quick variant: the same data, half the epochs (about 45 s on 2 idle cores). Fewer or shorter training
@@ -31,6 +31,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="15 instead of 30 epochs: under a minute")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_precision_argument(parser)
     parser.add_argument("--video", action="store_true",
                         help="start from video files: render synthetic MP4s (OUT/videos), extract weight-free "
                         "colour-motion features with `rdfa-s6 extract` (OUT/data), then train, test and report; "
@@ -95,7 +96,8 @@ def _run(args: argparse.Namespace) -> int:
     train_seconds = time.perf_counter() - start
     print("[3/4] testing the final EMA model on the test split")
     model = trainer.ema.module.eval()
-    results, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.test_split)
+    results, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.test_split,
+                                      precision=args.precision)
     atomic_write_json(out / "results.json", results)
     atomic_write_json(out / "metrics.json", metrics)
     print("[4/4] report")

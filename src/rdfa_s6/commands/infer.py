@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._common import HelpFormatter, output_dir, output_file, positive
+from ._common import HelpFormatter, add_precision_argument, output_dir, output_file, positive
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (same-length groups)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_precision_argument(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     output_file(args.out, "--out")
     output_file(args.csv, "--csv")
     feature_paths, video_paths = _inputs(args.features)
-    det = Detector.from_pretrained(args.checkpoint, device=args.device)
+    det = Detector.from_pretrained(args.checkpoint, device=args.device, precision=args.precision)
     if feature_paths and args.fps is None and det.default_fps is None:  # a video's fps comes from the video
         raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
                         f"data.default_fps and its training videos had no common frame rate")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, output_dir, output_file
+from ._common import HelpFormatter, add_precision_argument, output_dir, output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics to this file")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_precision_argument(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     output_dir(args.out, "--out")
     output_file(args.json, "--json")
-    det = Detector.from_pretrained(args.checkpoint, device=args.device).with_overrides(args.overrides)
+    det = Detector.from_pretrained(args.checkpoint, device=args.device, precision=args.precision).with_overrides(
+        args.overrides)
     split = args.split or det.config.data.test_split
     results, metrics = det.evaluate(args.data_root, split, progress=not args.no_progress)
     out = Path(args.out or det.source)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config.schema import InferConfig
+from ..precision import autocast
 from .decode import select_candidates, to_seconds
 from .fusion import fuse_video
 from .nms import batched_nms
@@ -51,26 +52,31 @@ def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: Li
 
 @torch.no_grad()
 def predict_batch(model: nn.Module, batch: Mapping[str, Any], cfg: InferConfig, label_names: Mapping[int, str],
-                  external: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, List[Detection]]:
-    """Detections for every video of a padded batch (``feats`` [B, C, T], ``mask`` [B, 1, T], ``meta``)."""
-    out = model.forward_raw(batch["feats"], batch["mask"])
+                  external: Optional[Mapping[str, np.ndarray]] = None,
+                  precision: str = "fp32") -> Dict[str, List[Detection]]:
+    """Detections for every video of a padded batch (``feats`` [B, C, T], ``mask`` [B, 1, T], ``meta``).
+
+    ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`); decoding runs in float32.
+    """
+    with autocast(batch["feats"].device, precision):
+        out = model.forward_raw(batch["feats"], batch["mask"])
     results = {}
     for i, meta in enumerate(batch["meta"]):
         results[meta["video_id"]] = postprocess_video(
-            [x[i] for x in out.cls_logits], [x[i] for x in out.offsets], [x[i] for x in out.masks],
+            [x[i].float() for x in out.cls_logits], [x[i].float() for x in out.offsets], [x[i] for x in out.masks],
             list(out.points), meta, cfg, label_names, external)
     return results
 
 
 def predict(model: nn.Module, batches: Iterable[Mapping[str, Any]], cfg: InferConfig, label_names: Mapping[int, str],
-            external: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, Any]:
-    """Run ``model`` (put in eval mode) over ``batches``; returns an ActivityNet results dict."""
+            external: Optional[Mapping[str, np.ndarray]] = None, precision: str = "fp32") -> Dict[str, Any]:
+    """Run ``model`` (put in eval mode) over ``batches`` in ``precision``; returns an ActivityNet results dict."""
     was_training = model.training
     model.eval()
     results: Dict[str, List[Detection]] = {}
     try:
         for batch in batches:
-            results.update(predict_batch(model, batch, cfg, label_names, external))
+            results.update(predict_batch(model, batch, cfg, label_names, external, precision))
     finally:
         model.train(was_training)
     return {"version": "rdfa-s6", "external_data": {}, "results": results}

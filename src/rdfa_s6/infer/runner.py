@@ -16,8 +16,9 @@ from .predictor import predict
 
 
 def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
-                  progress: bool = False) -> Dict[str, Any]:
-    """ActivityNet results dict for every video of ``split`` (batch size 1, as the official test loader)."""
+                  progress: bool = False, precision: str = "fp32") -> Dict[str, Any]:
+    """ActivityNet results dict for every video of ``split`` (batch size 1, as the official test loader);
+    ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`)."""
     from tqdm import tqdm
 
     records = split_records(data.annotations, split)
@@ -35,16 +36,17 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
         external = load_external_scores(under_root(cfg.infer.ext_score_file, data.data_root))
     # fused detections carry the external classifier's class ids, which are the annotation file's label ids
     names = data.class_names if external is not None else data.label_names
-    return predict(model, batches(), cfg.infer, names, external)
+    return predict(model, batches(), cfg.infer, names, external, precision)
 
 
 def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
-                   progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``, the ground truth handled
+                   progress: bool = False, precision: str = "fp32") -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``, forward in ``precision``
+    (:mod:`rdfa_s6.precision`), the ground truth handled
     as ``cfg.eval.gt_policy`` says (default ``actionformer``, the official metric's: zero-length and same-label
     duplicate events dropped). ``train`` validation, ``test`` and ``demo`` all score through here."""
     with torch.no_grad():
-        results = predict_split(model, cfg, data, split, progress)
+        results = predict_split(model, cfg, data, split, progress, precision)
     if cfg.data.class_agnostic and not cfg.infer.ext_score_file:
         # class-agnostic detections carry the label "action": evaluate as proposals of one class
         gt = _agnostic_gt(data)

@@ -20,11 +20,15 @@ class ChannelLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, num_channels, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: [B, C, T] -> [B, C, T]."""
+        """x: [B, C, T] -> [B, C, T]; computed in float32 (or float64) when x is a half type (autocast)."""
+        dtype = x.dtype
+        if dtype in (torch.bfloat16, torch.float16):
+            x = x.float()
         mu = x.mean(dim=1, keepdim=True)
         res = x - mu
         var = res.pow(2).mean(dim=1, keepdim=True)
-        return res / torch.sqrt(var + self.eps) * self.weight + self.bias
+        out = res / torch.sqrt(var + self.eps) * self.weight + self.bias
+        return out.to(dtype)
 
     def extra_repr(self) -> str:
         return f"{self.num_channels}, eps={self.eps}"

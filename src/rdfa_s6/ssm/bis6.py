@@ -20,13 +20,14 @@ Parameter names follow Mamba (``in_proj``, ``conv1ds.{i}``, ``x_proj``, ``dt_pro
 from __future__ import annotations
 
 import math
+import os
 from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .scan import selective_scan
+from .scan import resolve_backend, selective_scan
 
 BC_SOURCES = ("first", "per_kernel")
 AGGREGATIONS = ("concat", "sum")
@@ -47,6 +48,10 @@ class BiS6(nn.Module):
             updated them, SPEC 4.7).
         dt_min, dt_max, dt_init_floor: range of the initial step sizes (SPEC 3.3).
         scan_backend: selective-scan backend, None for automatic (see :func:`rdfa_s6.ssm.selective_scan`).
+
+    On CPU, when the scan backend resolves to ``native``, the mixer runs through the fused kernels of
+    :mod:`rdfa_s6.ssm.fused` (same values and gradients, none of the flips and layout copies); set the
+    attribute ``fused = False`` (or ``$RDFA_S6_FUSED=0``) for the reference composition of torch ops.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class BiS6(nn.Module):
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.bc_source, self.kernel_aggregation = bc_source, kernel_aggregation
         self.scan_backend = scan_backend
+        self.fused = os.environ.get("RDFA_S6_FUSED", "1").strip() not in ("0", "false", "no")
         n, num_k = self.d_inner, len(self.kernel_sizes)
 
         self.in_proj = nn.Linear(d_model, 4 * n, bias=False)
@@ -104,6 +110,15 @@ class BiS6(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         """h: [B, L, D] -> [B, L, D]."""
+        if self.fused and h.device.type == "cpu" and resolve_backend(h.device, self.scan_backend) == "native":
+            from . import fused
+
+            if fused.usable(self, h):
+                return fused.bis6_fused(self, h)
+        return self._forward_reference(h)
+
+    def _forward_reference(self, h: Tensor) -> Tensor:
+        """The mixer as a composition of torch ops and one :func:`selective_scan` call (any device/backend)."""
         batch, length, _ = h.shape
         n, s, r, num_k = self.d_inner, self.d_state, self.dt_rank, len(self.kernel_sizes)
         proj = self.in_proj(h)                                                  # [B, L, 4N]

@@ -7,9 +7,10 @@ so a changed kernel or a different machine gets a fresh build. It is loaded with
 headers, no build step at install). Without a working compiler :func:`is_available` is False, a one-line
 warning says why, and the automatic backend choice falls back to ``chunked``.
 
-Memory layout: the kernel vectorises over channels ``d``, so ``u``, ``delta`` and ``z`` must have stride 1
-along ``d``; [b, d, l] views of [b, l, d]-contiguous tensors (what a ``Linear`` produces) are used as they
-are, other layouts are copied once. The output is a [b, d, l] view of a [b, l, d]-contiguous tensor.
+Memory layout: the kernel vectorises over channels ``d``. ``u``, ``delta``, ``z`` with stride 1 along ``d``
+([b, d, l] views of [b, l, d]-contiguous tensors, what a ``Linear`` produces) and contiguous [b, d, l]
+tensors (``mamba_ssm``'s layout) are both read in place; other layouts are copied once. The output and the
+gradients take the layout of ``u``.
 """
 from __future__ import annotations
 
@@ -59,8 +60,21 @@ class _ScanParams(ctypes.Structure):
             for name in (
                 "u_sb", "u_sl", "delta_sb", "delta_sl", "z_sb", "z_sl", "out_sb", "out_sl",
                 "dout_sb", "dout_sl", "grad_sb", "grad_sl", "B_sb", "B_sn", "B_sl", "C_sb", "C_sn", "C_sl",
+                "u_sd", "delta_sd", "z_sd", "out_sd", "dout_sd", "grad_sd",
             )
         ]
+        + [("boff", ctypes.c_void_p), ("btsl", ctypes.c_void_p)]
+    )
+
+
+class _ConvParams(ctypes.Structure):
+    """Mirror of ``struct ConvParams`` in ``csrc/selective_scan.cpp`` (keep the two in the same order)."""
+
+    _fields_ = (
+        [(name, ctypes.c_int64) for name in ("batch", "len", "dim", "nk", "kmax")]
+        + [("nthreads", ctypes.c_int32), ("pad", ctypes.c_int32), ("ksz", ctypes.c_void_p)]
+        + [(name, ctypes.c_void_p) for name in ("x", "w", "bias", "du", "u", "dx", "dw", "dbias")]
+        + [("x_sb", ctypes.c_int64), ("x_sl", ctypes.c_int64), ("x_coff", ctypes.c_int64 * 2)]
     )
 
 
@@ -127,6 +141,12 @@ def _load() -> Optional[ctypes.CDLL]:
                 getattr(lib, fn).restype = None
             lib.rdfa_scan_lanes.argtypes = [ctypes.c_int]
             lib.rdfa_scan_lanes.restype = ctypes.c_int
+            for fn in ("rdfa_conv_fwd_f32", "rdfa_conv_fwd_f64", "rdfa_conv_bwd_f32", "rdfa_conv_bwd_f64"):
+                getattr(lib, fn).argtypes = [ctypes.POINTER(_ConvParams)]
+                getattr(lib, fn).restype = None
+            for fn in ("rdfa_conv_kmax", "rdfa_conv_time_block"):
+                getattr(lib, fn).argtypes = []
+                getattr(lib, fn).restype = ctypes.c_int
             _lib = lib
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
             _error = str(err)
@@ -151,15 +171,19 @@ def _lanes(dtype: torch.dtype) -> int:
     return int(lib.rdfa_scan_lanes(1 if dtype == torch.float64 else 0))
 
 
-def _d_contiguous(t: Tensor) -> Tensor:
-    """A [b, d, l] tensor with stride 1 along d (a view when possible, else one copy)."""
-    if t.stride(1) == 1 or t.shape[1] == 1:
+def _bdl_layout(t: Tensor) -> Tensor:
+    """A [b, d, l] tensor with stride 1 along d or along l (a view when possible, else one copy)."""
+    if t.stride(1) == 1 or t.stride(2) == 1 or t.shape[1] == 1:
         return t
-    return t.transpose(1, 2).contiguous().transpose(1, 2)
+    return t.contiguous()
 
 
 def _new_bdl(b: int, d: int, l: int, like: Tensor) -> Tensor:
-    return torch.empty(b, l, d, dtype=like.dtype, device=like.device).transpose(1, 2)
+    """A new [b, d, l] tensor in the layout of ``like``: [b, l, d]-contiguous when ``like`` has stride 1
+    along d, else contiguous [b, d, l]."""
+    if like.stride(1) == 1 and like.shape[2] != 1:
+        return torch.empty(b, l, d, dtype=like.dtype, device=like.device).transpose(1, 2)
+    return torch.empty(b, d, l, dtype=like.dtype, device=like.device)
 
 
 def _ptr(t: Optional[Tensor]) -> Optional[int]:
@@ -179,8 +203,11 @@ def _params(u, delta, A, B, C, D, z, bias, softplus: bool) -> _ScanParams:
     p.D, p.z, p.bias = _ptr(D), _ptr(z), _ptr(bias)
     p.u_sb, p.u_sl = _bdl_strides(u)
     p.delta_sb, p.delta_sl = _bdl_strides(delta)
+    p.u_sd, p.delta_sd = u.stride(1), delta.stride(1)
+    p.z_sd = p.out_sd = p.dout_sd = p.grad_sd = 1
     if z is not None:
         p.z_sb, p.z_sl = _bdl_strides(z)
+        p.z_sd = z.stride(1)
     p.B_sb, p.B_sn, p.B_sl = B.stride()
     p.C_sb, p.C_sn, p.C_sl = C.stride()
     return p
@@ -190,8 +217,8 @@ class _NativeScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, bias, softplus: bool):  # type: ignore[override]
         lib = _load()
-        u, delta = _d_contiguous(u), _d_contiguous(delta)
-        z = None if z is None else _d_contiguous(z)
+        u, delta = _bdl_layout(u), _bdl_layout(delta)
+        z = None if z is None else _bdl_layout(z)
         A = A.contiguous()
         D = None if D is None else D.contiguous()
         bias = None if bias is None else bias.contiguous()
@@ -205,6 +232,7 @@ class _NativeScan(torch.autograd.Function):
         p = _params(u, delta, A, B, C, D, z, bias, softplus)
         p.out, p.ckpt = out.data_ptr(), ckpt.data_ptr()
         p.out_sb, p.out_sl = _bdl_strides(out)
+        p.out_sd = out.stride(1)
         (lib.rdfa_scan_fwd_f64 if u.dtype == torch.float64 else lib.rdfa_scan_fwd_f32)(ctypes.byref(p))
         ctx.softplus = softplus
         ctx.save_for_backward(u, delta, A, B, C, D, z, bias, ckpt)
@@ -217,7 +245,7 @@ class _NativeScan(torch.autograd.Function):
         b, d, l = u.shape
         n = A.shape[1]
         nthreads = max(1, torch.get_num_threads())
-        dout = _d_contiguous(dout)
+        dout = _bdl_layout(dout)
         du, ddelta = _new_bdl(b, d, l, u), _new_bdl(b, d, l, u)
         dz = None if z is None else _new_bdl(b, d, l, u)
         dA = u.new_empty(b, d, n)
@@ -229,8 +257,10 @@ class _NativeScan(torch.autograd.Function):
         p.nthreads = nthreads
         p.ckpt, p.dout = ckpt.data_ptr(), dout.data_ptr()
         p.dout_sb, p.dout_sl = _bdl_strides(dout)
+        p.dout_sd = dout.stride(1)
         p.du, p.ddelta, p.dz = du.data_ptr(), ddelta.data_ptr(), _ptr(dz)
         p.grad_sb, p.grad_sl = _bdl_strides(du)
+        p.grad_sd = du.stride(1)
         p.dA, p.dB, p.dC, p.dD, p.dbias = dA.data_ptr(), dB.data_ptr(), dC.data_ptr(), dD.data_ptr(), dbias.data_ptr()
         (lib.rdfa_scan_bwd_f64 if u.dtype == torch.float64 else lib.rdfa_scan_bwd_f32)(ctypes.byref(p))
         needs = ctx.needs_input_grad

@@ -6,8 +6,12 @@
 //   y_t   = sum_n h_t * C[b,n,t] + D[d] * u_t
 //   out_t = y_t * silu(z_t)                     (gate optional)
 //
-// Layout: the vector lanes run over channels d (W = 64 bytes / sizeof(T) adjacent channels), so u, delta,
-// z, out and the per-element gradients must have stride 1 along d; any batch/time strides are accepted.
+// Layout: the vector lanes run over channels d (W = one register of T: 64 bytes with AVX-512, else 32). u, delta, z,
+// out and the per-element gradients take any batch/time/channel strides: stride 1 along d loads a vector at
+// once ([b, d, l] views of [b, l, d] tensors, what a Linear produces), any other channel stride (contiguous
+// [b, d, l], mamba_ssm's layout) gathers the W lanes from W rows that are each read sequentially in time.
+// Optional per-batch offsets and time strides (negative for a reversed stream) let one call read and write
+// several streams of other tensors in place (the Bi-S6 mixer's two directions, see fused.py).
 // B and C take any strides. Each work item is one batch index and one group of W channels; its state
 // h[n][W] lives in a small buffer and the time axis is walked sequentially. The forward stores the state
 // at the start of every `chunk` steps; the backward recomputes one chunk's states from that checkpoint and
@@ -23,16 +27,23 @@
 
 namespace {
 
+// One register: 64 bytes with AVX-512, 32 with AVX2 (16 ymm registers: a 64-byte type there would keep
+// the 16-vector state of a chain in 32 registers and spill: the scan ran 3.7x its exp floor instead of 1.1x).
+#if defined(__AVX512F__)
+#define RDFA_VBYTES 64
+#else
+#define RDFA_VBYTES 32
+#endif
 template <typename T> struct Vec;
 template <> struct Vec<float> {
-    typedef float type __attribute__((vector_size(64)));
-    typedef int32_t itype __attribute__((vector_size(64)));
-    static constexpr int W = 16;
+    typedef float type __attribute__((vector_size(RDFA_VBYTES)));
+    typedef int32_t itype __attribute__((vector_size(RDFA_VBYTES)));
+    static constexpr int W = RDFA_VBYTES / 4;
 };
 template <> struct Vec<double> {
-    typedef double type __attribute__((vector_size(64)));
-    typedef int64_t itype __attribute__((vector_size(64)));
-    static constexpr int W = 8;
+    typedef double type __attribute__((vector_size(RDFA_VBYTES)));
+    typedef int64_t itype __attribute__((vector_size(RDFA_VBYTES)));
+    static constexpr int W = RDFA_VBYTES / 8;
 };
 
 // ---- vector math -------------------------------------------------------------------------------------
@@ -101,9 +112,9 @@ inline vf vsoftplus(vf x) {
 
 // double: per-lane libm calls (used for float64 checks, where exactness matters more than speed).
 typedef Vec<double>::type vd;
-inline vd vexp(vd x) { vd r; for (int i = 0; i < 8; ++i) r[i] = std::exp(x[i]); return r; }
+inline vd vexp(vd x) { vd r; for (int i = 0; i < Vec<double>::W; ++i) r[i] = std::exp(x[i]); return r; }
 inline vd vsoftplus(vd x) {
-    vd r; for (int i = 0; i < 8; ++i) r[i] = x[i] > 20.0 ? x[i] : std::log1p(std::exp(x[i])); return r;
+    vd r; for (int i = 0; i < Vec<double>::W; ++i) r[i] = x[i] > 20.0 ? x[i] : std::log1p(std::exp(x[i])); return r;
 }
 
 template <typename V> inline V vsigmoid(V x) { return 1 / (1 + vexp(-x)); }
@@ -118,6 +129,17 @@ template <typename T> inline typename Vec<T>::type load(const T* p, int n) {
 template <typename T> inline void store(T* p, typename Vec<T>::type v, int n) {
     if (n == Vec<T>::W) std::memcpy(p, &v, sizeof(v));
     else for (int i = 0; i < n; ++i) p[i] = v[i];
+}
+// strided variants: `sd` = element stride between adjacent channels (1: contiguous, the fast path)
+template <typename T> inline typename Vec<T>::type loads(const T* p, int n, int64_t sd) {
+    if (sd == 1) return load<T>(p, n);
+    typename Vec<T>::type v{};
+    for (int i = 0; i < n; ++i) v[i] = p[i * sd];
+    return v;
+}
+template <typename T> inline void stores(T* p, typename Vec<T>::type v, int n, int64_t sd) {
+    if (sd == 1) return store<T>(p, v, n);
+    for (int i = 0; i < n; ++i) p[i * sd] = v[i];
 }
 template <typename T> inline T hsum(typename Vec<T>::type v) {
     T s = 0;
@@ -141,13 +163,31 @@ struct ScanParams {
     int64_t u_sb, u_sl, delta_sb, delta_sl, z_sb, z_sl, out_sb, out_sl, dout_sb, dout_sl;
     int64_t grad_sb, grad_sl;  // shared by du, ddelta, dz
     int64_t B_sb, B_sn, B_sl, C_sb, C_sn, C_sl;
+    // strides along d of u, delta, z, out, dout and the per-element gradients (1 = contiguous channels)
+    int64_t u_sd, delta_sd, z_sd, out_sd, dout_sd, grad_sd;
+    // optional per-batch addressing, [batch][7] each, in the order u, delta, z, out, dout, B, C: element
+    // offsets of the batch's (t = 0, d = 0) element, and time strides (may be negative: a reversed stream).
+    // When set they replace the *_sb batch strides and *_sl time strides of those tensors.
+    const int64_t* boff;
+    const int64_t* btsl;
 };
+
+enum { OU = 0, ODL = 1, OZ = 2, OOUT = 3, ODOUT = 4, OB = 5, OC = 6, NOFF = 7 };
 
 int rdfa_scan_lanes(int is_double) { return is_double ? Vec<double>::W : Vec<float>::W; }
 
 }  // extern "C"
 
 namespace {
+
+// Per-batch addressing of one tensor: the (t = 0, d = 0) element's offset and the time stride.
+struct Addr {
+    int64_t off, sl;
+};
+inline Addr addr(const ScanParams& p, int k, int64_t b, int64_t sb, int64_t sl) {
+    if (p.boff) return Addr{p.boff[b * NOFF + k], p.btsl[b * NOFF + k]};
+    return Addr{b * sb, sl};
+}
 
 template <typename T>
 void scan_forward(const ScanParams& p) {
@@ -171,24 +211,30 @@ void scan_forward(const ScanParams& p) {
             }
             const V Dd = Dv ? load(Dv + d0, nl) : V{};
             const V bb = bias ? load(bias + d0, nl) : V{};
-            const T *Bb = Bm + b * p.B_sb, *Cb = Cm + b * p.C_sb;
+            const Addr au = addr(p, OU, b, p.u_sb, p.u_sl), ad = addr(p, ODL, b, p.delta_sb, p.delta_sl),
+                       az = addr(p, OZ, b, p.z_sb, p.z_sl), ao = addr(p, OOUT, b, p.out_sb, p.out_sl),
+                       aB = addr(p, OB, b, p.B_sb, p.B_sl), aC = addr(p, OC, b, p.C_sb, p.C_sl);
+            const T *ub = u + au.off + d0 * p.u_sd, *db = dl + ad.off + d0 * p.delta_sd;
+            const T* zb = z ? z + az.off + d0 * p.z_sd : nullptr;
+            T* ob = out + ao.off + d0 * p.out_sd;
+            const T *Bb = Bm + aB.off, *Cb = Cm + aC.off;
             T* ck = ckpt ? ckpt + (b * G + item % G) * nchunks * N * W : nullptr;
             for (int64_t t = 0; t < L; ++t) {
                 if (ck && t % K == 0) std::memcpy(ck + (t / K) * N * W, h.data(), N * sizeof(V));
-                V dt = load(dl + b * p.delta_sb + t * p.delta_sl + d0, nl) + bb;
+                V dt = loads(db + t * ad.sl, nl, p.delta_sd) + bb;
                 if (p.softplus) dt = vsoftplus(dt);
-                const V uu = load(u + b * p.u_sb + t * p.u_sl + d0, nl);
+                const V uu = loads(ub + t * au.sl, nl, p.u_sd);
                 const V dtu = dt * uu;
                 V y = Dd * uu;
                 for (int64_t n = 0; n < N; ++n) {
-                    h[n] = vexp(dt * a[n]) * h[n] + dtu * Bb[n * p.B_sn + t * p.B_sl];
-                    y += h[n] * Cb[n * p.C_sn + t * p.C_sl];
+                    h[n] = vexp(dt * a[n]) * h[n] + dtu * Bb[n * p.B_sn + t * aB.sl];
+                    y += h[n] * Cb[n * p.C_sn + t * aC.sl];
                 }
-                if (z) {
-                    const V zz = load(z + b * p.z_sb + t * p.z_sl + d0, nl);
+                if (zb) {
+                    const V zz = loads(zb + t * az.sl, nl, p.z_sd);
                     y = y * zz * vsigmoid(zz);
                 }
-                store(out + b * p.out_sb + t * p.out_sl + d0, y, nl);
+                stores(ob + t * ao.sl, y, nl, p.out_sd);
             }
         }
     }
@@ -205,6 +251,7 @@ void scan_backward(const ScanParams& p) {
             *ckpt = (const T*)p.ckpt, *dout = (const T*)p.dout;
     T *du = (T*)p.du, *ddl = (T*)p.ddelta, *dz = (T*)p.dz, *dA = (T*)p.dA, *dB = (T*)p.dB, *dC = (T*)p.dC,
       *dD = (T*)p.dD, *dbias = (T*)p.dbias;
+    const int64_t usd = p.u_sd, dsd = p.delta_sd, zsd = p.z_sd, gsd = p.grad_sd, osd = p.dout_sd;
 #pragma omp parallel num_threads(p.nthreads)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
@@ -218,7 +265,10 @@ void scan_backward(const ScanParams& p) {
             const int64_t b = b0 / G, b1 = std::min(hi, (b + 1) * G);
             const int64_t ng = b1 - b0;
             std::vector<V> carry(ng * N, V{}), dAacc(ng * N, V{}), dDacc(ng, V{}), dbacc(ng, V{});
-            const T *Bb = Bm + b * p.B_sb, *Cb = Cm + b * p.C_sb;
+            const Addr au = addr(p, OU, b, p.u_sb, p.u_sl), ad = addr(p, ODL, b, p.delta_sb, p.delta_sl),
+                       az = addr(p, OZ, b, p.z_sb, p.z_sl), ag = addr(p, ODOUT, b, p.dout_sb, p.dout_sl),
+                       aB = addr(p, OB, b, p.B_sb, p.B_sl), aC = addr(p, OC, b, p.C_sb, p.C_sl);
+            const T *Bb = Bm + aB.off, *Cb = Cm + aC.off;
             for (int64_t c = nchunks - 1; c >= 0; --c) {
                 const int64_t t0 = c * K, t1 = std::min(L, t0 + K), nk = t1 - t0;
                 std::fill(dBacc.begin(), dBacc.begin() + nk * N, V{});
@@ -226,6 +276,10 @@ void scan_backward(const ScanParams& p) {
                 for (int64_t it = b0; it < b1; ++it) {
                     const int64_t g = it % G, d0 = g * W, j = it - b0;
                     const int nl = (int)std::min<int64_t>(W, p.dim - d0);
+                    const T *ub = u + au.off + d0 * usd, *db = dl + ad.off + d0 * dsd,
+                            *gb = dout + ag.off + d0 * osd;
+                    const T* zb = z ? z + az.off + d0 * zsd : nullptr;
+                    const int64_t goff = b * p.grad_sb + d0 * gsd;
                     for (int64_t n = 0; n < N; ++n)
                         for (int i = 0; i < W; ++i) a[n][i] = i < nl ? A[(d0 + i) * N + n] : T(0);
                     const V Dd = Dv ? load(Dv + d0, nl) : V{};
@@ -234,9 +288,9 @@ void scan_backward(const ScanParams& p) {
                     std::memcpy(hbuf.data(), ckpt + ((b * G + g) * nchunks + c) * N * W, N * sizeof(V));
                     for (int64_t s = 0; s < nk; ++s) {
                         const int64_t t = t0 + s;
-                        V dt = load(dl + b * p.delta_sb + t * p.delta_sl + d0, nl) + bb;
+                        V dt = loads(db + t * ad.sl, nl, dsd) + bb;
                         if (p.softplus) dt = vsoftplus(dt);
-                        const V uu = load(u + b * p.u_sb + t * p.u_sl + d0, nl);
+                        const V uu = loads(ub + t * au.sl, nl, usd);
                         const V dtu = dt * uu;
                         V y = Dd * uu;
                         const V* hp = &hbuf[s * N];
@@ -244,8 +298,8 @@ void scan_backward(const ScanParams& p) {
                         for (int64_t n = 0; n < N; ++n) {
                             const V an = vexp(dt * a[n]);
                             abuf[s * N + n] = an;
-                            hn[n] = an * hp[n] + dtu * Bb[n * p.B_sn + t * p.B_sl];
-                            y += hn[n] * Cb[n * p.C_sn + t * p.C_sl];
+                            hn[n] = an * hp[n] + dtu * Bb[n * p.B_sn + t * aB.sl];
+                            y += hn[n] * Cb[n * p.C_sn + t * aC.sl];
                         }
                         dtbuf[s] = dt;
                         ybuf[s] = y;
@@ -255,16 +309,16 @@ void scan_backward(const ScanParams& p) {
                     V* dAa = &dAacc[j * N];
                     for (int64_t s = nk - 1; s >= 0; --s) {
                         const int64_t t = t0 + s;
-                        const V g_out = load(dout + b * p.dout_sb + t * p.dout_sl + d0, nl);
-                        const V uu = load(u + b * p.u_sb + t * p.u_sl + d0, nl);
+                        const V g_out = loads(gb + t * ag.sl, nl, osd);
+                        const V uu = loads(ub + t * au.sl, nl, usd);
                         const V dt = dtbuf[s];
                         V dy = g_out;
-                        if (z) {
-                            const V zz = load(z + b * p.z_sb + t * p.z_sl + d0, nl);
+                        if (zb) {
+                            const V zz = loads(zb + t * az.sl, nl, zsd);
                             const V sg = vsigmoid(zz);
                             dy = g_out * zz * sg;
-                            if (dz) store(dz + b * p.grad_sb + t * p.grad_sl + d0,
-                                          g_out * ybuf[s] * sg * (1 + zz * (1 - sg)), nl);
+                            if (dz) stores(dz + goff + t * p.grad_sl,
+                                           g_out * ybuf[s] * sg * (1 + zz * (1 - sg)), nl, gsd);
                         }
                         V duu = dy * Dd, ddt = V{};
                         dDacc[j] += dy * uu;
@@ -272,7 +326,7 @@ void scan_backward(const ScanParams& p) {
                         const V* hp = &hbuf[s * N];
                         const V* hn = &hbuf[(s + 1) * N];
                         for (int64_t n = 0; n < N; ++n) {
-                            const T Bn = Bb[n * p.B_sn + t * p.B_sl], Cn = Cb[n * p.C_sn + t * p.C_sl];
+                            const T Bn = Bb[n * p.B_sn + t * aB.sl], Cn = Cb[n * p.C_sn + t * aC.sl];
                             const V gh = dy * Cn + cr[n];           // dL/dh_t
                             dCacc[s * N + n] += dy * hn[n];
                             const V an = abuf[s * N + n];
@@ -284,12 +338,12 @@ void scan_backward(const ScanParams& p) {
                             cr[n] = an * gh;
                         }
                         if (p.softplus) {
-                            const V raw = load(dl + b * p.delta_sb + t * p.delta_sl + d0, nl) + bb;
+                            const V raw = loads(db + t * ad.sl, nl, dsd) + bb;
                             ddt = raw > 20 ? ddt : ddt * vsigmoid(raw);
                         }
                         dbacc[j] += ddt;
-                        store(du + b * p.grad_sb + t * p.grad_sl + d0, duu, nl);
-                        store(ddl + b * p.grad_sb + t * p.grad_sl + d0, ddt, nl);
+                        stores(du + goff + t * p.grad_sl, duu, nl, gsd);
+                        stores(ddl + goff + t * p.grad_sl, ddt, nl, gsd);
                     }
                 }
                 for (int64_t s = 0; s < nk; ++s)
@@ -315,8 +369,160 @@ void scan_backward(const ScanParams& p) {
 }  // namespace
 
 extern "C" {
+
+// ---- the Bi-S6 mixer's causal depthwise convolutions + SiLU, both directions by index arithmetic ----------
+//
+// x is the in-projection's output [batch, len, *] (channel stride 1); stream s of batch b reads the `dim`
+// channels at x_coff[s], in time order for s = 0 and reversed for s = 1 (x_s(t) = x[b, len-1-t, x_coff[1]+d]).
+// For K kernels of sizes k_i (taps w[i, j, d], j < k_i, bias[i, d]):
+//   c_i(t) = bias[i] + sum_j w[i, j] * x_s(t - (k_i - 1) + j)     (x_s = 0 before the start: causal)
+//   u[i, s * batch + b, t, d] = c_i(t) * sigmoid(c_i(t))           u: [K, 2 * batch, len, dim] contiguous
+// The backward recomputes c, walks t downwards and writes dx (into the x channels of a [batch, len, *]
+// buffer, same addressing as x) and per-stream partial sums dw [2*batch, K, kmax, dim], dbias [2*batch, K, dim].
+struct ConvParams {
+    int64_t batch, len, dim, nk, kmax;
+    int32_t nthreads, pad;
+    const int64_t* ksz;  // [K] kernel sizes
+    const void *x, *w, *bias, *du;
+    void *u, *dx, *dw, *dbias;
+    int64_t x_sb, x_sl;
+    int64_t x_coff[2];
+};
+
+}  // extern "C"
+
+namespace {
+
+constexpr int CONV_KMAX = 16;
+constexpr int64_t CONV_TB = 128;  // time steps per work item: items walk all channel groups of one time block
+
+template <typename T>
+void conv_forward(const ConvParams& p) {
+    typedef typename Vec<T>::type V;
+    constexpr int W = Vec<T>::W;
+    const int64_t L = p.len, Nd = p.dim, G = (Nd + W - 1) / W, K = p.nk, KM = p.kmax, S2 = 2 * p.batch;
+    const int64_t NT = (L + CONV_TB - 1) / CONV_TB;
+    const T *x = (const T*)p.x, *w = (const T*)p.w, *bias = (const T*)p.bias;
+    T* u = (T*)p.u;
+    // items (stream-batch, time block, channel group), the group fastest: neighbouring items read the same
+    // rows of x, so each row is fetched from memory once
+#pragma omp parallel for schedule(static) num_threads(p.nthreads)
+    for (int64_t item = 0; item < S2 * NT * G; ++item) {
+        const int64_t g = item % G, tb = (item / G) % NT, sb = item / (G * NT);
+        const int64_t d0 = g * W, s = sb / p.batch, b = sb % p.batch;
+        const int64_t t0 = tb * CONV_TB, t1 = std::min(L, t0 + CONV_TB);
+        const int nl = (int)std::min<int64_t>(W, Nd - d0);
+        const int64_t tsl = s ? -p.x_sl : p.x_sl;
+        const T* xb = x + b * p.x_sb + (s ? (L - 1) * p.x_sl : 0) + p.x_coff[s] + d0;
+        V xr[CONV_KMAX];  // xr[KM-1-m] = x_s(t - m): rows just read, so the reloads hit L1
+        for (int64_t t = t0; t < t1; ++t) {
+            for (int64_t m = 0; m < KM; ++m) {
+                const int64_t tt = t - (KM - 1) + m;
+                xr[m] = tt >= 0 ? load(xb + tt * tsl, nl) : V{};
+            }
+            for (int64_t i = 0; i < K; ++i) {
+                const int64_t k = p.ksz[i];
+                V c = load(bias + i * Nd + d0, nl);
+                for (int64_t j = 0; j < k; ++j) c += load(w + (i * KM + j) * Nd + d0, nl) * xr[KM - k + j];
+                store(u + ((i * S2 + sb) * L + t) * Nd + d0, c * vsigmoid(c), nl);
+            }
+        }
+    }
+}
+
+template <typename T>
+void conv_backward(const ConvParams& p) {
+    typedef typename Vec<T>::type V;
+    constexpr int W = Vec<T>::W;
+    const int64_t L = p.len, Nd = p.dim, G = (Nd + W - 1) / W, K = p.nk, KM = p.kmax, S2 = 2 * p.batch;
+    const int64_t NT = (L + CONV_TB - 1) / CONV_TB;
+    const T *x = (const T*)p.x, *w = (const T*)p.w, *bias = (const T*)p.bias, *du = (const T*)p.du;
+    T *dx = (T*)p.dx, *dw = (T*)p.dw, *dbias = (T*)p.dbias;
+#pragma omp parallel num_threads(p.nthreads)
+    {
+        std::vector<V> wv(K * KM), bv(K), dwa(K * KM), dba(K), dcr(K * KM);
+#pragma omp for schedule(static)
+        for (int64_t item = 0; item < S2 * NT * G; ++item) {
+            const int64_t g = item % G, tb = (item / G) % NT, sb = item / (G * NT);
+            const int64_t d0 = g * W, s = sb / p.batch, b = sb % p.batch;
+            const int64_t t0 = tb * CONV_TB, t1 = std::min(L, t0 + CONV_TB);
+            const int nl = (int)std::min<int64_t>(W, Nd - d0);
+            const int64_t tsl = s ? -p.x_sl : p.x_sl;
+            const int64_t base = b * p.x_sb + (s ? (L - 1) * p.x_sl : 0) + p.x_coff[s] + d0;
+            const T* xb = x + base;
+            T* dxb = dx ? dx + base : nullptr;
+            for (int64_t i = 0; i < K; ++i) {
+                bv[i] = load(bias + i * Nd + d0, nl);
+                dba[i] = V{};
+                for (int64_t j = 0; j < KM; ++j) {
+                    wv[i * KM + j] = load(w + (i * KM + j) * Nd + d0, nl);
+                    dwa[i * KM + j] = V{};
+                    dcr[i * KM + j] = V{};  // dcr[i*KM + m] = dc_i(t + m)
+                }
+            }
+            V xr[CONV_KMAX];  // xr[KM-1-m] = x_s(t - m)
+            auto window = [&](int64_t t) {
+                for (int64_t m = 0; m < KM; ++m) {
+                    const int64_t tt = t - (KM - 1) + m;
+                    xr[m] = tt >= 0 ? load(xb + tt * tsl, nl) : V{};
+                }
+            };
+            auto dc_at = [&](int64_t i, int64_t t) {  // d(loss)/d(conv output) of kernel i at step t; needs window(t)
+                const int64_t k = p.ksz[i];
+                V c = bv[i];
+                for (int64_t j = 0; j < k; ++j) c += wv[i * KM + j] * xr[KM - k + j];
+                const V sg = vsigmoid(c);
+                return load(du + ((i * S2 + sb) * L + t) * Nd + d0, nl) * sg * (1 + c * (1 - sg));
+            };
+            // prime the rings with dc at t1 .. t1+KM-2 (the next block's steps that read this block's x)
+            for (int64_t t = std::min(L - 1, t1 + KM - 2); t >= t1; --t) {
+                window(t);
+                for (int64_t i = 0; i < K; ++i) {
+                    V* r = &dcr[i * KM];
+                    for (int64_t m = KM - 1; m > 0; --m) r[m] = r[m - 1];
+                    r[0] = dc_at(i, t);
+                }
+            }
+            for (int64_t t = t1 - 1; t >= t0; --t) {
+                window(t);
+                V gx = V{};
+                for (int64_t i = 0; i < K; ++i) {
+                    const int64_t k = p.ksz[i];
+                    const V dc = dc_at(i, t);
+                    V* r = &dcr[i * KM];
+                    for (int64_t m = KM - 1; m > 0; --m) r[m] = r[m - 1];
+                    r[0] = dc;
+                    dba[i] += dc;
+                    for (int64_t j = 0; j < k; ++j) {
+                        dwa[i * KM + j] += dc * xr[KM - k + j];
+                        gx += wv[i * KM + j] * r[k - 1 - j];  // tap j of step t + (k-1) - j reads x_s(t)
+                    }
+                }
+                if (dxb) store(dxb + t * tsl, gx, nl);
+            }
+            const int64_t part = sb * NT + tb;  // partial sums per (stream-batch, time block)
+            for (int64_t i = 0; i < K; ++i) {
+                if (dbias) store(dbias + (part * K + i) * Nd + d0, dba[i], nl);
+                if (dw)
+                    for (int64_t j = 0; j < KM; ++j) store(dw + ((part * K + i) * KM + j) * Nd + d0, dwa[i * KM + j], nl);
+            }
+        }
+    }
+}
+
+int conv_time_block() { return (int)CONV_TB; }
+
+}  // namespace
+
+extern "C" {
 void rdfa_scan_fwd_f32(const ScanParams* p) { scan_forward<float>(*p); }
 void rdfa_scan_fwd_f64(const ScanParams* p) { scan_forward<double>(*p); }
 void rdfa_scan_bwd_f32(const ScanParams* p) { scan_backward<float>(*p); }
 void rdfa_scan_bwd_f64(const ScanParams* p) { scan_backward<double>(*p); }
+void rdfa_conv_fwd_f32(const ConvParams* p) { conv_forward<float>(*p); }
+void rdfa_conv_fwd_f64(const ConvParams* p) { conv_forward<double>(*p); }
+void rdfa_conv_bwd_f32(const ConvParams* p) { conv_backward<float>(*p); }
+void rdfa_conv_bwd_f64(const ConvParams* p) { conv_backward<double>(*p); }
+int rdfa_conv_kmax() { return CONV_KMAX; }
+int rdfa_conv_time_block() { return conv_time_block(); }
 }

@@ -1,0 +1,124 @@
+"""Numeric precision of a forward pass: float32, or bfloat16 for the matmuls where the hardware has it.
+
+``bf16`` runs every matmul-like op (the Linear projections, the embedding and head convolutions) in bfloat16
+under :func:`torch.autocast`; the selective scan always runs in float32 inside (``rdfa_s6.ssm.selective_scan``
+disables autocast), and LayerNorm, reductions, softmax/sigmoid and losses stay float32 (autocast's own
+float32 lists, plus :class:`rdfa_s6.models.blocks.ChannelLayerNorm` computing in float32).
+
+``auto`` picks ``bf16`` where bfloat16 matmuls are fast in hardware and ``fp32`` elsewhere:
+
+- CPU: the ``amx_bf16`` (Intel AMX) or ``avx512_bf16`` flag in ``/proc/cpuinfo``. Without them PyTorch
+  emulates bfloat16 matmuls, which is many times *slower* than float32 (measured 20-40x on an AVX2-only
+  AMD EPYC), so ``auto`` stays in float32 there.
+- CUDA: ``torch.cuda.is_bf16_supported()`` (compute capability 8.0+). Not measured in this project: no GPU.
+
+``fp32`` is exact (no autocast at all); ``bf16`` is honoured on any device, also where it is slow.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Union
+
+import torch
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16")
+_CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@dataclass(frozen=True)
+class BF16Support:
+    """Whether bfloat16 matmuls are hardware-accelerated on a device, and why (a short human phrase)."""
+
+    fast: bool
+    reason: str
+
+
+def _cpu_flags(path: str = "/proc/cpuinfo") -> Optional[frozenset]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_support() -> BF16Support:
+    """bfloat16 support of this CPU, from its ``/proc/cpuinfo`` flags (AMX, AVX512-BF16)."""
+    flags = _cpu_flags()
+    capability = torch.backends.cpu.get_cpu_capability()
+    if flags is None:
+        return BF16Support(False, f"CPU flags unknown (no /proc/cpuinfo; torch capability {capability})")
+    found = [f for f in _CPU_BF16_FLAGS if f in flags]
+    if found:
+        return BF16Support(True, f"{'AMX' if 'amx_bf16' in found else 'AVX512-BF16'} ({', '.join(found)})")
+    return BF16Support(False, f"no AMX or AVX512-BF16 on this CPU (torch capability {capability}): "
+                              "bfloat16 matmuls would be emulated and slower than float32")
+
+
+def bf16_support(device: Union[str, torch.device] = "cpu") -> BF16Support:
+    """bfloat16 support of ``device`` (``cpu``, ``cuda``, ``cuda:N``; other devices: not fast)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return cpu_bf16_support()
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return BF16Support(False, "CUDA is not available")
+        if torch.cuda.is_bf16_supported():
+            return BF16Support(True, f"CUDA bf16 ({torch.cuda.get_device_name(device)})")
+        return BF16Support(False, "this GPU has no native bfloat16 (compute capability < 8.0)")
+    return BF16Support(False, f"no bfloat16 detection for {device.type} devices")
+
+
+def resolve_precision(precision: str, device: Union[str, torch.device] = "cpu") -> str:
+    """``"fp32"`` or ``"bf16"`` for a requested ``auto | fp32 | bf16`` on ``device``."""
+    name = (precision or "auto").strip().lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if name == "auto":
+        return "bf16" if bf16_support(device).fast else "fp32"
+    if name == "bf16" and not bf16_support(device).fast:
+        log.warning("bf16 requested on %s: %s", torch.device(device), bf16_support(device).reason)
+    return name
+
+
+@contextlib.contextmanager
+def autocast(device: Union[str, torch.device], precision: str = "fp32") -> Iterator[str]:
+    """Run the body in ``precision`` (``auto | fp32 | bf16``) on ``device``; yields the resolved name.
+
+    ``fp32`` is a plain float32 run (autocast disabled, so an enclosing autocast does not leak in);
+    ``bf16`` is :func:`torch.autocast` with ``dtype=torch.bfloat16``. Outputs of a bf16 run may be
+    bfloat16: cast them with ``.float()`` before post-processing.
+    """
+    resolved = resolve_precision(precision, device)
+    device_type = torch.device(device).type
+    device_type = device_type if device_type in ("cpu", "cuda") else "cpu"
+    if resolved == "bf16":
+        with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
+            yield resolved
+    else:
+        with torch.autocast(device_type=device_type, enabled=False):
+            yield resolved
+
+
+def describe(device: Union[str, torch.device] = "cpu") -> str:
+    """One line for ``rdfa-s6 bench``: what ``--precision auto`` uses on ``device`` and why."""
+    support = bf16_support(device)
+    chosen = resolve_precision("auto", device)
+    return f"precision auto on {torch.device(device)}: {chosen} ({support.reason})"
+
+
+def devices_here() -> List[str]:
+    """The device types present: ``cpu``, plus ``cuda`` when a GPU is visible."""
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+__all__ = ["BF16Support", "PRECISIONS", "autocast", "bf16_support", "cpu_bf16_support", "describe",
+           "devices_here", "resolve_precision"]
