@@ -57,7 +57,13 @@ def run(args: argparse.Namespace) -> int:
                           fps=args.fps, stride=args.stride, window=args.window, batch_size=args.batch_size,
                           device=args.device, precision=args.precision, subset=args.subset, workers=args.workers,
                           dtype=args.dtype, rank=rank, world_size=world)
-    summary = extract(args.inputs, opts, progress=not args.no_progress)
+    if world == 1:  # one process owns --out; the ranks of one torchrun job share it by design (one shard each)
+        from ..runlock import hold_folder
+
+        with hold_folder(args.out):
+            summary = extract(args.inputs, opts, progress=not args.no_progress)
+    else:
+        summary = extract(args.inputs, opts, progress=not args.no_progress)
     where = f" (rank {rank} of {world})" if world > 1 else ""
     speed = f", {summary.video_seconds / summary.seconds:.1f} video-s/s" if summary.seconds > 0 and summary.done else ""
     print(f"extracted {len(summary.done)} video(s){where}, {len(summary.skipped)} already done, "
