@@ -1,4 +1,4 @@
-"""Label assignment (SPEC 4.1), losses (SPEC 4.2), parameter groups (4.3), LR schedule (4.4) and EMA (4.5).
+"""Label assignment (docs/model.md §4.1), losses (docs/model.md §4.2), parameter groups (4.3), LR schedule (4.4) and EMA (4.5).
 
 Every expected value is written literally and derived by hand in a comment next to it.
 """
@@ -254,7 +254,7 @@ def test_warmup_cosine_thumos_numbers():
     assert sched(500) == pytest.approx(1e-4, rel=1e-12)               # cos(0) = 1 -> base
     # middle of the cosine: eta_min + (base - eta_min) / 2 = 1e-8 + 0.5 * 0.9999e-4 = 5.0005e-5
     assert sched(2750) == pytest.approx(5.0005e-5, rel=1e-9)
-    # last iteration of the official 49 epochs: progress 4400/4500, ~1.3e-7 (SPEC 4.5)
+    # last iteration of the official 49 epochs: progress 4400/4500, ~1.3e-7 (docs/model.md §4.5)
     expected_4900 = 1e-8 + 0.5 * (1e-4 - 1e-8) * (1 + math.cos(math.pi * 4400 / 4500))
     assert sched(4900) == pytest.approx(expected_4900, rel=1e-9)
     assert sched(4900) == pytest.approx(1.318e-7, rel=1e-3)

@@ -1,4 +1,4 @@
-"""BiS6 / FA-Bi-S6 against a direct sequential float64 transcription of SPEC 3.3."""
+"""BiS6 / FA-Bi-S6 against a direct sequential float64 transcription of docs/model.md §3.3."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ from rdfa_s6.ssm import BiS6, native
 
 
 def spec_bis6(m: BiS6, h: torch.Tensor) -> torch.Tensor:
-    """SPEC 3.3 written out step by step with loops, for one module's weights. h: [B, L, D] -> [B, L, D]."""
+    """docs/model.md §3.3 written out step by step with loops, for one module's weights. h: [B, L, D] -> [B, L, D]."""
     batch, length, _ = h.shape
     n, s, r = m.d_inner, m.d_state, m.dt_rank
     A = -torch.exp(m.A_log)
@@ -102,7 +102,7 @@ def test_bis6_gradients_native_equal_reference():
 
 
 def spec_param_count(d: int, kernels, d_state: int = 16) -> int:
-    """SPEC 3.10: P = 4DN + sum_i (N k_i + N) + N(R + 2S) + (RN + N) + NS + N + 2KN D, with N = D."""
+    """docs/model.md §3.10: P = 4DN + sum_i (N k_i + N) + N(R + 2S) + (RN + N) + NS + N + 2KN D, with N = D."""
     n, r, k = d, math.ceil(d / 16), len(kernels)
     return 4 * d * n + sum(n * ki + n for ki in kernels) + n * (r + 2 * d_state) + (r * n + n) + n * d_state + n + 2 * k * n * d
 

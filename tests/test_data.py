@@ -1,4 +1,4 @@
-"""Data pipeline (SPEC 2.1-2.7): coordinates, crops, resizing, padding, feature and annotation readers,
+"""Data pipeline (docs/model.md §2.1-2.7): coordinates, crops, resizing, padding, feature and annotation readers,
 the synthetic generator, the dataset and ``prepare_data``; plus fuzzing of the two readers.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Coordinates (SPEC 2.4)
+# Coordinates (docs/model.md §2.4)
 # --------------------------------------------------------------------------------------------------------------
 def test_thumos_example_and_round_trip_float():
     # (10 * 30 - 0.5 * 16) / 4 = (300 - 8) / 4 = 73.0 ; back: (73 * 4 + 8) / 30 = 300 / 30 = 10.0
@@ -72,7 +72,7 @@ def test_steps_to_seconds_clamps_to_duration():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# random_crop (SPEC 2.6)
+# random_crop (docs/model.md §2.6)
 # --------------------------------------------------------------------------------------------------------------
 class FixedStart(random.Random):
     """A random source whose every randint returns ``value`` (the window start)."""
@@ -173,7 +173,7 @@ def test_crop_deterministic_for_fixed_seed():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# resize (SPEC 2.5), padding and masks (SPEC 2.7)
+# resize (docs/model.md §2.5), padding and masks (docs/model.md §2.7)
 # --------------------------------------------------------------------------------------------------------------
 def test_resize_to_length_linear_align_corners_false():
     feats = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
@@ -223,7 +223,7 @@ def test_pad_batch_values_and_mask():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# FeatureReader (SPEC 2.2)
+# FeatureReader (docs/model.md §2.2)
 # --------------------------------------------------------------------------------------------------------------
 def _tc(t: int = 6, c: int = 3, dtype=np.float16) -> np.ndarray:
     return (np.arange(t * c).reshape(t, c) / 4).astype(dtype)
@@ -367,7 +367,7 @@ def test_reader_exotic_pt_tensors(tmp_path, kind):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Annotation reader (SPEC 2.1)
+# Annotation reader (docs/model.md §2.1)
 # --------------------------------------------------------------------------------------------------------------
 def _doc(**video):
     entry = {"subset": "Validation", "duration": 100.0, "fps": 30.0,

@@ -1,4 +1,4 @@
-"""Candidate decoding (SPEC 5.1) on hand-computed cases, and the grid <-> seconds round trip (SPEC 2.4)."""
+"""Candidate decoding (docs/model.md §5.1) on hand-computed cases, and the grid <-> seconds round trip (docs/model.md §2.4)."""
 from __future__ import annotations
 
 import math
@@ -77,7 +77,7 @@ def test_seconds_grid_round_trip():
     fps, feat_stride, num_frames, duration = 30.0, 4, 16, 200.0
     seconds = torch.tensor([[10.0, 12.5], [0.2, 3.0], [150.0, 199.9]], dtype=torch.float64)
     grid = seconds_to_steps(seconds, fps, feat_stride, num_frames)
-    assert grid[0, 0].item() == pytest.approx(73.0)  # SPEC 2.4 worked example
+    assert grid[0, 0].item() == pytest.approx(73.0)  # docs/model.md §2.4 worked example
     torch.testing.assert_close(to_seconds(grid, fps, feat_stride, num_frames, duration), seconds)
 
 

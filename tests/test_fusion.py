@@ -1,4 +1,4 @@
-"""External score fusion (SPEC 5.3): hand-computed cases and error messages."""
+"""External score fusion (docs/model.md §5.3): hand-computed cases and error messages."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """The detector: parameter counts and names of the official THUMOS-14 model, pyramid shapes, the stem and the
-branch against a float64 transcription of SPEC 3.4-3.5, heads, initialisation and every ablation switch."""
+branch against a float64 transcription of docs/model.md §3.4-3.5, heads, initialisation and every ablation switch."""
 from __future__ import annotations
 
 import math
@@ -130,7 +130,7 @@ def test_unknown_input_dim_is_a_config_error():
         build_detector(load_config("demo"))
 
 
-# ------------------------------------------------------------------------ SPEC 3.4-3.5 float64 transcription
+# ------------------------------------------------------------------------ docs/model.md §3.4-3.5 float64 transcription
 def ln_channels(x: torch.Tensor, ln: torch.nn.LayerNorm) -> torch.Tensor:
     """LayerNorm over C of x [B, C, T], returned as [B, T, C]."""
     xt = x.transpose(1, 2)
@@ -146,7 +146,7 @@ def adaptive_avg_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
 
 
 def spec_stem(stem, x, mask):
-    """SPEC 3.4: x_k = x_0 + DropPath(gamma * (T(LN x) * m * g)), g = sigmoid(mean_P Cm(pool(x))) * m."""
+    """docs/model.md §3.4: x_k = x_0 + DropPath(gamma * (T(LN x) * m * g)), g = sigmoid(mean_P Cm(pool(x))) * m."""
     block = stem.blocks[0]
     m = mask.double()
     x0 = x
@@ -159,7 +159,7 @@ def spec_stem(stem, x, mask):
 
 
 def spec_branch(branch, x, mask):
-    """SPEC 3.5: pre-LN residual Bi-S6, then MaxPool1d(3, 2, 1) and the mask at even steps."""
+    """docs/model.md §3.5: pre-LN residual Bi-S6, then MaxPool1d(3, 2, 1) and the mask at even steps."""
     feats, masks = [x], [mask]
     for block in branch.blocks:
         m = mask.double()

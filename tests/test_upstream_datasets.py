@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # ---- epochs and schedule (item 2) ----------------------------------------------------------------------------
 #: preset -> (train.epochs = total epochs, warm-up epochs, cosine epochs). Upstream's `epochs` excludes the
-#: warm-up and sizes the cosine (SPEC 4.6): ActivityNet 10, HACS and FineAction 20, THUMOS-14 45.
+#: warm-up and sizes the cosine (docs/model.md §4.6): ActivityNet 10, HACS and FineAction 20, THUMOS-14 45.
 EPOCHS = {
     "thumos14": (50, 5, 45),
     "thumos14_paper": (50, 5, 45),

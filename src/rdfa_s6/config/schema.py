@@ -17,9 +17,9 @@ def _choices(*values: str) -> dict:
 
 @dataclass
 class DataConfig:
-    """Where the annotations and features are and how they are turned into model inputs (SPEC 2)."""
+    """Where the annotations and features are and how they are turned into model inputs (docs/model.md §2)."""
 
-    annotation_file: Optional[str] = None  #: ActionFormer-style JSON (SPEC 2.1)
+    annotation_file: Optional[str] = None  #: ActionFormer-style JSON (docs/model.md §2.1)
     feature_dir: Optional[str] = None  #: folder of per-video feature files, each [T, C]
     file_prefix: str = ""  #: feature file = feature_dir / (prefix + video_id + suffix + ext)
     file_suffix: str = ""
@@ -49,7 +49,7 @@ class DataConfig:
 
 @dataclass
 class StemConfig:
-    """The Dual Bi-S6 stem applied ``recurrences`` times (SPEC 3.4)."""
+    """The Dual Bi-S6 stem applied ``recurrences`` times (docs/model.md §3.4)."""
 
     kind: str = field(default="dual", metadata=_choices("dual", "temporal", "channel", "none"))
     recurrences: int = 4
@@ -62,7 +62,7 @@ class StemConfig:
 
 @dataclass
 class BranchConfig:
-    """The pyramid: ``levels`` residual Bi-S6 blocks, each followed by a 2x downsampling (SPEC 3.5)."""
+    """The pyramid: ``levels`` residual Bi-S6 blocks, each followed by a 2x downsampling (docs/model.md §3.5)."""
 
     levels: int = 5
     kernel_size: int = 4
@@ -72,18 +72,18 @@ class BranchConfig:
 
 @dataclass
 class MixerConfig:
-    """Settings shared by every (FA-)Bi-S6 mixer (SPEC 3.3)."""
+    """Settings shared by every (FA-)Bi-S6 mixer (docs/model.md §3.3)."""
 
     d_state: int = 16
     expand: int = 1
     bc_source: str = field(default="first", metadata=_choices("first", "per_kernel"))
     kernel_aggregation: str = field(default="concat", metadata=_choices("concat", "sum"))
-    freeze_dwconv: bool = False  #: True reproduces the official training (convs never updated, SPEC 4.7)
+    freeze_dwconv: bool = False  #: True reproduces the official training (convs never updated, docs/model.md §4.7)
 
 
 @dataclass
 class HeadConfig:
-    """Shared classification and regression heads (SPEC 3.8)."""
+    """Shared classification and regression heads (docs/model.md §3.8)."""
 
     num_layers: int = 3  #: hidden conv layers + the output conv
     kernel_size: int = 3
@@ -114,7 +114,7 @@ class ModelConfig:
     branch: BranchConfig = field(default_factory=BranchConfig)
     mixer: MixerConfig = field(default_factory=MixerConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
-    #: one [lo, hi] per pyramid level (branch.levels + 1 of them), level-0 feature steps (SPEC 3.7)
+    #: one [lo, hi] per pyramid level (branch.levels + 1 of them), level-0 feature steps (docs/model.md §3.7)
     regression_ranges: List[List[float]] = field(
         default_factory=lambda: [[0, 4], [4, 8], [8, 16], [16, 32], [32, 64], [64, 10000]]
     )
@@ -127,7 +127,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (SPEC 4)."""
+    """Optimisation (docs/model.md §4)."""
 
     epochs: int = 50
     batch_size: int = 2
@@ -148,7 +148,7 @@ class TrainConfig:
 
 @dataclass
 class InferConfig:
-    """Post-processing (SPEC 5)."""
+    """Post-processing (docs/model.md §5)."""
 
     pre_nms_thresh: float = 0.001
     pre_nms_topk: int = 2000  #: per pyramid level
@@ -166,7 +166,7 @@ class InferConfig:
 
 @dataclass
 class EvalConfig:
-    """Evaluation protocol (SPEC 6)."""
+    """Evaluation protocol (docs/model.md §6)."""
 
     tiou_thresholds: List[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7])
     #: ground truth of the metric in train validation, test and demo: "actionformer" drops zero-length and

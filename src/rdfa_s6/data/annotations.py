@@ -1,4 +1,4 @@
-"""Reading ActionFormer-style annotation JSON (SPEC 2.1) into validated :class:`VideoRecord` objects.
+"""Reading ActionFormer-style annotation JSON (docs/model.md §2.1) into validated :class:`VideoRecord` objects.
 
     {"database": {"<video_id>": {"subset": "Validation", "duration": 180.2, "fps": 30.0,
                                  "annotations": [{"label": "HighJump", "segment": [12.1, 15.9], "label_id": 11}]}}}

@@ -1,4 +1,4 @@
-"""Seconds <-> feature steps: the only place where the two units meet (SPEC 2.4).
+"""Seconds <-> feature steps: the only place where the two units meet (docs/model.md §2.4).
 
 A video's features are one vector per clip of ``num_frames`` frames, taken every ``feat_stride`` frames
 (``feat_stride`` already multiplied by any temporal downsampling). Feature step ``i`` is the clip whose centre

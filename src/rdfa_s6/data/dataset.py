@@ -81,7 +81,7 @@ def beyond_duration(records: List[VideoRecord]) -> List[str]:
 
 def model_input(feats: Tensor, cfg: DataConfig, feat_stride: float, num_frames: float) -> Tuple[Tensor, float, float]:
     """What the model sees of a video's [C, T] features and the effective stride and clip length in frames:
-    with ``force_upsampling`` the features are resized to ``max_seq_len`` steps (SPEC 2.5), else unchanged.
+    with ``force_upsampling`` the features are resized to ``max_seq_len`` steps (docs/model.md §2.5), else unchanged.
     Shared by the dataset (train, test) and ``rdfa-s6 infer``."""
     if cfg.force_upsampling:
         feat_stride, num_frames = resized_stride(feats.shape[1], feat_stride, num_frames, cfg.max_seq_len)
@@ -90,7 +90,7 @@ def model_input(feats: Tensor, cfg: DataConfig, feat_stride: float, num_frames: 
 
 
 class TALDataset(Dataset):
-    """Videos of one split. Training samples are randomly cropped (SPEC 2.6); ``seed`` fixes the crops.
+    """Videos of one split. Training samples are randomly cropped (docs/model.md §2.6); ``seed`` fixes the crops.
 
     Args:
         records: the split's videos; reader: where their features are; cfg: the ``data`` config section.
@@ -150,7 +150,7 @@ META_KEYS = ("video_id", "fps", "duration", "feat_stride", "num_frames")
 
 
 class Collate:
-    """Pads a list of samples into a batch (SPEC 2.7); picklable for DataLoader workers."""
+    """Pads a list of samples into a batch (docs/model.md §2.7); picklable for DataLoader workers."""
 
     def __init__(self, max_seq_len: int, max_div_factor: int, training: bool) -> None:
         self.max_seq_len, self.max_div_factor, self.training = max_seq_len, max_div_factor, training

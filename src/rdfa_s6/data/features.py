@@ -1,4 +1,4 @@
-"""Reading per-video feature files ``[T, C]`` (``.npy``, ``.npz``, ``.pt``) as float32 ``[C, T]`` tensors (SPEC 2.2).
+"""Reading per-video feature files ``[T, C]`` (``.npy``, ``.npz``, ``.pt``) as float32 ``[C, T]`` tensors (docs/model.md §2.2).
 
 A video's file is ``feature_dir / (prefix + video_id + suffix + ext)``. Files are time-major on disk; the
 reader keeps every ``downsample_rate``-th step, casts to float32 and transposes. Nothing is unpickled:

@@ -6,7 +6,7 @@
 Each class has a feature pattern that changes over the action's course (an onset, a body and an offset
 direction in feature space), so both the class and the boundaries are visible in the features. Around the
 actions: Gaussian noise, a slowly drifting background and *distractors*, short bursts along directions that
-belong to no class. Coordinates follow SPEC 2.4 with fps 30, feat_stride 4 and num_frames 16, so one feature
+belong to no class. Coordinates follow docs/model.md §2.4 with fps 30, feat_stride 4 and num_frames 16, so one feature
 step is 4 frames and a segment [a, b] in steps is [(4a + 8) / 30, (4b + 8) / 30] seconds.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training crops (SPEC 2.6), fixed-length resizing (SPEC 2.5) and padding with masks (SPEC 2.7).
+"""Training crops (docs/model.md §2.6), fixed-length resizing (docs/model.md §2.5) and padding with masks (docs/model.md §2.7).
 
 All lengths and segments here are in feature steps; features are [C, T] float32.
 """
@@ -74,13 +74,13 @@ def resize_to_length(feats: Tensor, length: int) -> Tensor:
 
 
 def resized_stride(raw_length: int, feat_stride: float, num_frames: float, length: int) -> Tuple[float, float]:
-    """Effective (feat_stride, num_frames) in frames after resizing ``raw_length`` steps to ``length`` (SPEC 2.5)."""
+    """Effective (feat_stride, num_frames) in frames after resizing ``raw_length`` steps to ``length`` (docs/model.md §2.5)."""
     stride = ((raw_length - 1) * feat_stride + num_frames) / length
     return stride, stride
 
 
 def padded_length(lengths: Sequence[int], max_seq_len: int, max_div_factor: int, training: bool) -> int:
-    """Length every sample of a batch is padded to (SPEC 2.7).
+    """Length every sample of a batch is padded to (docs/model.md §2.7).
 
     Training: exactly ``max_seq_len`` (samples must not be longer). Inference: ``max_seq_len`` when the
     longest sample fits, else the longest length rounded up to a multiple of ``max_div_factor``.

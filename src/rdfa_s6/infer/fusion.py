@@ -1,4 +1,4 @@
-"""External video-level classification-score fusion (SPEC 5.3), ActivityNet/HACS style.
+"""External video-level classification-score fusion (docs/model.md §5.3), ActivityNet/HACS style.
 
 The model's segments are kept (its own class prediction is discarded); each of the top ``num_pred`` segments is
 duplicated for the ``topk`` best classes of an external video classifier, with score

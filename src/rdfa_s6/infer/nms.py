@@ -1,4 +1,4 @@
-"""Temporal (1-D) NMS with ActionFormer's semantics (SPEC 5.2), vectorised with NumPy, no compiled extension.
+"""Temporal (1-D) NMS with ActionFormer's semantics (docs/model.md §5.2), vectorised with NumPy, no compiled extension.
 
 Segments are ``[N, 2]`` rows ``(start, end)`` in any unit (the pipeline uses level-0 feature steps, i.e. grid
 units, and converts to seconds afterwards); scores ``[N]``; labels ``[N]`` integer class ids. Work is done in

@@ -1,4 +1,4 @@
-"""From model outputs to detections in seconds: decode -> NMS -> optional score fusion -> seconds (SPEC 5).
+"""From model outputs to detections in seconds: decode -> NMS -> optional score fusion -> seconds (docs/model.md §5).
 
 A detection is ``{"segment": [start_s, end_s], "label": name, "label_id": int, "score": float}``; a results
 file is ActivityNet's ``{"results": {video_id: [detection, ...]}}``.

@@ -141,7 +141,7 @@ class Downsample(nn.Module):
 
 def zero_linear_conv_biases(module: nn.Module) -> None:
     """Zero every ``nn.Linear``/``nn.Conv1d`` bias below ``module``, except biases flagged ``_no_reinit``
-    (the Mamba ``dt_proj.bias``); the official backbone init hook (SPEC 3.9)."""
+    (the Mamba ``dt_proj.bias``); the official backbone init hook (docs/model.md §3.9)."""
     for sub in module.modules():
         if isinstance(sub, (nn.Linear, nn.Conv1d)) and sub.bias is not None:
             if not getattr(sub.bias, "_no_reinit", False):

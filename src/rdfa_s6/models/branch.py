@@ -1,4 +1,4 @@
-"""The branch: a pyramid of residual Bi-S6 blocks, each followed by 2x downsampling (SPEC 3.5).
+"""The branch: a pyramid of residual Bi-S6 blocks, each followed by 2x downsampling (docs/model.md §3.5).
 
 Per block l = 1..L on x [B, D, T_{l-1}] with mask m:
 

@@ -1,4 +1,4 @@
-"""The detector: encoder -> neck -> shared heads, plus the anchor points of every level (SPEC 1, 3).
+"""The detector: encoder -> neck -> shared heads, plus the anchor points of every level (docs/model.md §1, 3).
 
 ``Detector.forward_raw(feats [B, C, T], mask [B, 1, T])`` returns per-level outputs (finest level first):
 class logits, (left, right) distances in units of the level stride, masks and the points. Decoding to
@@ -57,7 +57,7 @@ class Detector(nn.Module):
         self.point_generator = PointGenerator(max_seq_len, max_buffer_len_factor, self.strides, regression_ranges)
         self.cls_head = ClsHead(dim, num_classes, head_layers, head_kernel_size, prior_prob, empty_cls or ())
         self.reg_head = RegHead(dim, num_levels, head_layers, head_kernel_size)
-        zero_linear_conv_biases(self.backbone)  # SPEC 3.9; dt_proj.bias is flagged and kept
+        zero_linear_conv_biases(self.backbone)  # docs/model.md §3.9; dt_proj.bias is flagged and kept
 
     @property
     def num_levels(self) -> int:

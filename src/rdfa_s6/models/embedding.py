@@ -1,4 +1,4 @@
-"""The embedding: ``n`` x (Conv1d k3 no bias -> mask -> LayerNorm over channels -> ReLU) (SPEC 3.2).
+"""The embedding: ``n`` x (Conv1d k3 no bias -> mask -> LayerNorm over channels -> ReLU) (docs/model.md §3.2).
 
 Parameter names follow the official code: ``conv_1, ln_1, conv_2, ln_2, ...`` (``nn.Conv1d`` and
 ``nn.LayerNorm``). The same module is the embedding of the ActionFormer and ActionMamba baselines (their

@@ -1,4 +1,4 @@
-"""Classification and regression heads, shared across pyramid levels (SPEC 3.8).
+"""Classification and regression heads, shared across pyramid levels (docs/model.md §3.8).
 
 Both heads: ``num_layers - 1`` x (MaskedConv1D k3 no bias -> channel LayerNorm -> ReLU), then an output
 MaskedConv1D. Outputs are permuted to ``[B, T_l, K]``. Parameter names follow the official state dict

@@ -1,4 +1,4 @@
-"""The neck: ``FPNIdentity``, one channel LayerNorm per pyramid level, no top-down path (SPEC 3.6)."""
+"""The neck: ``FPNIdentity``, one channel LayerNorm per pyramid level, no top-down path (docs/model.md §3.6)."""
 from __future__ import annotations
 
 from typing import List, Sequence, Tuple

@@ -1,4 +1,4 @@
-"""Anchor points of every pyramid level, in level-0 feature steps (SPEC 3.7).
+"""Anchor points of every pyramid level, in level-0 feature steps (docs/model.md §3.7).
 
 Level l has stride ``s_l = 2^l``; its points are ``t = 0, s_l, 2 s_l, ...`` (no half-stride offset) and each
 row is ``[t, range_lo_l, range_hi_l, s_l]``. A buffer of ``max_seq_len * max_buffer_len_factor`` level-0 steps

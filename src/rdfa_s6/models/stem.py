@@ -1,4 +1,4 @@
-"""The stem: one Dual Bi-S6 block applied ``R`` times with shared weights (SPEC 3.4).
+"""The stem: one Dual Bi-S6 block applied ``R`` times with shared weights (docs/model.md §3.4).
 
 One application of the block (``kind="dual"``, the official one) on x [B, D, T] with mask m [B, 1, T]:
 

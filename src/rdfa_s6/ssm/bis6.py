@@ -1,6 +1,6 @@
-"""Bi-S6 and FA-Bi-S6: the bidirectional multi-kernel selective-state-space mixer of RDFA-S6 (SPEC 3.3).
+"""Bi-S6 and FA-Bi-S6: the bidirectional multi-kernel selective-state-space mixer of RDFA-S6 (docs/model.md §3.3).
 
-Notation (SPEC 3.3): D = d_model, N = expand * D, S = d_state, R = dt_rank, K kernels of sizes k_1..k_K.
+Notation (docs/model.md §3.3): D = d_model, N = expand * D, S = d_state, R = dt_rank, K kernels of sizes k_1..k_K.
 For an input h [B, L, D]:
 
 1. ``P = in_proj(h)`` [B, L, 4N]; channels [0:2N] form the forward stream, [2N:4N] reversed in time the
@@ -45,8 +45,8 @@ class BiS6(nn.Module):
         bc_source: ``"first"`` (B, C from the first kernel, official) or ``"per_kernel"``.
         kernel_aggregation: ``"concat"`` (official) or ``"sum"`` of the kernel outputs before ``out_proj``.
         freeze_dwconv: keep the depthwise convs at their initial values (the official training never
-            updated them, SPEC 4.7).
-        dt_min, dt_max, dt_init_floor: range of the initial step sizes (SPEC 3.3).
+            updated them, docs/model.md §4.7).
+        dt_min, dt_max, dt_init_floor: range of the initial step sizes (docs/model.md §3.3).
         scan_backend: selective-scan backend, None for automatic (see :func:`rdfa_s6.ssm.selective_scan`).
 
     On CPU, when the scan backend resolves to ``native``, the mixer runs through the fused kernels of
@@ -95,7 +95,7 @@ class BiS6(nn.Module):
         self.out_proj = nn.Linear(out_in, d_model, bias=False)
         self._init_dt(dt_min, dt_max, dt_init_floor)
         for conv in self.conv1ds:
-            nn.init.zeros_(conv.bias)  # the official backbone hook zeroes them (SPEC 3.9)
+            nn.init.zeros_(conv.bias)  # the official backbone hook zeroes them (docs/model.md §3.9)
             if freeze_dwconv:
                 conv.requires_grad_(False)
 

@@ -1,4 +1,4 @@
-"""Label assignment: ActionFormer's center-sampled point assignment (SPEC 4.1).
+"""Label assignment: ActionFormer's center-sampled point assignment (docs/model.md §4.1).
 
 All coordinates are level-0 feature steps. ``points``: [M, 4] rows ``(t, range_lo, range_hi, stride)``,
 the concatenation of every pyramid level's points.

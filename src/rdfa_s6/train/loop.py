@@ -1,4 +1,4 @@
-"""The training loop (SPEC 4.4-4.5): one code path for CPU, CUDA and ``torchrun`` data parallelism.
+"""The training loop (docs/model.md §4.4-4.5): one code path for CPU, CUDA and ``torchrun`` data parallelism.
 
 Per iteration: lr from the per-iteration warm-up cosine -> forward -> label assignment -> focal + DIoU losses ->
 backward -> clip -> AdamW step -> EMA update. ``train.epochs`` epochs are run (epochs 1..E). The EMA model is

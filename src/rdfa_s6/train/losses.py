@@ -1,4 +1,4 @@
-"""Training losses (SPEC 4.2): sigmoid focal loss, 1-D DIoU loss and the loss normaliser."""
+"""Training losses (docs/model.md §4.2): sigmoid focal loss, 1-D DIoU loss and the loss normaliser."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional

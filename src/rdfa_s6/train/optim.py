@@ -1,4 +1,4 @@
-"""Optimiser groups (SPEC 4.3), the per-iteration warm-up cosine schedule (SPEC 4.4) and the model EMA."""
+"""Optimiser groups (docs/model.md §4.3), the per-iteration warm-up cosine schedule (docs/model.md §4.4) and the model EMA."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +10,7 @@ from torch import nn
 
 #: parameters of these modules get weight decay on their ``weight``
 DECAYED_MODULES = (nn.Linear, nn.Conv1d)
-#: names that are decayed although they are not module weights (SPEC 4.3: Mamba's A_log and D)
+#: names that are decayed although they are not module weights (docs/model.md §4.3: Mamba's A_log and D)
 DECAYED_NAMES = ("A_log", "D")
 
 
@@ -46,7 +46,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> List[Dict]:
 
 
 class WarmupCosine:
-    """lr(i) for iteration i (SPEC 4.4): linear from 0 over ``warmup`` iterations, then cosine to ``eta_min``.
+    """lr(i) for iteration i (docs/model.md §4.4): linear from 0 over ``warmup`` iterations, then cosine to ``eta_min``.
 
     ``lr(0) = 0``, ``lr(i) = i * base / (warmup - 1)`` for i < warmup, ``lr(warmup) = base``, then
     ``eta_min + (base - eta_min) (1 + cos(pi (i - warmup) / (total - warmup))) / 2``.
@@ -58,7 +58,7 @@ class WarmupCosine:
     @classmethod
     def for_epochs(cls, base_lr: float, warmup_epochs: int, epochs: int, iters_per_epoch: int) -> "WarmupCosine":
         """The training schedule: ``epochs`` is the total, warm-up included, so the cosine spans
-        ``epochs - warmup_epochs`` epochs (upstream's ``epochs``, which excludes warm-up, SPEC 4.6)."""
+        ``epochs - warmup_epochs`` epochs (upstream's ``epochs``, which excludes warm-up, docs/model.md §4.6)."""
         return cls(base_lr, warmup_epochs * iters_per_epoch, epochs * iters_per_epoch)
 
     def __call__(self, i: int) -> float:
