@@ -19,10 +19,10 @@ import torch
 
 from _fault_helpers import (assert_one_line_error, assert_refuses_a_held_folder, assert_stops_on_a_full_disk, fill,
                             holding, remount, run_cli, small_tmpfs, snapshot)
+from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
 from _train_helpers import assert_same_run, records
 from rdfa_s6 import atomic
 from rdfa_s6.config import load_config
-from rdfa_s6.data.synth import SynthSpec, generate
 from rdfa_s6.errors import DiskFullError, UserError
 from rdfa_s6.runlock import LOCK_FILE, FolderBusy, hold_folder, is_held
 from rdfa_s6.train import loop, runlog
@@ -30,10 +30,6 @@ from rdfa_s6.train.loop import Trainer, TrainOptions
 from rdfa_s6.train.state import LATEST, commit_checkpoint, latest_checkpoint, read_train_state
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-TINY_SPEC = SynthSpec(train_videos=4, val_videos=0, test_videos=0, min_len=40, max_len=64, seed=5)
-#: 2 epochs of 2 iterations: steps 1-2 in epoch 1, 3-4 in epoch 2
-TINY_OVERRIDES = ["train.epochs=2", "train.warmup_epochs=1", "train.batch_size=2", "data.val_split=null",
-                  "data.max_seq_len=64", "model.stem.chan_pool_len=16", "train.deterministic=true"]
 
 
 # ---- exclusive folders -----------------------------------------------------------------------------------
@@ -243,25 +239,8 @@ def test_checkpoint_files_and_folders_are_fsynced_before_they_are_published(tmp_
 
 
 # ---- training on a full disk (injected at a chosen step) --------------------------------------------------
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread_and_restored_flags(one_thread):
-    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    yield
-    torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny_data")
-    generate(root, TINY_SPEC)
-    return root
-
-
 def _train_tiny(data: Path, out: Path, **options) -> Trainer:
-    trainer = Trainer(load_config("demo", overrides=TINY_OVERRIDES),
-                      TrainOptions(out_dir=out, data_root=data, progress=False, log_every=1, **options))
-    trainer.run()
-    return trainer
+    return train_tiny(data, out, log_every=1, **options)
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,9 @@ import pytest
 import torch
 
 from rdfa_s6.ssm import BiS6, fused, native
+from test_bis6 import randomise  # random weights everywhere, conv biases included
 
 pytestmark = pytest.mark.skipif(not native.is_available(), reason="native kernel unavailable")
-
-
-def randomise(m: BiS6, seed: int = 0) -> BiS6:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
-        m.A_log.copy_(torch.rand(m.A_log.shape, generator=g, dtype=m.A_log.dtype) * 2 - 1)
-    return m
 
 
 def outputs_and_grads(m: BiS6, h: torch.Tensor, use_fused: bool, seed: int = 1):

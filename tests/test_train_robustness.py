@@ -16,48 +16,23 @@ from pathlib import Path
 import pytest
 import torch
 
+from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
 from _train_helpers import (PY, SMALL_STEPS, CodePayload, assert_same_run, child_env, kill, poison_losses, records,
                             reference_run, run_train, small_data, start_train, wait_until, weights)
 from rdfa_s6.cli import main as cli_main
 from rdfa_s6.config import load_config
-from rdfa_s6.data.synth import SynthSpec, generate
 from rdfa_s6.errors import DataError
 from rdfa_s6.train.loop import NonFiniteError, Trainer, TrainOptions
 from rdfa_s6.train.state import TRAIN_STATE, latest_checkpoint, read_train_state
 
-TINY_SPEC = SynthSpec(train_videos=4, val_videos=0, test_videos=0, min_len=40, max_len=64, seed=5)
-#: 2 epochs of 2 iterations (batch 2) on inputs of 64 steps: a second or two on a CPU
-TINY_OVERRIDES = ["train.epochs=2", "train.warmup_epochs=1", "train.batch_size=2", "data.val_split=null",
-                  "data.max_seq_len=64", "model.stem.chan_pool_len=16", "train.deterministic=true"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread_and_restored_flags(one_thread):
-    """In-process training uses one thread (``one_thread``) and ``train.deterministic`` switches torch's
-    deterministic mode on: restore it after."""
-    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    yield
-    torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny_data")
-    generate(root, TINY_SPEC)
-    return root
-
-
-def _train_tiny(data: Path, out: Path, **options) -> Trainer:
-    trainer = Trainer(load_config("demo", overrides=TINY_OVERRIDES),
-                      TrainOptions(out_dir=out, data_root=data, progress=False, **options))
-    trainer.run()
-    return trainer
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_run") / "run"
-    _train_tiny(tiny_data, out, checkpoint_every=1, log_every=1)
+    train_tiny(tiny_data, out, checkpoint_every=1, log_every=1)
     return out
 
 
@@ -109,7 +84,7 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
 def test_nonfinite_loss_is_skipped_with_on_nonfinite_skip(tiny_data, tmp_path, monkeypatch):
     poison_losses(monkeypatch, {1})
     run = tmp_path / "run"
-    trainer = _train_tiny(tiny_data, run, nonfinite="skip", log_every=1)
+    trainer = train_tiny(tiny_data, run, nonfinite="skip", log_every=1)
     logged = records(run)
     assert [r["step"] for r in logged] == [1, 2, 3, 4]
     assert [bool(r.get("skipped")) for r in logged] == [False, True, False, False]
@@ -291,5 +266,5 @@ def test_skipping_stops_once_too_many_steps_in_a_row_are_non_finite(tiny_data, t
     """A diverged run under --on-nonfinite skip does not skip to the end: it stops after --max-skipped in a row."""
     poison_losses(monkeypatch, {1, 2, 3})
     with pytest.raises(NonFiniteError, match=r"in 3 steps in a row, the last at step 4 "):
-        _train_tiny(tiny_data, tmp_path / "run", nonfinite="skip", max_skipped=2)
-    _train_tiny(tiny_data, tmp_path / "run2", nonfinite="skip", max_skipped=3)  # 3 in a row are tolerated
+        train_tiny(tiny_data, tmp_path / "run", nonfinite="skip", max_skipped=2)
+    train_tiny(tiny_data, tmp_path / "run2", nonfinite="skip", max_skipped=3)  # 3 in a row are tolerated
