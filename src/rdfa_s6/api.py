@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import load_detector, read_label_names, read_meta
+from .checkpoint import load_detector, read_id_names, read_label_names, read_meta
 from .config import Config
 from .data.coords import covered_seconds
 from .data.dataset import model_input
@@ -126,7 +126,7 @@ class Detector:
         model, cfg = load_detector(model_dir, weights=weights, device=device)
         meta = read_meta(model_dir)
         label_names = read_label_names(model_dir, model.num_classes)
-        class_names = _read_id_names(meta.get("class_names"), model_dir)
+        class_names = read_id_names(model_dir, "class_names")
         fps = meta.get("video_fps")
         video_fps = float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else None
         extraction = meta.get("extraction")
@@ -372,17 +372,6 @@ def _ext_vector(scores: Sequence[float]) -> np.ndarray:
     if vector.size == 0 or not np.isfinite(vector).all():
         raise DataError("external class scores must be a non-empty list of finite numbers")
     return vector
-
-
-def _read_id_names(value: Any, model_dir: Path) -> Dict[int, str]:
-    """``{"3": "name"}`` metadata -> ``{3: "name"}``; DataError naming the field when malformed."""
-    if not value:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and k.isdigit() and isinstance(v, str)
-                                              for k, v in value.items()):
-        raise DataError(f"{model_dir / 'meta.json'}, field 'class_names': expected an object "
-                        f"{{\"class id\": \"name\"}}, got {str(value)[:80]}")
-    return {int(k): v for k, v in value.items()}
 
 
 def __dir__() -> List[str]:

@@ -190,15 +190,23 @@ def read_label_names(directory: Union[str, Path], num_classes: int) -> Dict[int,
     or do not cover ``0 .. num_classes - 1``.
     """
     path = Path(directory) / META_FILE
-    names = read_meta(directory).get("label_names")
-    if not names:
+    out = read_id_names(directory, "label_names")
+    if not out:
         return {}
-    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isdigit() and isinstance(v, str)
-                                              for k, v in names.items()):
-        raise DataError(f"{path}, field 'label_names': expected an object {{\"class id\": \"name\"}}, "
-                        f"got {str(names)[:80]}")
-    out = {int(k): v for k, v in names.items()}
     if sorted(out) != list(range(num_classes)):
         raise DataError(f"{path}, field 'label_names': expected names for class ids 0..{num_classes - 1} (the "
                         f"model's {num_classes} classes), got ids {sorted(out)[:10]}")
     return out
+
+
+def read_id_names(directory: Union[str, Path], field: str) -> Dict[int, str]:
+    """A ``{"class id": "name"}`` field of a checkpoint's ``meta.json`` as ``{id: name}``; empty when absent,
+    DataError naming the file and field when malformed."""
+    names = read_meta(directory).get(field)
+    if not names:
+        return {}
+    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isdigit() and isinstance(v, str)
+                                              for k, v in names.items()):
+        raise DataError(f"{Path(directory) / META_FILE}, field {field!r}: expected an object "
+                        f"{{\"class id\": \"name\"}}, got {str(names)[:80]}")
+    return {int(k): v for k, v in names.items()}
