@@ -3,7 +3,9 @@ processes on one run folder, a SIGKILLed holder, torchrun against a held folder.
 the uninterrupted one bit for bit (``_train_helpers.assert_same_run``)."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -73,6 +75,9 @@ def test_a_second_training_on_a_run_folder_is_refused_and_a_killed_holder_releas
                  "train.num_workers=1"]
     first = start_train(data, run, *LOG, overrides=overrides, log=tmp_path / "first.log")
     assert wait_until(first, lambda: len(records(run)) >= 1), first.log_path.read_text()[-2000:]
+    # paused (still holding the folder) so that it cannot finish while the second one is tried: on an idle
+    # machine this tiny run ends within the few seconds a second process takes to start
+    os.kill(first.pid, signal.SIGSTOP)
     for extra in ((), ("--resume",)):
         second = run_train(data, run, *LOG, *extra, overrides=overrides, check=False)
         assert second.returncode == 2, second.stderr[-2000:]
