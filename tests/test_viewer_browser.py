@@ -273,7 +273,7 @@ def test_demo_report(browser, tmp_path: Path) -> None:
     name = os.environ.get("RDFA_S6_DEMO_REPORT")
     if not name:
         pytest.skip("RDFA_S6_DEMO_REPORT is not set (.ci/run sets it to its demo's report.html)")
-    html = Path(name)
+    html = Path(name).resolve()
     assert html.is_file(), f"RDFA_S6_DEMO_REPORT={name}: no such file"
     results = json.loads((html.parent / "results.json").read_text())["results"]
     metrics = json.loads((html.parent / "metrics.json").read_text())

@@ -55,7 +55,7 @@ def run_video(args: argparse.Namespace) -> int:
     print("[5/5] report")
     example = _example(out)
     figures = _figures(out, results, metrics)
-    _viewer(out, trainer.cfg.data.test_split, metrics["tiou_thresholds"], videos_dir=out / "videos")
+    _viewer(out, trainer.cfg.data.test_split, metrics, videos_dir=out / "videos")
     total = time.perf_counter() - start
     report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
     report = report.replace("Synthetic data", f"Synthetic videos ({n_videos} MP4 files, {BACKBONE} features "

@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     atomic_write_json(out / "metrics.json", metrics)
     print("[4/4] report")
     figures = _figures(out, results, metrics)
-    _viewer(out, trainer.cfg.data.test_split, metrics["tiou_thresholds"])
+    _viewer(out, trainer.cfg.data.test_split, metrics)
     total = time.perf_counter() - start
     report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
     atomic_write_bytes(out / "report.md", report.encode("utf-8"))
@@ -113,13 +113,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _viewer(out: Path, split: str, thresholds: List[float], videos_dir: Optional[Path] = None) -> Path:
+def _viewer(out: Path, split: str, metrics: Dict[str, Any], videos_dir: Optional[Path] = None) -> Path:
     """OUT/report.html: the interactive viewer of the test detections with their ground truth and evaluation
-    (the numbers of metrics.json: same evaluator, same thresholds); ``videos_dir``: video files to link."""
+    (the numbers of metrics.json: same evaluator, thresholds and ground-truth policy); ``videos_dir``: video
+    files to link."""
     from ..report import write_report
 
     return write_report(out / "results.json", out / "report.html", gt=out / "data" / "annotations.json",
-                        subset=split, tiou_thresholds=thresholds, videos_dir=videos_dir,
+                        subset=split, tiou_thresholds=metrics["tiou_thresholds"], gt_policy=metrics["gt_policy"],
+                        videos_dir=videos_dir,
                         title="rdfa-s6 demo: test detections").path
 
 
