@@ -150,7 +150,9 @@ def test_demo_writes_the_viewer_with_the_metrics_of_its_evaluation(tmp_path: Pat
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "annotations.json").write_text(json.dumps(gt_dict))
     (tmp_path / "results.json").write_text(json.dumps(res))
-    path = demo._viewer(tmp_path, "test", [0.5, 0.7])
+    metrics = evaluate(res, gt_dict, tiou_thresholds=[0.5, 0.7], gt_policy="actionformer")  # as the demo scores
+    path = demo._viewer(tmp_path, "test", metrics)
     assert path == tmp_path / "report.html"
     data = page_data(path.read_text(encoding="utf-8"))
-    assert data["metrics"]["average_mAP"] == evaluate(res, gt_dict, tiou_thresholds=[0.5, 0.7])["average_mAP"]
+    assert data["metrics"]["average_mAP"] == metrics["average_mAP"]
+    assert data["metrics"]["gt_policy"] == "actionformer"
