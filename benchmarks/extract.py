@@ -144,8 +144,8 @@ def main() -> None:
         return
     print(f"{args.clips} clips of {W} frames every {S} at {FPS} fps from {args.size}px H.264; {args.threads} threads; "
           f"throughput in video-s per wall-s", flush=True)
-    head = ["backbone", "crop", "decode", "bb fp32 (clips)", "bb bf16 (clips)", "bf16 speed-up", "bf16 rel err", "e2e fp32",
-            "e2e/bb time", "peak RSS MB (worker)"]
+    head = ["backbone", "crop", "decode", "bb fp32 (clips)", "bb bf16 (clips)", "bf16 speed-up", "bf16 rel err",
+            "e2e fp32", "e2e/bb time", "peak RSS MB (worker)"]
     print("| " + " | ".join(head) + " |\n" + "|---" * len(head) + "|", flush=True)
     for name in args.backbones.split(","):
         res = subprocess.run([sys.executable, __file__, "--one", name, "--clips", str(args.clips), "--size",

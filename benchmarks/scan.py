@@ -7,8 +7,8 @@ For each shape b x d x L (d_state 16) it prints the medians of forward and forwa
 for the forward; three per element for forward+backward) and the ratios. Then a full FA-Bi-S6 block
 (D=512, kernels 2/3/4, L=2304, batch 2) forward+backward with the automatic scan against the same block with
 the scan replaced by an identity (two variants: ``u * silu(z)`` keeping the gradient paths of delta, B and C,
-the meaningful baseline, and the literal ``out = u``). Candidates are interleaved, repetition by repetition, so that machine
-noise hits them alike; the numbers are medians.
+the meaningful baseline, and the literal ``out = u``). Candidates are interleaved, repetition by repetition, so
+that machine noise hits them alike; the numbers are medians.
 """
 from __future__ import annotations
 
@@ -183,7 +183,8 @@ def main() -> None:
     if not args.no_block:
         m = medians(block_candidates(2304), max(3, args.reps // 2))
         a, b, c = m["FA-Bi-S6 block"], m["identity scan"], m["identity scan (u only)"]
-        print(f"\nFA-Bi-S6 block D=512 K=3 L=2304 B=2, fwd+bwd: {a:.1f} ms (scan backend {resolve_backend(torch.device('cpu'))})\n"
+        backend = resolve_backend(torch.device("cpu"))
+        print(f"\nFA-Bi-S6 block D=512 K=3 L=2304 B=2, fwd+bwd: {a:.1f} ms (scan backend {backend})\n"
               f"  same block, scan replaced by out = u * silu(z), gradient paths of delta, B, C kept: {b:.1f} ms, "
               f"ratio {a / b:.2f}x\n"
               f"  same block, scan replaced by out = u (the backward of delta, B, C, z is skipped too): {c:.1f} ms, "

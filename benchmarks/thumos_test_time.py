@@ -47,7 +47,8 @@ def main(argv=None) -> None:
     gen = torch.Generator().manual_seed(0)
     feats = {vid: torch.randn(cfg.data.input_dim, steps[vid], generator=gen) for vid, _ in sample}
     total_steps, sample_steps = sum(steps.values()), sum(steps[vid] for vid, _ in sample)
-    print(f"{len(videos)} {args.subset} videos, {total_steps} feature steps in all (mean {total_steps / len(videos):.0f},"
+    mean_steps = total_steps / len(videos)
+    print(f"{len(videos)} {args.subset} videos, {total_steps} feature steps in all (mean {mean_steps:.0f},"
           f" max {max(steps.values())}); timing {len(sample)} of them ({sample_steps} steps), "
           f"{torch.get_num_threads()} threads")
     for requested in args.precisions.split(","):

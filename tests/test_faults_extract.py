@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _fault_helpers import assert_refuses_a_held_folder, assert_stops_on_a_full_disk, remount, run_cli, small_tmpfs
 from _video_helpers import write_video
 

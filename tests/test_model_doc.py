@@ -131,4 +131,5 @@ def test_no_reference_to_the_unpublished_design_document_remains():
 
 
 def test_readme_lists_model_md():
-    assert "(docs/model.md)" in (ROOT / "README.md").read_text(encoding="utf-8"), "README.md does not link docs/model.md"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/model.md)" in readme, "README.md does not link docs/model.md"

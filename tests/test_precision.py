@@ -14,7 +14,9 @@ def cpu_flags(monkeypatch):
     """Pretend the CPU has the given /proc/cpuinfo flags (None: no cpuinfo at all)."""
 
     def set_flags(flags):
-        monkeypatch.setattr(precision, "_cpu_flags", lambda path="/proc/cpuinfo": None if flags is None else frozenset(flags))
+        def cpu_flags(path="/proc/cpuinfo"):
+            return None if flags is None else frozenset(flags)
+        monkeypatch.setattr(precision, "_cpu_flags", cpu_flags)
         precision.cpu_bf16_support.cache_clear()
 
     yield set_flags

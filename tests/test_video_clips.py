@@ -9,8 +9,15 @@ pytest.importorskip("av")
 from _video_helpers import frame_level, write_video  # noqa: E402
 
 from rdfa_s6.data.coords import covered_seconds, expected_steps, steps_to_seconds  # noqa: E402
-from rdfa_s6.video.clips import (clip_frame_indices, num_clips, pick_source_frames, resample_times,  # noqa: E402
-                                 resampled_count, step_centre_seconds, used_frames)
+from rdfa_s6.video.clips import (  # noqa: E402
+    clip_frame_indices,
+    num_clips,
+    pick_source_frames,
+    resample_times,
+    resampled_count,
+    step_centre_seconds,
+    used_frames,
+)
 from rdfa_s6.video.decode import VideoError, read_all  # noqa: E402
 
 

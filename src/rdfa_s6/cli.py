@@ -19,13 +19,17 @@ from .commands._common import HelpFormatter
 from .errors import UserError, disk_full
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "view", "export", "visualize", "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "view", "export", "visualize",
+                       "check-data", "convert", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
-        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, extract features from videos, check-data), train, test, run on new videos (infer), evaluate any results file, look at detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
+        description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, extract "
+        "features from videos, check-data), train, test, run on new videos (infer), evaluate any results file, look "
+        "at detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official "
+        "checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rdfa-s6 {__version__}")
@@ -41,7 +45,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # dotted overrides (key=value) may come after the options: collect them for commands that take them
-    if extra and isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+    takes_overrides = isinstance(getattr(args, "overrides", None), list)
+    if extra and takes_overrides and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides.extend(extra)
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

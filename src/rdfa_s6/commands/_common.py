@@ -56,8 +56,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (action.required or not action.option_strings or any(default is v for v in (None, False, argparse.SUPPRESS)) or default == []
-                or isinstance(action, (argparse._VersionAction, argparse._CountAction)) or "default" in text or "%(default)" in text):
+        no_default = any(default is v for v in (None, False, argparse.SUPPRESS)) or default == []
+        flag_like = isinstance(action, (argparse._VersionAction, argparse._CountAction))
+        if (action.required or not action.option_strings or no_default or flag_like
+                or "default" in text or "%(default)" in text):
             return text
         return text + " (default: %(default)s)"
 

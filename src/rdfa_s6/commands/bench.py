@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     for device in devices_here():
         print(describe(device))
 
-    b, d, l, n = args.batch, args.dim, args.length, args.state
-    for t in time_backends(b, d, l, n):
+    b, d, length, n = args.batch, args.dim, args.length, args.state
+    for t in time_backends(b, d, length, n):
         if t.fwd_bwd_ms is None:
             print(f"{t.name:10s} {'available' if t.available else 'not available'}")
         else:
-            print(f"{t.name:10s} forward+backward {t.fwd_bwd_ms:8.1f} ms at {b}x{d}x{l}, n={n}")
+            print(f"{t.name:10s} forward+backward {t.fwd_bwd_ms:8.1f} ms at {b}x{d}x{length}, n={n}")
     return 0

@@ -30,8 +30,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("preset", help="preset name or YAML config")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     parser.add_argument("--data-root", type=Path, default=None,
-                        help="dataset folder: DIR/annotations.json and DIR/features/, or the preset's data.annotation_file and "
-                        "data.feature_dir taken under DIR when relative")
+                        help="dataset folder: DIR/annotations.json and DIR/features/, or the preset's "
+                        "data.annotation_file and data.feature_dir taken under DIR when relative")
     parser.add_argument("--show", type=int, default=5, help="list at most this many videos per finding")
     parser.set_defaults(func=run)
     return parser

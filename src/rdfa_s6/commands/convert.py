@@ -46,5 +46,6 @@ def run(args: argparse.Namespace) -> int:
         save_checkpoint(args.out_dir, model, cfg, meta=meta)
     state = model.state_dict()
     n = sum(v.numel() for v in state.values())
-    print(f"converted {args.checkpoint} ({len(state)} tensors, {n:,} values, {meta['source_weights']}) -> {args.out_dir}")
+    source = meta["source_weights"]
+    print(f"converted {args.checkpoint} ({len(state)} tensors, {n:,} values, {source}) -> {args.out_dir}")
     return 0

@@ -66,7 +66,7 @@ def check_split(annotations: AnnotationSet, reader: FeatureReader, cfg: DataConf
     report = SplitReport(split)
     records = annotations.split(split)
     report.videos = len(records)
-    report.classes = len({int(l) for r in records for l in r.labels})
+    report.classes = len({int(label) for r in records for label in r.labels})
     if not records:
         found = ", ".join(f"{k} ({v})" for k, v in sorted(annotations.subsets().items())) or "none"
         report.errors.append(f"{annotations.path}: no video has subset {split!r} (an empty split); subsets found: "

@@ -1,4 +1,5 @@
-"""Reading per-video feature files ``[T, C]`` (``.npy``, ``.npz``, ``.pt``) as float32 ``[C, T]`` tensors (docs/model.md §2.2).
+"""Reading per-video feature files ``[T, C]`` (``.npy``, ``.npz``, ``.pt``) as float32 ``[C, T]`` tensors
+(docs/model.md §2.2).
 
 A video's file is ``feature_dir / (prefix + video_id + suffix + ext)``. Files are time-major on disk; the
 reader keeps every ``downsample_rate``-th step, casts to float32 and transposes. Nothing is unpickled:
@@ -104,7 +105,8 @@ def _read_array(path: Path, video_id: str):
         elif path.suffix == ".npz":
             npz = np.load(path, allow_pickle=False)
             if isinstance(npz, np.ndarray):
-                raise DataError(f"{path}: video {video_id!r}: a .npz file must be a zip archive (this is a plain .npy array)")
+                raise DataError(f"{path}: video {video_id!r}: a .npz file must be a zip archive "
+                                "(this is a plain .npy array)")
             with npz:
                 keys = list(npz.keys())
                 if not keys:
@@ -115,13 +117,15 @@ def _read_array(path: Path, video_id: str):
             if isinstance(array, dict):
                 tensors = [v for v in array.values() if isinstance(v, Tensor)]
                 if len(tensors) != 1:
-                    raise DataError(f"{path}: video {video_id!r}: expected one tensor, got a dict of {len(array)} items")
+                    raise DataError(f"{path}: video {video_id!r}: expected one tensor, "
+                                    f"got a dict of {len(array)} items")
                 array = tensors[0]
             if not isinstance(array, Tensor):
                 raise DataError(f"{path}: video {video_id!r}: expected a tensor, got {type(array).__name__}")
         if isinstance(array, Tensor):
             if not array.is_floating_point():
-                raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, got {array.dtype}")
+                raise DataError(f"{path}: video {video_id!r}: features must be float16/float32/float64, "
+                                f"got {array.dtype}")
             if array.layout != torch.strided:
                 array = array.to_dense()
             return array.detach().to(torch.float32).numpy()

@@ -13,8 +13,7 @@ from ..config.schema import DataConfig
 from ..errors import DataError
 from .annotations import AnnotationSet, VideoRecord, load_annotations
 from .dataset import split_records
-from .features import feature_reader
-from .features import FeatureReader
+from .features import FeatureReader, feature_reader
 from .skiplist import apply_skip_list, read_skip_list, resolve_skip_file
 
 

@@ -112,7 +112,8 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
             duration = covered_seconds(length, FPS, FEAT_STRIDE, NUM_FRAMES)  # T clips of NUM_FRAMES every FEAT_STRIDE
             annotations = []
             for start, end, cls in actions:
-                s, e = steps_to_seconds(np.array([start, end], dtype=np.float64), FPS, FEAT_STRIDE, NUM_FRAMES, duration)
+                steps = np.array([start, end], dtype=np.float64)
+                s, e = steps_to_seconds(steps, FPS, FEAT_STRIDE, NUM_FRAMES, duration)
                 annotations.append({"label": CLASS_NAMES[cls], "segment": [round(float(s), 3), round(float(e), 3)],
                                     "label_id": cls})
             database[vid] = {"subset": subset, "duration": round(duration, 3), "fps": FPS, "annotations": annotations}

@@ -1,4 +1,4 @@
-"""Training crops (docs/model.md §2.6), fixed-length resizing (docs/model.md §2.5) and padding with masks (docs/model.md §2.7).
+"""Training crops, fixed-length resizing and padding with masks (docs/model.md §2.6, 2.5, 2.7).
 
 All lengths and segments here are in feature steps; features are [C, T] float32.
 """
@@ -74,7 +74,8 @@ def resize_to_length(feats: Tensor, length: int) -> Tensor:
 
 
 def resized_stride(raw_length: int, feat_stride: float, num_frames: float, length: int) -> Tuple[float, float]:
-    """Effective (feat_stride, num_frames) in frames after resizing ``raw_length`` steps to ``length`` (docs/model.md §2.5)."""
+    """Effective (feat_stride, num_frames) in frames after resizing ``raw_length`` steps to ``length``
+    (docs/model.md §2.5)."""
     stride = ((raw_length - 1) * feat_stride + num_frames) / length
     return stride, stride
 

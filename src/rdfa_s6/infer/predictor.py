@@ -45,7 +45,8 @@ def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: Li
                          meta["duration"])
     out = []
     for (start, end), score, label in zip(seconds.tolist(), scores.tolist(), labels.tolist()):
-        out.append({"segment": [round(start, 4), round(end, 4)], "label": label_names.get(int(label), f"class_{int(label)}"),
+        name = label_names.get(int(label), f"class_{int(label)}")
+        out.append({"segment": [round(start, 4), round(end, 4)], "label": name,
                     "label_id": int(label), "score": float(score)})
     return out
 

@@ -1,8 +1,8 @@
 """The interactive HTML viewer of detections: ``write_report(results, out, gt=..., videos_dir=...)``.
 
 The page is a template with inlined CSS and JavaScript shipped as package data (``viewer.html``,
-``viewer.css``, ``viewer-core.js``, ``viewer-timeline.js``, ``viewer.js``); Python only serialises the data (:mod:`.data`) and fills the template
-(:mod:`.html`). Vanilla JavaScript and SVG, nothing fetched from a network.
+``viewer.css``, ``viewer-core.js``, ``viewer-timeline.js``, ``viewer.js``); Python only serialises the data
+(:mod:`.data`) and fills the template (:mod:`.html`). Vanilla JavaScript and SVG, nothing fetched from a network.
 """
 from __future__ import annotations
 
