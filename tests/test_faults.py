@@ -212,6 +212,24 @@ def test_an_atomic_write_fsyncs_the_file_before_and_its_folder_after_the_rename(
     assert fs_events == [("fsync", tmp), ("replace", tmp, str(target)), ("fsync", str(tmp_path))]
 
 
+def test_an_atomic_output_path_is_published_only_when_its_writer_succeeds(tmp_path, fs_events):
+    """``atomic_output`` hands a writer (an encoder, a compiler) a temporary name: fsync, rename, folder fsync
+    on success; on an error the old file stays and no temporary file is left."""
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="encoder died"):
+        with atomic.atomic_output(target, suffix=".mp4") as tmp:
+            assert tmp.parent == tmp_path and tmp.name.endswith(".mp4")
+            tmp.write_bytes(b"half")
+            raise RuntimeError("encoder died")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+    assert fs_events == []
+    with atomic.atomic_output(target, suffix=".mp4") as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+    assert fs_events == [("fsync", str(tmp)), ("replace", str(tmp), str(target)), ("fsync", str(tmp_path))]
+
+
 def test_checkpoint_files_and_folders_are_fsynced_before_they_are_published(tmp_path, fs_events):
     """Records the order of fsync/rename/replace while a checkpoint is committed: each file's content is
     fsynced before it is renamed into place, each folder after an entry is renamed into it, the checkpoint

@@ -2,9 +2,10 @@
 
 Each file is written to a temporary name in the same folder, flushed and fsynced, moved into place with
 ``os.replace``, and then the folder itself is fsynced, so that the new entry survives a power cut too. Used for
-checkpoints, results, metrics and figures. A write that fails because the disk is full, over quota or
-read-only raises :class:`~rdfa_s6.errors.DiskFullError` naming the file (and leaves no temporary file). Imports
-nothing heavy (no torch), so the light commands (``evaluate``, ``visualize``) can use it.
+checkpoints, results, metrics, figures, synthetic videos and the compiled scan. A write that fails because the
+disk is full, over quota or read-only raises :class:`~rdfa_s6.errors.DiskFullError` naming the file (and leaves
+no temporary file). Imports nothing heavy (no torch), so the light commands (``evaluate``, ``visualize``) can
+use it.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import errno
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 from .errors import disk_full
 
@@ -40,13 +42,17 @@ def fsync_dir(path: Union[str, Path]) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
-    """Write ``data`` to ``path`` (its folder is created if needed): temporary file, fsync, ``os.replace``,
-    fsync of the folder. DiskFullError naming ``path`` when the disk is full or read-only."""
+@contextmanager
+def atomic_output(path: Union[str, Path], suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path in ``path``'s folder (created if needed) for a writer that wants a file name (an encoder,
+    a compiler); when the block ends without error the file is fsynced, moved to ``path`` and the folder fsynced.
+    On an error the temporary file is removed. ``suffix`` ends the temporary name (``.mp4`` where the writer picks
+    the format from it). DiskFullError naming ``path`` when the disk is full or read-only."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
     except OSError as err:
         full = disk_full(err, path)
         if full is not None:
@@ -54,9 +60,8 @@ def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
         raise
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary readable files
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as err:
@@ -69,6 +74,13 @@ def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
             raise full from None
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
+    """Write ``data`` to ``path`` (its folder is created if needed): temporary file, fsync, ``os.replace``,
+    fsync of the folder. DiskFullError naming ``path`` when the disk is full or read-only."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_json(path: Union[str, Path], obj: Any, indent: int = 2) -> None:

@@ -12,13 +12,13 @@ step is 4 frames and a segment [a, b] in steps is [(4a + 8) / 30, (4b + 8) / 30]
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_write_bytes
 from .coords import covered_seconds, steps_to_seconds
 
 FPS, FEAT_STRIDE, NUM_FRAMES = 30.0, 4, 16
@@ -117,8 +117,6 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
                 annotations.append({"label": CLASS_NAMES[cls], "segment": [round(float(s), 3), round(float(e), 3)],
                                     "label_id": cls})
             database[vid] = {"subset": subset, "duration": round(duration, 3), "fps": FPS, "annotations": annotations}
-    tmp = out_dir / "annotations.json.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"version": "rdfa-s6-synthetic-1", "database": database}, fh)
-    os.replace(tmp, out_dir / "annotations.json")
+    document = {"version": "rdfa-s6-synthetic-1", "database": database}
+    atomic_write_bytes(out_dir / "annotations.json", json.dumps(document).encode("utf-8"))
     return counts

@@ -23,7 +23,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..atomic import atomic_write_json
+from ..atomic import atomic_output, atomic_write_json
 
 CLASSES = ["Slide", "Drop", "Grow", "Blink", "Fade"]
 
@@ -115,11 +115,10 @@ def render_video(n_frames: int, spec: VideoSynthSpec, rng: np.random.Generator
 
 
 def write_mp4(path: Path, frames: List[np.ndarray], fps: int) -> None:
-    """H.264 (libx264, ultrafast, near-lossless) MP4; written to a temporary name, then renamed."""
+    """H.264 (libx264, ultrafast, near-lossless) MP4, written atomically (:func:`rdfa_s6.atomic.atomic_output`)."""
     import av
 
-    tmp = path.with_name(f".{path.name}.tmp.mp4")
-    with av.open(str(tmp), mode="w") as container:
+    with atomic_output(path, suffix=".mp4") as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width = stream.height = frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
@@ -129,7 +128,6 @@ def write_mp4(path: Path, frames: List[np.ndarray], fps: int) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    tmp.replace(path)
 
 
 def generate_videos(out_dir: Path, spec: VideoSynthSpec = VideoSynthSpec()) -> Dict[str, int]:
