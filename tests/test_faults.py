@@ -22,12 +22,13 @@ from _fault_helpers import (assert_one_line_error, assert_refuses_a_held_folder,
 from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
 from _train_helpers import assert_same_run, records
 from rdfa_s6 import atomic
+from rdfa_s6.checkpoint import LATEST, latest_checkpoint
 from rdfa_s6.config import load_config
 from rdfa_s6.errors import DiskFullError, UserError
 from rdfa_s6.runlock import LOCK_FILE, FolderBusy, hold_folder, is_held
 from rdfa_s6.train import loop, runlog
 from rdfa_s6.train.loop import Trainer, TrainOptions
-from rdfa_s6.train.state import LATEST, commit_checkpoint, latest_checkpoint, read_train_state
+from rdfa_s6.train.state import commit_checkpoint, read_train_state
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

@@ -13,7 +13,8 @@ import pytest
 from _fault_helpers import assert_one_line_error, fill, holding, remount, small_tmpfs
 from _train_helpers import (PY, TIMEOUT, assert_same_run, child_env, kill, records, reference_run, run_train,
                             small_data, start_train, train_argv, wait_until)
-from rdfa_s6.train.state import latest_checkpoint, read_train_state
+from rdfa_s6.checkpoint import latest_checkpoint
+from rdfa_s6.train.state import read_train_state
 
 pytestmark = pytest.mark.slow
 LOG = ("--log-every", "1")
