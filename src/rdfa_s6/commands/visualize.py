@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-
 from ._common import DEFAULT_TIOU, HelpFormatter, parse_tiou
 
 
