@@ -128,3 +128,15 @@ def test_the_readers_do_not_import_torch():
             "rdfa_s6.formats.meta; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_class_scores_given_in_memory_are_flattened_and_checked():
+    import numpy as np
+
+    from rdfa_s6.formats.scores import score_array
+
+    np.testing.assert_array_equal(score_array(np.array([[0.25, 0.75]], np.float32), "here"), [0.25, 0.75])
+    assert score_array((1, 2), "here").dtype == np.float64
+    for bad in ([], [0.5, float("nan")]):
+        with pytest.raises(DataError, match="^external class scores of video 'v': expected a non-empty list"):
+            score_array(bad, "external class scores of video 'v'")

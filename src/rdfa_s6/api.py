@@ -190,7 +190,8 @@ class Detector:
             raise UserError(f"min_score must be a number, got {min_score}")
         prepared = [prepare_video(vid, feats, self.config.data, self.input_dim, _fps_of(fps, vid, self.default_fps),
                                   stride, window) for vid, feats in videos.items()]
-        external = {vid: score_array(v, "external class scores") for vid, v in (ext_scores or {}).items()}
+        external = {vid: score_array(v, f"external class scores of video {vid!r}")
+                    for vid, v in (ext_scores or {}).items()}
         results: Dict[str, List[Detection]] = {}
         for group in same_length_groups(prepared, batch_size, self.config.data.max_seq_len,
                                         self.model.max_div_factor):

@@ -49,5 +49,5 @@ def score_array(value: Any, at: str) -> np.ndarray:
     naming ``at`` unless they are a non-empty set of finite numbers."""
     scores = np.asarray(value, dtype=np.float64).reshape(-1)
     if scores.size == 0 or not np.isfinite(scores).all():
-        raise DataError(f"{at}: class scores must be a non-empty list of finite numbers")
+        raise DataError(f"{at}: expected a non-empty list of finite class scores")
     return scores
