@@ -218,7 +218,7 @@ CASES: Dict[str, Callable[[Ctx], Tuple[list, List[str]]]] = {
         c.put(c.ckpt / "model.safetensors", (c.ckpt / "model.safetensors").read_bytes()[:300]).test(),
         [str(c.ckpt / "model.safetensors"), "truncated"]),
     "infer/config-truncated": lambda c: (c.put(c.ckpt / "config.json", '{"data": {').infer(None, *FPS),
-                                         [str(c.ckpt / "config.json"), "not JSON"]),
+                                         [str(c.ckpt / "config.json"), "not valid JSON"]),
     "infer/meta-not-an-object": lambda c: (c.put(c.ckpt / "meta.json", "[]").infer(None, *FPS),
                                            [str(c.ckpt / "meta.json"), "JSON object"]),
     "infer/meta-label-names-malformed": lambda c: (

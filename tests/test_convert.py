@@ -142,7 +142,7 @@ def test_load_detector_errors_are_clear(tmp_path):
     with pytest.raises(DataError, match="another preset.*shape mismatches"):
         load_detector(folder)
     (folder / "config.json").write_text("{")
-    with pytest.raises(DataError, match="config.json is truncated or not JSON"):
+    with pytest.raises(DataError, match=r"config\.json: not valid JSON"):
         load_detector(folder)
     (folder / "config.json").unlink()
     with pytest.raises(DataError, match="not an rdfa-s6 checkpoint folder"):

@@ -198,16 +198,16 @@ def test_malformed_inputs_raise_data_error(tmp_path: Path) -> None:
         evaluate(tmp_path / "missing.json", gt)
     with pytest.raises(DataError, match="'results'"):
         evaluate({"version": 1}, gt)
-    with pytest.raises(DataError, match=r"results\['v1'\]\[0\]\.segment\[1\]"):
+    with pytest.raises(DataError, match=r"video 'v1', detection 0, field 'segment'\[1\]"):
         evaluate({"results": {"v1": [{"segment": [0, "ten"], "label": "A", "score": 1}]}}, gt)
-    with pytest.raises(DataError, match=r"results\['v1'\]\[1\]: missing field 'score'"):
+    with pytest.raises(DataError, match=r"video 'v1', detection 1: missing field 'score'"):
         evaluate({"results": {"v1": [{"segment": [0, 1], "label": "A", "score": 1},
                                      {"segment": [0, 1], "label": "A"}]}}, gt)
-    with pytest.raises(DataError, match=r"\.score: expected a finite number"):
+    with pytest.raises(DataError, match=r"field 'score': expected a finite number"):
         evaluate({"results": {"v1": [{"segment": [0, 1], "label": "A", "score": float("nan")}]}}, gt)
-    with pytest.raises(DataError, match=r"\.label"):
+    with pytest.raises(DataError, match=r"field 'label'"):
         evaluate({"results": {"v1": [{"segment": [0, 1], "label": [1], "score": 1}]}}, gt)
-    with pytest.raises(DataError, match=r"video v1: annotations\[0\]\.segment"):
+    with pytest.raises(DataError, match=r"video 'v1', annotations\[0\], field 'segment'"):
         evaluate({"results": {}}, {"database": {"v1": {"subset": "test", "annotations": [{"label": "A"}]}}})
     with pytest.raises(UserError, match="tIoU"):
         evaluate({"results": {}}, gt, tiou_thresholds=[0.5, 1.5])

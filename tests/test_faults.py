@@ -31,12 +31,13 @@ from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_
 from _train_helpers import assert_same_run, records
 
 from rdfa_s6 import atomic
+from rdfa_s6.checkpoint import LATEST, latest_checkpoint
 from rdfa_s6.config import load_config
 from rdfa_s6.errors import DiskFullError, UserError
 from rdfa_s6.runlock import LOCK_FILE, FolderBusy, hold_folder, is_held
 from rdfa_s6.train import loop, runlog
 from rdfa_s6.train.loop import Trainer
-from rdfa_s6.train.state import LATEST, commit_checkpoint, latest_checkpoint, read_train_state
+from rdfa_s6.train.state import commit_checkpoint, read_train_state
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

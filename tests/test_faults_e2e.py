@@ -25,7 +25,8 @@ from _train_helpers import (
     wait_until,
 )
 
-from rdfa_s6.train.state import latest_checkpoint, read_train_state
+from rdfa_s6.checkpoint import latest_checkpoint
+from rdfa_s6.train.state import read_train_state
 
 pytestmark = pytest.mark.slow
 LOG = ("--log-every", "1")

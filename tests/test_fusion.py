@@ -66,7 +66,7 @@ def test_missing_video_names_file_and_video(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{not json", "not readable JSON"),
+    ("{not json", "not valid JSON"),
     ("[1, 2]", "non-empty object"),
     (json.dumps({"v1": []}), r"video 'v1'.*non-empty list"),
     (json.dumps({"results": {"v1": [0.1], "v2": ["a"]}}), r"video 'v2'.*numbers"),
@@ -81,5 +81,5 @@ def test_malformed_files(tmp_path, content, message):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="nope.json not found"):
         load_external_scores(tmp_path / "nope.json")

@@ -12,8 +12,9 @@ import pytest
 from _train_helpers import (PY, SMALL_OVERRIDES, SMALL_STEPS, TIMEOUT, assert_same_run, assert_same_weights,
                             child_env, kill, records, reference_run, run_train, small_data, start_train, train_argv,
                             wait_until)
+from rdfa_s6.checkpoint import latest_checkpoint
 from rdfa_s6.data.synth import SynthSpec, generate
-from rdfa_s6.train.state import latest_checkpoint, read_train_state
+from rdfa_s6.train.state import read_train_state
 
 pytestmark = pytest.mark.slow
 

@@ -29,20 +29,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import load_detector, read_id_names, read_label_names, read_meta
+from .checkpoint import META_FILE, load_detector, read_meta, resolve_model_dir
 from .config import Config
-from .data.coords import covered_seconds
-from .data.dataset import model_input
-from .data.features import EXTENSIONS, FeatureReader
-from .data.transforms import pad_batch, padded_length
+from .data.transforms import pad_batch
 from .errors import DataError, UserError
+from .formats import meta as metadata
+from .formats.scores import score_array
+from .infer.inputs import FeatureInput, batch_rows, prepare_video, same_length_groups
 from .infer.predictor import predict_batch
 from .models.detector import Detector as Network
 
 __all__ = ["Detection", "Detector", "FeatureInput"]
 
-#: what :meth:`Detector.predict` accepts: a ``[T, C]`` numpy array or tensor, or the path of a feature file
-FeatureInput = Union[np.ndarray, Tensor, str, Path]
+#: external class scores of one video, ``[p_0 .. p_K]`` (index = class id)
+ClassScores = Union[Sequence[float], np.ndarray, Tensor]
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,6 @@ class Detection:
         start, end = entry["segment"]
         return cls(float(start), float(end), str(entry["label"]), float(entry["score"]),
                    int(entry.get("label_id", -1)))
-
-
-@dataclass
-class _Prepared:
-    """One video made ready for the network: ``feats`` [C, T'] (after downsampling/resizing) and its meta."""
-
-    video_id: str
-    feats: Tensor
-    meta: Dict[str, Any]
 
 
 class Detector:
@@ -120,17 +111,14 @@ class Detector:
         ``precision``: ``auto`` (default: bf16 where the hardware has fast bfloat16, else fp32), ``fp32``, ``bf16``.
         Raises :class:`~rdfa_s6.errors.DataError` naming the file when something is missing or malformed.
         """
-        from .train.state import resolve_model_dir
-
         model_dir = resolve_model_dir(Path(path))
         model, cfg = load_detector(model_dir, weights=weights, device=device)
-        meta = read_meta(model_dir)
-        label_names = read_label_names(model_dir, model.num_classes)
-        class_names = read_id_names(model_dir, "class_names")
-        fps = meta.get("video_fps")
-        video_fps = float(fps) if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0 else None
-        extraction = meta.get("extraction")
-        if not isinstance(extraction, dict):
+        meta, name = read_meta(model_dir), str(model_dir / META_FILE)
+        label_names = metadata.label_names(meta, name, model.num_classes)
+        class_names = metadata.id_names(meta, "class_names", name)
+        video_fps = metadata.video_fps(meta)
+        extraction = metadata.extraction(meta)
+        if extraction is None:
             from .video.records import run_extraction
 
             extraction = run_extraction(model_dir)
@@ -165,7 +153,7 @@ class Detector:
 
     # ---- inference -------------------------------------------------------------------------------------------
     def predict(self, feats: FeatureInput, fps: Optional[float] = None, *, stride: Optional[float] = None,
-                window: Optional[float] = None, ext_scores: Optional[Sequence[float]] = None,
+                window: Optional[float] = None, ext_scores: Optional[ClassScores] = None,
                 min_score: float = 0.0, video_id: Optional[str] = None) -> List[Detection]:
         """Detections of one video, best first.
 
@@ -179,13 +167,13 @@ class Detector:
             min_score: detections scored below this are dropped.
         """
         vid = video_id or (Path(feats).stem if isinstance(feats, (str, Path)) else "video")
-        external = None if ext_scores is None else {vid: _ext_vector(ext_scores)}
+        external = None if ext_scores is None else {vid: ext_scores}
         return self.predict_many({vid: feats}, fps, stride=stride, window=window, ext_scores=external,
                                  min_score=min_score)[vid]
 
     def predict_many(self, videos: Mapping[str, FeatureInput],
                      fps: Union[None, float, Mapping[str, float]] = None, *, stride: Optional[float] = None,
-                     window: Optional[float] = None, ext_scores: Optional[Mapping[str, Sequence[float]]] = None,
+                     window: Optional[float] = None, ext_scores: Optional[Mapping[str, ClassScores]] = None,
                      min_score: float = 0.0, batch_size: int = 8,
                      on_video: Optional[Callable[[str], None]] = None) -> Dict[str, List[Detection]]:
         """Detections of several videos: ``{video_id: [Detection, ...]}`` in the order of ``videos``.
@@ -200,21 +188,24 @@ class Detector:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         if not math.isfinite(min_score):
             raise UserError(f"min_score must be a number, got {min_score}")
-        prepared = [self._prepare(vid, feats, _fps_of(fps, vid), stride, window) for vid, feats in videos.items()]
-        external = {vid: _ext_vector(v) for vid, v in (ext_scores or {}).items()}
+        prepared = [prepare_video(vid, feats, self.config.data, self.input_dim, _fps_of(fps, vid, self.default_fps),
+                                  stride, window) for vid, feats in videos.items()]
+        external = {vid: score_array(v, f"external class scores of video {vid!r}")
+                    for vid, v in (ext_scores or {}).items()}
         results: Dict[str, List[Detection]] = {}
-        for group in self._batches(prepared, batch_size):
+        for group in same_length_groups(prepared, batch_size, self.config.data.max_seq_len,
+                                        self.model.max_div_factor):
             feats, mask = pad_batch([p.feats for p in group], self.config.data.max_seq_len,
                                     self.model.max_div_factor, training=False)
             batch = {"feats": feats.to(self.device), "mask": mask.to(self.device), "meta": [p.meta for p in group]}
             fused = {p.video_id: external[p.video_id] for p in group if p.video_id in external}
             plain = [p for p in group if p.video_id not in fused]
             if plain:
-                out = predict_batch(self.model, _subset(batch, plain, group), self.config.infer, self.label_names,
+                out = predict_batch(self.model, batch_rows(batch, plain, group), self.config.infer, self.label_names,
                                     precision=self.precision)
                 results.update({vid: _detections(d, min_score) for vid, d in out.items()})
             if fused:
-                out = predict_batch(self.model, _subset(batch, [p for p in group if p.video_id in fused], group),
+                out = predict_batch(self.model, batch_rows(batch, [p for p in group if p.video_id in fused], group),
                                     self.config.infer, self.class_names, fused, precision=self.precision)
                 results.update({vid: _detections(d, min_score) for vid, d in out.items()})
             if on_video is not None:
@@ -287,91 +278,15 @@ class Detector:
                               self.source or Path("<in memory>"))
         return evaluate_split(self.model, self.config, data, split, progress=progress, precision=self.precision)
 
-    # ---- internals -------------------------------------------------------------------------------------------
-    def _prepare(self, video_id: str, feats: FeatureInput, fps: Optional[float], stride: Optional[float],
-                 window: Optional[float]) -> _Prepared:
-        data = self.config.data
-        fps = fps if fps is not None else self.default_fps
-        if fps is None:
-            raise UserError(f"video {video_id!r}: fps is required: the model's config has no data.default_fps and "
-                            f"its training videos had no common frame rate")
-        for name, value, allow_zero in (("fps", fps, False), ("stride", stride, False), ("window", window, True)):
-            if value is not None and not (math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
-                raise UserError(f"video {video_id!r}: {name} must be a positive number, got {value}")
-        file_stride = float(stride if stride is not None else data.feat_stride)
-        clip = float(window if window is not None else data.num_frames)
-        tensor = self._as_features(video_id, feats)  # [C, T] float32, every row of the file
-        duration = covered_seconds(tensor.shape[1], fps, file_stride, clip)
-        rate = data.downsample_rate
-        tensor = tensor[:, ::rate]  # as FeatureReader does with data.downsample_rate in training
-        tensor, eff_stride, num_frames = model_input(tensor, data, file_stride * rate, clip)
-        meta = {"video_id": video_id, "fps": float(fps), "feat_stride": eff_stride, "num_frames": num_frames,
-                "duration": duration}
-        return _Prepared(video_id, tensor, meta)
-
-    def _as_features(self, video_id: str, feats: FeatureInput) -> Tensor:
-        """``[C, T]`` float32 on the CPU from a ``[T, C]`` array/tensor or a feature file."""
-        if isinstance(feats, (str, Path)):
-            path = Path(feats)
-            if path.suffix not in EXTENSIONS:
-                raise UserError(f"{path}: feature files must end in {', '.join(EXTENSIONS)}")
-            if not path.is_file():
-                raise DataError(f"feature file {path} not found")
-            return FeatureReader(path.parent, "", "", path.suffix, 1, self.input_dim).load(path.stem)
-        array = feats.detach().cpu() if isinstance(feats, Tensor) else torch.as_tensor(np.asarray(feats))
-        if array.dim() != 2 or array.shape[0] == 0:
-            raise DataError(f"video {video_id!r}: features must be a [T, C] array with T > 0, got shape "
-                            f"{tuple(array.shape)}")
-        if array.shape[1] != self.input_dim:
-            raise DataError(f"video {video_id!r}: features have C={array.shape[1]} channels but the model expects "
-                            f"{self.input_dim} ([T, C] arrays; a [C, T] array must be transposed)")
-        if not array.dtype.is_floating_point:
-            raise DataError(f"video {video_id!r}: features must be floating point, got {array.dtype}")
-        array = array.float()
-        if not torch.isfinite(array).all():
-            raise DataError(f"video {video_id!r}: features contain NaN or Inf")
-        return array.t().contiguous()
-
-    def _batches(self, prepared: List[_Prepared], batch_size: int) -> List[List[_Prepared]]:
-        """Groups of at most ``batch_size`` videos that pad to the same length, in input order within a group."""
-        groups: Dict[int, List[List[_Prepared]]] = {}
-        order: List[Tuple[int, int]] = []
-        for p in prepared:
-            length = padded_length([p.feats.shape[1]], self.config.data.max_seq_len, self.model.max_div_factor,
-                                   training=False)
-            bins = groups.setdefault(length, [[]])
-            if len(bins[-1]) == batch_size:
-                bins.append([])
-            if not bins[-1]:
-                order.append((length, len(bins) - 1))
-            bins[-1].append(p)
-        return [groups[length][i] for length, i in order]
-
-
-def _subset(batch: Mapping[str, Any], chosen: List[_Prepared], group: List[_Prepared]) -> Dict[str, Any]:
-    """The rows of ``batch`` (built from ``group``) that belong to ``chosen``."""
-    if len(chosen) == len(group):
-        return dict(batch)
-    index = torch.tensor([group.index(p) for p in chosen], device=batch["feats"].device)
-    return {"feats": batch["feats"].index_select(0, index), "mask": batch["mask"].index_select(0, index),
-            "meta": [p.meta for p in chosen]}
-
 
 def _detections(entries: List[Dict[str, Any]], min_score: float) -> List[Detection]:
     return [Detection.from_dict(e) for e in entries if e["score"] >= min_score]
 
 
-def _fps_of(fps: Union[None, float, Mapping[str, float]], video_id: str) -> Optional[float]:
-    if isinstance(fps, Mapping):
-        return fps.get(video_id)
-    return None if fps is None else float(fps)
-
-
-def _ext_vector(scores: Sequence[float]) -> np.ndarray:
-    vector = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if vector.size == 0 or not np.isfinite(vector).all():
-        raise DataError("external class scores must be a non-empty list of finite numbers")
-    return vector
+def _fps_of(fps: Union[None, float, Mapping[str, float]], video_id: str, default: Optional[float]) -> Optional[float]:
+    """The frame rate of ``video_id``: ``fps`` (one number, or one per video), else ``default``."""
+    given = fps.get(video_id) if isinstance(fps, Mapping) else (None if fps is None else float(fps))
+    return given if given is not None else default
 
 
 def __dir__() -> List[str]:

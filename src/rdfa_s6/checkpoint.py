@@ -5,15 +5,16 @@ Layout of a checkpoint folder::
     model.safetensors    the detector's state dict (the weights to use; for a trained run, the EMA model)
     <name>.safetensors   optional extra weight sets (e.g. ``raw.safetensors`` for the non-EMA model)
     config.json          the resolved config (``config_to_dict``), with data.input_dim / num_classes filled in
-    meta.json            format tag, versions, and free-form metadata (epoch, step, source file, ...)
+    meta.json            format tag, versions, and free-form metadata (epoch, step, source file, ...), read by
+                         :mod:`rdfa_s6.formats.meta`
 
 Every file is written to a temporary name in the same folder and moved into place with ``os.replace``, so a
 crash never leaves a half-written file under the final name. Loading never unpickles anything.
+:func:`resolve_model_dir` finds the checkpoint folder of a run folder (its ``final/``, else ``LATEST``).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
@@ -22,9 +23,11 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
-from .atomic import atomic_write_bytes, atomic_write_json  # noqa: F401  (re-exported)
+from .atomic import atomic_write_bytes, atomic_write_json
 from .config import Config, config_from_dict, config_to_dict
 from .errors import ConfigError, DataError
+from .formats.jsonfile import read_json
+from .formats.meta import read_meta_file
 
 if TYPE_CHECKING:
     from .models.detector import Detector
@@ -36,6 +39,8 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 META_FILE = "meta.json"
+#: ``RUN_DIR/checkpoints/LATEST`` names the newest complete checkpoint of a run (rdfa_s6.train.state writes it)
+LATEST = "LATEST"
 
 
 def _tensors(state: Union[nn.Module, Mapping[str, Tensor]]) -> Dict[str, Tensor]:
@@ -92,16 +97,6 @@ def save_checkpoint(
     return directory
 
 
-def _read_json(path: Path) -> Any:
-    """A checkpoint folder's JSON file; a DataError naming it when it cannot be read or parsed."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is truncated or not JSON ({err})") from None
-    except OSError as err:
-        raise DataError(f"cannot read {path} ({err.strerror or err})") from None
-
-
 def read_weights(path: Union[str, Path]) -> Dict[str, Tensor]:
     """The tensors of a safetensors file; DataError if it is missing, truncated or not safetensors."""
     from safetensors.torch import load as st_load
@@ -125,7 +120,7 @@ def read_config(directory: Union[str, Path]) -> Config:
     if not path.is_file():
         raise DataError(f"{path} not found: {Path(directory)} is not an rdfa-s6 checkpoint folder "
                         f"(convert official .pth files with `rdfa-s6 convert`)")
-    raw = _read_json(path)
+    raw, _ = read_json(path, "checkpoint config")
     try:
         return config_from_dict(raw, source=str(path))
     except ConfigError as err:
@@ -173,40 +168,40 @@ def load_detector(
 
 
 def read_meta(directory: Union[str, Path]) -> Dict[str, Any]:
-    """The metadata of a checkpoint folder (``meta.json``)."""
-    path = Path(directory) / META_FILE
-    if not path.is_file():
-        raise DataError(f"{path} not found: the checkpoint folder is incomplete (interrupted while saving?)")
-    meta = _read_json(path)
-    if not isinstance(meta, dict):
-        raise DataError(f"{path}: expected a JSON object of metadata, got {type(meta).__name__}")
-    return meta
+    """The metadata of a checkpoint folder (``meta.json``, read by :mod:`rdfa_s6.formats.meta`)."""
+    return read_meta_file(Path(directory) / META_FILE)
 
 
-def read_label_names(directory: Union[str, Path], num_classes: int) -> Dict[int, str]:
-    """Class names stored in a checkpoint's ``meta.json`` (``label_names``: ``{"id": name}``), one per class.
-
-    Empty when the checkpoint stores none (e.g. converted official weights); DataError when they are malformed
-    or do not cover ``0 .. num_classes - 1``.
-    """
-    path = Path(directory) / META_FILE
-    out = read_id_names(directory, "label_names")
-    if not out:
-        return {}
-    if sorted(out) != list(range(num_classes)):
-        raise DataError(f"{path}, field 'label_names': expected names for class ids 0..{num_classes - 1} (the "
-                        f"model's {num_classes} classes), got ids {sorted(out)[:10]}")
-    return out
+# ---- finding the checkpoint of a run folder --------------------------------------------------------------------
+def latest_name(run_dir: Path) -> Optional[str]:
+    """The name in ``run_dir/checkpoints/LATEST`` (the newest published checkpoint), or None."""
+    pointer = run_dir / "checkpoints" / LATEST
+    try:
+        return pointer.read_text().strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
-def read_id_names(directory: Union[str, Path], field: str) -> Dict[int, str]:
-    """A ``{"class id": "name"}`` field of a checkpoint's ``meta.json`` as ``{id: name}``; empty when absent,
-    DataError naming the file and field when malformed."""
-    names = read_meta(directory).get(field)
-    if not names:
-        return {}
-    if not isinstance(names, dict) or not all(isinstance(k, str) and k.isdigit() and isinstance(v, str)
-                                              for k, v in names.items()):
-        raise DataError(f"{Path(directory) / META_FILE}, field {field!r}: expected an object "
-                        f"{{\"class id\": \"name\"}}, got {str(names)[:80]}")
-    return {int(k): v for k, v in names.items()}
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The newest complete checkpoint folder of a run, or None."""
+    name = latest_name(run_dir)
+    if name is None:
+        return None
+    folder = run_dir / "checkpoints" / name
+    return folder if (folder / META_FILE).is_file() else None
+
+
+def resolve_model_dir(path: Union[str, Path]) -> Path:
+    """A checkpoint folder from a checkpoint folder or a run folder (its ``final/``, else its newest checkpoint)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"checkpoint or run folder {path} not found")
+    if (path / WEIGHTS_FILE).is_file():
+        return path
+    if (path / "final" / META_FILE).is_file():
+        return path / "final"
+    latest = latest_checkpoint(path)
+    if latest is not None:
+        return latest
+    raise DataError(f"{path} is neither a checkpoint folder (model.safetensors, config.json) nor a run folder "
+                    f"with final/ or checkpoints/")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-
 from ._common import DEFAULT_TIOU, HelpFormatter, parse_tiou
 
 
@@ -58,19 +57,6 @@ def _safe_name(video_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", video_id).strip("._") or "video"
 
 
-def _durations(gt_path: str) -> Dict[str, float]:
-    """Each video's ``duration`` (seconds) where the annotation file gives a positive number."""
-    from ..eval.groundtruth import read_json
-
-    data, _ = read_json(gt_path, "ground truth")
-    out: Dict[str, float] = {}
-    for vid, entry in data["database"].items():
-        d = entry.get("duration") if isinstance(entry, dict) else None
-        if isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0:
-            out[str(vid)] = float(d)
-    return out
-
-
 def _check_options(args: argparse.Namespace) -> None:
     if args.num_videos < 1:
         raise UserError(f"--num-videos must be >= 1, got {args.num_videos}")
@@ -103,6 +89,7 @@ def _metrics_plot(plot, metrics, out_png: Path, source) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..eval import align_predictions, evaluate, load_ground_truth, load_predictions
     from ..eval.predictions import check_usable
+    from ..formats.annotations import video_durations
     from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
     from ..viz.curves import load_metrics
     from ..viz.timeline import pyplot
@@ -137,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             align_log.setLevel(level)
     else:
         aligned, _warnings = align_predictions(preds, gt)
-    durations = _durations(args.gt)
+    durations = video_durations(args.gt)
 
     vindex = {v: i for i, v in enumerate(gt.videos)}
     if args.videos:

@@ -1,4 +1,5 @@
-"""Ground truth of one split from an ActionFormer-style annotation JSON.
+"""Ground truth of one split from an ActionFormer-style annotation JSON (read by
+:mod:`rdfa_s6.formats.annotations`, the reader training uses too; ``label_id`` is optional here).
 
 The file looks like ``{"database": {video_id: {"subset", "duration", "fps", "annotations": [{"label",
 "segment": [start_s, end_s], "label_id"}]}}}``. Two policies decide which ground-truth events are kept:
@@ -14,16 +15,15 @@ The file looks like ``{"database": {video_id: {"subset", "duration", "fps", "ann
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Tuple
 
 import numpy as np
 
 from ..errors import DataError, UserError
+from ..formats.annotations import read_annotations
+from ..formats.jsonfile import Source
 
 log = logging.getLogger(__name__)
 
@@ -56,55 +56,6 @@ class GroundTruth:
         return int(self.video.shape[0])
 
 
-def read_json(path_or_dict: Union[str, Path, Mapping[str, Any]], what: str) -> Tuple[Any, str]:
-    """Return ``(data, name)``: the parsed JSON of a path, or a dict given directly (named ``<dict>``)."""
-    if isinstance(path_or_dict, Mapping):
-        return path_or_dict, "<dict>"
-    if not isinstance(path_or_dict, (str, Path)):
-        raise UserError(f"{what}: expected a path or a dict, got {type(path_or_dict).__name__}")
-    path = Path(path_or_dict)
-    try:
-        with open(path, "r", encoding="utf-8") as fobj:
-            return json.load(fobj), str(path)
-    except FileNotFoundError:
-        raise DataError(f"{what} file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{what} file {path}: cannot read: {err}") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{what} file {path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
-    except (ValueError, RecursionError) as err:  # e.g. a NUL byte in the path, absurdly deep nesting
-        raise DataError(f"{what} file {path}: cannot read: {err}") from None
-
-
-def preview(value: Any, limit: int = 40) -> str:
-    """A short ``repr`` of a value for an error message (never raises)."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - huge ints, absurd nesting: only the type is shown
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def parse_number(value: Any, where: str) -> float:
-    """A finite float from a JSON number (not a bool), or a DataError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"{where}: expected a number, got {type(value).__name__} {preview(value)}")
-    try:
-        out = float(value)
-    except OverflowError:
-        out = math.inf
-    if not math.isfinite(out):
-        raise DataError(f"{where}: expected a finite number, got {preview(value)}")
-    return out
-
-
-def parse_segment(seg: Any, where: str) -> Tuple[float, float]:
-    """``[start_s, end_s]`` as two floats, or a DataError naming ``where``."""
-    if not isinstance(seg, (list, tuple)) or len(seg) != 2:
-        raise DataError(f"{where}: expected a list [start, end] of two numbers, got {preview(seg, 60)}")
-    return parse_number(seg[0], f"{where}[0]"), parse_number(seg[1], f"{where}[1]")
-
-
 def _dedupe_actionformer(events: List[Tuple[str, float, float]]) -> List[Tuple[str, float, float]]:
     """Drop ``end - start <= 0`` and same-label events whose both boundaries are within 1e-3 s of a kept one."""
     kept: List[Tuple[str, float, float]] = []
@@ -118,7 +69,7 @@ def _dedupe_actionformer(events: List[Tuple[str, float, float]]) -> List[Tuple[s
 
 
 def load_ground_truth(
-    path_or_dict: Union[str, Path, Mapping[str, Any]], subset: str = "test", gt_policy: str = "official"
+    path_or_dict: Source, subset: str = "test", gt_policy: str = "official"
 ) -> GroundTruth:
     """Load the ground truth of ``subset`` (case-insensitive) with the given ``gt_policy``.
 
@@ -127,37 +78,25 @@ def load_ground_truth(
     """
     if gt_policy not in GT_POLICIES:
         raise UserError(f"gt_policy must be one of {', '.join(GT_POLICIES)}, got {gt_policy!r}")
-    data, name = read_json(path_or_dict, "ground truth")
-    if not isinstance(data, Mapping) or not isinstance(data.get("database"), Mapping):
-        raise DataError(f"ground truth {name}: expected an object with a 'database' object of videos")
+    raw = read_annotations(path_or_dict, "ground truth")
+    name = raw.name
     want = str(subset).lower()
     videos: List[str] = []
     rows: List[Tuple[int, str, float, float]] = []
     label_ids: Dict[str, int] = {}
     subsets = set()
-    for vid, entry in data["database"].items():
-        where = f"ground truth {name}: video {vid}"
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("subset"), str):
-            raise DataError(f"{where}: expected an object with a string field 'subset'")
-        subsets.add(entry["subset"])
-        if entry["subset"].lower() != want:
+    for vid, entry in raw.videos.items():
+        subsets.add(entry.subset)
+        if entry.subset.lower() != want:
             continue
-        anns = entry.get("annotations", [])
-        if not isinstance(anns, list):
-            raise DataError(f"{where}: field 'annotations' must be a list")
-        events: List[Tuple[str, float, float]] = []
-        for i, ann in enumerate(anns):
-            if not isinstance(ann, Mapping) or not isinstance(ann.get("label"), str):
-                raise DataError(f"{where}: annotations[{i}].label: expected a string")
-            s, e = parse_segment(ann.get("segment"), f"{where}: annotations[{i}].segment")
-            lid = ann.get("label_id")
-            if isinstance(lid, int) and not isinstance(lid, bool):
-                label_ids.setdefault(ann["label"], lid)
-            events.append((ann["label"], s, e))
+        events = [(ev.label, ev.start, ev.end) for ev in entry.events]
+        for ev in entry.events:
+            if ev.label_id is not None:
+                label_ids.setdefault(ev.label, ev.label_id)
         if gt_policy == "actionformer":
             events = _dedupe_actionformer(events)
         vidx = len(videos)
-        videos.append(str(vid))
+        videos.append(vid)
         rows.extend((vidx, lab, s, e) for lab, s, e in events)
     if not videos:
         raise DataError(f"ground truth {name}: no video of subset {subset!r} (subsets present: {sorted(subsets)})")

@@ -1,92 +1,24 @@
-"""Detection results in the ActivityNet results format, and their alignment with a ground truth.
-
-The file looks like ``{"results": {video_id: [{"segment": [start_s, end_s], "label": name or label_id,
-"score": float}]}}`` (``version`` and ``external_data`` are allowed and ignored).
-"""
+"""Detection results (read by :mod:`rdfa_s6.formats.results`) aligned with a ground truth: the evaluator's
+policy for videos and labels that the ground truth does not know."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
 from ..errors import DataError
-from .groundtruth import GroundTruth, parse_number, parse_segment, preview, read_json
+from ..formats.jsonfile import Source
+from ..formats.results import Predictions, read_results
+from .groundtruth import GroundTruth
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Predictions:
-    """Parsed detections as flat arrays, in file order.
-
-    ``videos``: video ids in order of first appearance; ``video``: int64 [P] index into ``videos``;
-    ``start``, ``end``: float64 [P] seconds; ``score``: float64 [P]; ``labels``: [P] label names (str) or
-    label ids (int) as written in the file.
-    """
-
-    videos: List[str]
-    video: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    score: np.ndarray
-    labels: List[Union[str, int]]
-    source: str = "<dict>"
-
-    def __len__(self) -> int:
-        return int(self.video.shape[0])
-
-
-def load_predictions(path_or_dict: Union[str, Path, Mapping[str, Any]]) -> Predictions:
-    """Parse a results JSON (path or dict). Any malformation raises :class:`DataError` naming file, video
-    and field; nothing else is raised for JSON-like input."""
-    data, name = read_json(path_or_dict, "predictions")
-    if not isinstance(data, Mapping) or "results" not in data:
-        raise DataError(f"predictions {name}: missing top-level field 'results'")
-    results = data["results"]
-    if not isinstance(results, Mapping):
-        raise DataError(f"predictions {name}: field 'results' must be an object {{video_id: [detections]}}, "
-                        f"got {type(results).__name__}")
-    videos: List[str] = []
-    vid_col: List[int] = []
-    starts: List[float] = []
-    ends: List[float] = []
-    scores: List[float] = []
-    labels: List[Union[str, int]] = []
-    for vid, dets in results.items():
-        where = f"predictions {name}: results[{preview(vid, 80)}]"
-        if not isinstance(dets, list):
-            raise DataError(f"{where}: expected a list of detections, got {type(dets).__name__}")
-        vidx = len(videos)
-        videos.append(str(vid))
-        for i, det in enumerate(dets):
-            w = f"{where}[{i}]"
-            if not isinstance(det, Mapping):
-                raise DataError(f"{w}: expected an object with 'segment', 'label', 'score'")
-            for key in ("segment", "label", "score"):
-                if key not in det:
-                    raise DataError(f"{w}: missing field '{key}'")
-            s, e = parse_segment(det["segment"], f"{w}.segment")
-            score = parse_number(det["score"], f"{w}.score")
-            lab = det["label"]
-            if isinstance(lab, bool) or not isinstance(lab, (str, int)):
-                raise DataError(f"{w}.label: expected a class name or an integer label_id, got {preview(lab)}")
-            vid_col.append(vidx)
-            starts.append(s)
-            ends.append(e)
-            scores.append(score)
-            labels.append(lab)
-    return Predictions(
-        videos=videos,
-        video=np.array(vid_col, dtype=np.int64),
-        start=np.array(starts, dtype=np.float64),
-        end=np.array(ends, dtype=np.float64),
-        score=np.array(scores, dtype=np.float64),
-        labels=labels,
-        source=name,
-    )
+def load_predictions(path_or_dict: Source) -> Predictions:
+    """Parse a results JSON (path or dict) with :func:`rdfa_s6.formats.results.read_results`."""
+    return read_results(path_or_dict, "predictions")
 
 
 @dataclass

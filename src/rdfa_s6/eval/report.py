@@ -9,9 +9,10 @@ from typing import Any, Dict, List, Mapping, Sequence, Union
 import numpy as np
 
 from ..errors import DataError, UserError
+from ..formats.jsonfile import preview
 from .detection import average_precision
 from .errors import false_positive_breakdown
-from .groundtruth import load_ground_truth, preview
+from .groundtruth import load_ground_truth
 from .predictions import align_predictions, check_usable, load_predictions
 from .recall import average_recall
 
@@ -75,7 +76,8 @@ def evaluate(
     det = average_precision(aligned, gt, thr)
     missing = [lab for lab, n in zip(gt.labels, np.bincount(aligned.label, minlength=len(gt.labels))) if n == 0]
     if missing and len(aligned):
-        msg = f"no predictions for {len(missing)} class(es) ({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}): AP 0"
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        msg = f"no predictions for {len(missing)} class(es) ({shown}): AP 0"
         log.warning("%s", msg)
         warnings.append(msg)
     rec = average_recall(aligned, gt, thr)

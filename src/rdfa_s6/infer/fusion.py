@@ -4,12 +4,11 @@ The model's segments are kept (its own class prediction is discarded); each of t
 duplicated for the ``topk`` best classes of an external video classifier, with score
 ``sqrt(p_class * p_segment)``. Segment times are passed through unchanged (whatever unit, usually seconds).
 
-External score files are JSON, either ``{"results": {video_id: [s_1, ..., s_K]}}`` or
-``{video_id: [[s_1, ..., s_K]]}``; the class index must be the evaluator's label id.
+External score files (``{"results": {video_id: [s_1, ..., s_K]}}`` or ``{video_id: [[s_1, ..., s_K]]}``, the
+class index being the evaluator's label id) are read by :mod:`rdfa_s6.formats.scores`.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple, Union
@@ -18,44 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rdfa_s6.errors import DataError
+from ..errors import DataError
+from ..formats.jsonfile import where
+from ..formats.scores import WHAT, load_external_scores, score_array
 
 log = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
-
-
-def load_external_scores(path: PathLike) -> Dict[str, np.ndarray]:
-    """Read an external score file into ``{video_id: scores [K] float64}``; raises DataError naming the file
-    (and the video) when it is missing or malformed."""
-    path = Path(path)
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"external score file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"external score file {path} is not readable JSON: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("results"), dict):
-        data = data["results"]
-    if not isinstance(data, dict) or not data:
-        raise DataError(f"external score file {path}: expected a non-empty object {{video_id: scores}} "
-                        f"(optionally under \"results\")")
-    return {str(vid): _parse_scores(value, path, vid) for vid, value in data.items()}
-
-
-def _parse_scores(value, path: Path, vid: str) -> np.ndarray:
-    where = f"external score file {path}, video {vid!r}"
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
-        value = value[0]  # {vid: [[s_1..s_K]]}
-    if not isinstance(value, list) or not value:
-        raise DataError(f"{where}: expected a non-empty list of class scores [s_1, ..., s_K] or [[s_1, ..., s_K]]")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise DataError(f"{where}: class scores must be numbers")
-    scores = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(scores).all():
-        raise DataError(f"{where}: class scores must be finite")
-    return scores
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -101,12 +69,10 @@ def fuse_video(video_id: str, segments, scores, external: Mapping[str, np.ndarra
                topk: int = 2) -> Tuple[Tensor, Tensor, Tensor]:
     """:func:`fuse_scores` with the scores of ``video_id`` looked up in ``external`` (as returned by
     :func:`load_external_scores`); ``source`` names the file in the DataError raised for a missing video."""
+    at = where(WHAT, str(source), video_id)
     if video_id not in external:
-        raise DataError(f"external score file {source} has no scores for video {video_id!r}")
-    class_scores = np.asarray(external[video_id], dtype=np.float64).reshape(-1)
-    if class_scores.size == 0 or not np.isfinite(class_scores).all():
-        raise DataError(f"external score file {source}, video {video_id!r}: class scores must be a non-empty "
-                        f"list of finite numbers")
+        raise DataError(f"{at}: no scores for this video")
+    class_scores = score_array(external[video_id], at)
     return fuse_scores(segments, scores, class_scores, num_pred=num_pred, topk=topk)
 
 

@@ -11,7 +11,7 @@ from ..config import Config
 from ..data.dataset import Collate, TALDataset, split_records
 from ..data.prepare import PreparedData, under_root
 from ..eval.report import evaluate
-from .fusion import load_external_scores
+from ..formats.scores import load_external_scores
 from .predictor import predict
 
 

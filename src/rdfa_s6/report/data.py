@@ -9,7 +9,6 @@ function behind ``rdfa-s6 evaluate --json``.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
@@ -18,8 +17,9 @@ from urllib.parse import quote
 import numpy as np
 
 from ..eval.detection import average_precision
-from ..eval.groundtruth import GroundTruth, read_json
+from ..eval.groundtruth import GroundTruth
 from ..eval.predictions import Aligned, Predictions
+from ..formats.annotations import video_durations
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,8 @@ def per_video_ap(aligned: Aligned, gt: GroundTruth, thresholds: Sequence[float])
 
 
 def durations(gt_path_or_dict: Union[PathLike, Mapping[str, Any]]) -> Dict[str, float]:
-    """Each video's ``duration`` (seconds) where the annotation file gives a positive finite number."""
-    data, _ = read_json(gt_path_or_dict, "ground truth")
-    out: Dict[str, float] = {}
-    for vid, entry in data.get("database", {}).items():
-        d = entry.get("duration") if isinstance(entry, Mapping) else None
-        if isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0:
-            out[str(vid)] = float(d)
-    return out
+    """Each video's ``duration`` (seconds) where the annotation file gives a positive one."""
+    return video_durations(gt_path_or_dict, "ground truth")
 
 
 def find_videos(video_ids: Sequence[str], folder: PathLike) -> Dict[str, Path]:

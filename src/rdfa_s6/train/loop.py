@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import check_state_dict, read_weights, save_checkpoint
+from ..checkpoint import check_state_dict, latest_checkpoint, read_weights, save_checkpoint
 from ..config import Config
 from ..data.dataset import Collate, TALDataset
 from ..data.prepare import PreparedData, prepare_data
@@ -46,7 +46,7 @@ from .optim import ModelEMA, WarmupCosine, parameter_groups
 from .options import (PRECISIONS, NonFiniteError, TrainingInterrupted, TrainOptions, device_of, epoch_batches,
                       seed_everything)
 from .runlog import RunLog
-from .state import (checkpoint_name, commit_checkpoint, commit_folder, discard_after, latest_checkpoint,
+from .state import (checkpoint_name, commit_checkpoint, commit_folder, discard_after,
                     read_train_state, write_train_state)
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..checkpoint import atomic_write_bytes, atomic_write_json
+from ..atomic import atomic_write_bytes, atomic_write_json
 from ..config import Config, config_to_dict
 from ..errors import DiskFullError, disk_full
 

@@ -22,16 +22,16 @@ import pickle
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from ..atomic import atomic_write_bytes
 from ..atomic import fsync_dir as _fsync_dir
-from ..checkpoint import META_FILE, atomic_write_bytes, read_meta
+from ..checkpoint import LATEST, latest_name
 from ..errors import DataError, disk_full
 
 TRAIN_STATE = "train_state.pt"
-LATEST = "LATEST"
 KEEP = 2
 PARTIAL = ".partial-"
 _NAME = re.compile(r"^epoch(\d+)_step(\d+)$")
@@ -69,14 +69,6 @@ def read_train_state(directory: Path) -> Dict[str, Any]:
         raise DataError(f"{path} is truncated or not a resume state ({str(err).splitlines()[0][:200]})") from None
 
 
-def _latest_name(run_dir: Path) -> Optional[str]:
-    pointer = run_dir / "checkpoints" / LATEST
-    try:
-        return pointer.read_text().strip() or None
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
 def commit_folder(final: Path, write: Callable[[Path], object]) -> Path:
     """Write a folder atomically: ``write(tmp)`` fills ``.partial-<name>`` beside ``final``, which is renamed.
 
@@ -110,13 +102,13 @@ def commit_checkpoint(run_dir: Path, name: str, write: Callable[[Path], None]) -
 
     If publishing fails (a full disk), the new folder is deleted again and LATEST still names the previous one.
     """
-    if _latest_name(run_dir) == name:  # the trainer never saves twice at one (epoch, step)
+    if latest_name(run_dir) == name:  # the trainer never saves twice at one (epoch, step)
         raise RuntimeError(f"checkpoint {name} is already the published resume point")
     folder = commit_folder(run_dir / "checkpoints" / name, write)
     try:
         publish(run_dir, name)
     except BaseException:
-        if _latest_name(run_dir) != name:
+        if latest_name(run_dir) != name:
             shutil.rmtree(folder, ignore_errors=True)
         raise
     return folder
@@ -161,35 +153,3 @@ def discard_after(run_dir: Path, name: str) -> List[str]:
                 removed.append(folder.name)
     _remove_leftovers(ckpt_root)
     return removed
-
-
-def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The newest complete checkpoint folder of a run, or None."""
-    name = _latest_name(run_dir)
-    if name is None:
-        return None
-    folder = run_dir / "checkpoints" / name
-    return folder if (folder / META_FILE).is_file() else None
-
-
-def resolve_model_dir(path: Union[str, Path]) -> Path:
-    """A checkpoint folder from a checkpoint folder or a run folder (its ``final/``, else its newest checkpoint)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"checkpoint or run folder {path} not found")
-    if (path / "model.safetensors").is_file():
-        return path
-    if (path / "final" / META_FILE).is_file():
-        return path / "final"
-    latest = latest_checkpoint(path)
-    if latest is not None:
-        return latest
-    raise DataError(f"{path} is neither a checkpoint folder (model.safetensors, config.json) nor a run folder "
-                    f"with final/ or checkpoints/")
-
-
-def label_names_of(model_dir: Path) -> Dict[int, str]:
-    """Class names stored in a checkpoint's metadata (``{id: name}``), or ``class_<id>`` names."""
-    meta = read_meta(model_dir)
-    names = meta.get("label_names") or {}
-    return {int(k): str(v) for k, v in names.items()}

@@ -158,7 +158,7 @@ def load_metrics(metrics: Source) -> Mapping[str, Any]:
     """The metrics dict of ``rdfa-s6 evaluate --json`` (a path or the dict itself)."""
     if isinstance(metrics, Mapping):
         return metrics
-    from ..eval.groundtruth import read_json
+    from ..formats.jsonfile import read_json
 
     data, name = read_json(metrics, "metrics")
     if not isinstance(data, Mapping):
