@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Optional, Sequence, Union
+from typing import Optional, Protocol, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -160,6 +160,40 @@ class BiS6(nn.Module):
             f"kernel_sizes={self.kernel_sizes}, bc_source={self.bc_source!r}, "
             f"kernel_aggregation={self.kernel_aggregation!r}"
         )
+
+
+class MixerFactory(Protocol):
+    """Builds one mixer ``[B, L, d_model] -> [B, L, d_model]`` with the given causal conv kernel sizes.
+
+    The blocks of a model take one (every mixer of a model shares its settings); :func:`make_bis6` with its
+    settings bound (``functools.partial``) is the usual one.
+    """
+
+    def __call__(self, d_model: int, kernel_sizes: Sequence[int]) -> nn.Module: ...
+
+
+def make_bis6(
+    d_model: int,
+    kernel_sizes: Sequence[int],
+    *,
+    d_state: int = 16,
+    expand: int = 1,
+    bc_source: str = "first",
+    kernel_aggregation: str = "concat",
+    freeze_dwconv: bool = False,
+    scan_backend: Optional[str] = None,
+) -> BiS6:
+    """A (FA-)Bi-S6 mixer [B, L, d_model] -> [B, L, d_model]; the keyword settings are :class:`BiS6`'s."""
+    return BiS6(
+        d_model,
+        d_state=d_state,
+        expand=expand,
+        kernel_sizes=tuple(kernel_sizes),
+        bc_source=bc_source,
+        kernel_aggregation=kernel_aggregation,
+        freeze_dwconv=freeze_dwconv,
+        scan_backend=scan_backend,
+    )
 
 
 class CausalDWConvs(torch.autograd.Function):
