@@ -1,11 +1,12 @@
 """Selective state spaces: the scan (several backends) and the Bi-S6 / FA-Bi-S6 mixer."""
 from .bis6 import BiS6
 from .reference import selective_scan_reference
-from .scan import BACKENDS, available_backends, resolve_backend, selective_scan
+from .scan import BACKENDS, ScanBackend, available_backends, resolve_backend, selective_scan
 
 __all__ = [
     "BACKENDS",
     "BiS6",
+    "ScanBackend",
     "available_backends",
     "resolve_backend",
     "selective_scan",
