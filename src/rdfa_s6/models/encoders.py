@@ -77,7 +77,8 @@ def _mixer(model: ModelConfig) -> MixerFactory:
 
 @register_encoder("rdfa_s6")
 class RDFAS6Encoder(Encoder):
-    """RDFA-S6: ``embedding_module`` -> ``stem_module`` (Dual Bi-S6 x R) -> ``branch_module`` (docs/model.md §3.2-3.5)."""
+    """RDFA-S6: ``embedding_module`` -> ``stem_module`` (Dual Bi-S6 x R) -> ``branch_module``
+    (docs/model.md §3.2-3.5)."""
 
     def __init__(self, embedding: EmbeddingModule, stem: StemModule, branch: BranchModule) -> None:
         super().__init__()
