@@ -163,6 +163,25 @@ def test_backend_from_environment_variable(monkeypatch):
         resolve_backend(torch.device("cpu"))
 
 
+def test_every_backend_has_the_scan_backend_signature():
+    """Each backend (and the entry point, which adds ``backend``) takes ScanBackend's parameters, in order, with
+    its defaults: the statically typed registry is also what callers can rely on at run time."""
+    import inspect
+
+    from rdfa_s6.ssm import BACKENDS as NAMES_OF_BACKENDS
+    from rdfa_s6.ssm import ScanBackend
+    from rdfa_s6.ssm.scan import _load_backend
+
+    def params(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    expected = params(ScanBackend.__call__)[1:]  # without self
+    assert [name for name, _, _ in expected] == list(NAMES) + ["delta_softplus"]
+    for name in NAMES_OF_BACKENDS:
+        assert params(_load_backend(name)) == expected, name
+    assert params(selective_scan)[:-1] == expected and params(selective_scan)[-1][0] == "backend"
+
+
 def test_shape_errors_name_the_argument():
     inputs = make_inputs(2, 4, 10, 3, torch.float32, True, True, True)
     inputs["B"] = inputs["B"][:, :2]
