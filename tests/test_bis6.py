@@ -44,7 +44,8 @@ def spec_bis6(m: BiS6, h: torch.Tensor) -> torch.Tensor:
                 state = torch.zeros(n, s, dtype=h.dtype)
                 o = torch.zeros(length, n, dtype=h.dtype)
                 for t in range(length):
-                    state = torch.exp(deltas[i][t, :, None] * A) * state + (deltas[i][t] * us[i][t])[:, None] * bs[src][t][None, :]
+                    drive = (deltas[i][t] * us[i][t])[:, None] * bs[src][t][None, :]
+                    state = torch.exp(deltas[i][t, :, None] * A) * state + drive
                     y = state @ cs[src][t] + m.D * us[i][t]
                     o[t] = y * z[t] * torch.sigmoid(z[t])
                 outs.append(o)
@@ -104,7 +105,8 @@ def test_bis6_gradients_native_equal_reference():
 def spec_param_count(d: int, kernels, d_state: int = 16) -> int:
     """docs/model.md §3.10: P = 4DN + sum_i (N k_i + N) + N(R + 2S) + (RN + N) + NS + N + 2KN D, with N = D."""
     n, r, k = d, math.ceil(d / 16), len(kernels)
-    return 4 * d * n + sum(n * ki + n for ki in kernels) + n * (r + 2 * d_state) + (r * n + n) + n * d_state + n + 2 * k * n * d
+    return (4 * d * n + sum(n * ki + n for ki in kernels) + n * (r + 2 * d_state) + (r * n + n) + n * d_state + n
+            + 2 * k * n * d)
 
 
 @pytest.mark.parametrize("d,kernels,expected", [(512, (2, 3, 4), 2_685_952), (576, (2, 3, 4), 3_394_944),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_bis6 import randomise  # random weights everywhere, conv biases included
 
 from rdfa_s6.ssm import BiS6, fused, native
-from test_bis6 import randomise  # random weights everywhere, conv biases included
 
 pytestmark = pytest.mark.skipif(not native.is_available(), reason="native kernel unavailable")
 
@@ -42,7 +42,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"D{c[0]}x{c[1]}-k{''.join(map(str, c[2]))}-{c[3]}-{c[4]}-L{c[5]}")
+def _case_id(c) -> str:
+    return f"D{c[0]}x{c[1]}-k{''.join(map(str, c[2]))}-{c[3]}-{c[4]}-L{c[5]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_fused_equals_reference_float64(case, one_thread):
     d, expand, ks, bc, agg, length = case
     m = randomise(BiS6(d, d_state=4, expand=expand, kernel_sizes=ks, bc_source=bc, kernel_aggregation=agg).double())

@@ -16,22 +16,23 @@ NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 # (b, d, l, n): l = 1, l below / not a multiple of the native chunk (64) and of the chunked chunk (~sqrt l)
 SHAPES = [(1, 3, 1, 1), (2, 5, 1, 4), (2, 19, 70, 4), (1, 33, 130, 16), (2, 17, 200, 16), (3, 8, 64, 1)]
 # (use D, use z, use delta_bias, softplus)
-OPTIONS = [(True, True, True, True), (False, False, False, False), (True, False, False, True), (False, True, True, False)]
+OPTIONS = [(True, True, True, True), (False, False, False, False), (True, False, False, True),
+           (False, True, True, False)]
 
 
-def make_inputs(b, d, l, n, dtype, use_d, use_z, use_bias, seed=0, d_contiguous=True):
+def make_inputs(b, d, length, n, dtype, use_d, use_z, use_bias, seed=0, d_contiguous=True):
     g = torch.Generator().manual_seed(seed)
 
     def bdl(scale=1.0, shift=0.0):
-        t = torch.randn(b, l, d, generator=g, dtype=dtype) * scale + shift
+        t = torch.randn(b, length, d, generator=g, dtype=dtype) * scale + shift
         return t.transpose(1, 2) if d_contiguous else t.transpose(1, 2).contiguous()
 
     inputs = {
         "u": bdl(),
         "delta": bdl(0.5, -1.0),
         "A": -torch.rand(d, n, generator=g, dtype=dtype) * 2 - 0.05,
-        "B": torch.randn(b, n, l, generator=g, dtype=dtype),
-        "C": torch.randn(b, n, l, generator=g, dtype=dtype),
+        "B": torch.randn(b, n, length, generator=g, dtype=dtype),
+        "C": torch.randn(b, n, length, generator=g, dtype=dtype),
         "D": torch.randn(d, generator=g, dtype=dtype) if use_d else None,
         "z": bdl() if use_z else None,
         "delta_bias": torch.randn(d, generator=g, dtype=dtype) * 0.5 if use_bias else None,
@@ -56,13 +57,13 @@ def rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def check_against_reference(backend, shape, options, dtype, tol, d_contiguous=True):
-    b, d, l, n = shape
+    b, d, length, n = shape
     use_d, use_z, use_bias, softplus = options
-    inputs = make_inputs(b, d, l, n, dtype, use_d, use_z, use_bias, d_contiguous=d_contiguous)
-    grad_out = torch.randn(b, d, l, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    inputs = make_inputs(b, d, length, n, dtype, use_d, use_z, use_bias, d_contiguous=d_contiguous)
+    grad_out = torch.randn(b, d, length, dtype=dtype, generator=torch.Generator().manual_seed(1))
     ref = run(selective_scan_reference, inputs, softplus, grad_out)
     got = run(selective_scan, inputs, softplus, grad_out, backend=backend)
-    assert got["out"].dtype == dtype and got["out"].shape == (b, d, l)
+    assert got["out"].dtype == dtype and got["out"].shape == (b, d, length)
     for key in ref:
         assert torch.isfinite(got[key]).all(), key
         err = rel_err(got[key], ref[key])
@@ -109,12 +110,12 @@ def test_native_reads_contiguous_bdl_in_place(dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_strong_decay_stays_finite(backend, dtype):
     """Per-step decays down to exp(-80): states underflow to zero, nothing becomes inf or nan."""
-    b, d, l, n = 2, 20, 150, 16
-    inputs = make_inputs(b, d, l, n, dtype, True, True, False)
+    b, d, length, n = 2, 20, 150, 16
+    inputs = make_inputs(b, d, length, n, dtype, True, True, False)
     with torch.no_grad():
         inputs["A"].copy_(-torch.linspace(1.0, 80.0, d * n, dtype=dtype).view(d, n))
-        inputs["delta"].copy_(torch.rand(b, d, l, dtype=dtype) * 0.5 + 0.5)
-    grad_out = torch.randn(b, d, l, dtype=dtype)
+        inputs["delta"].copy_(torch.rand(b, d, length, dtype=dtype) * 0.5 + 0.5)
+    grad_out = torch.randn(b, d, length, dtype=dtype)
     ref = run(selective_scan_reference, inputs, False, grad_out)
     got = run(selective_scan, inputs, False, grad_out, backend=backend)
     tol = 1e-10 if dtype == torch.float64 else 1e-5
@@ -160,6 +161,25 @@ def test_backend_from_environment_variable(monkeypatch):
     monkeypatch.setenv("RDFA_S6_SCAN", "cuda")
     with pytest.raises(ValueError, match="CUDA"):
         resolve_backend(torch.device("cpu"))
+
+
+def test_every_backend_has_the_scan_backend_signature():
+    """Each backend (and the entry point, which adds ``backend``) takes ScanBackend's parameters, in order, with
+    its defaults: the statically typed registry is also what callers can rely on at run time."""
+    import inspect
+
+    from rdfa_s6.ssm import BACKENDS as NAMES_OF_BACKENDS
+    from rdfa_s6.ssm import ScanBackend
+    from rdfa_s6.ssm.scan import _load_backend
+
+    def params(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    expected = params(ScanBackend.__call__)[1:]  # without self
+    assert [name for name, _, _ in expected] == list(NAMES) + ["delta_softplus"]
+    for name in NAMES_OF_BACKENDS:
+        assert params(_load_backend(name)) == expected, name
+    assert params(selective_scan)[:-1] == expected and params(selective_scan)[-1][0] == "backend"
 
 
 def test_shape_errors_name_the_argument():

@@ -16,14 +16,19 @@ The video a file of ``T`` steps comes from: its last clip starts at frame ``(T -
 """
 from __future__ import annotations
 
-from typing import Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
-ArrayLike = TypeVar("ArrayLike", float, np.ndarray)
+if TYPE_CHECKING:  # the functions take tensors too; this module does not import torch
+    import torch
+
+#: a time or an array of times: the result has the input's type
+Times = TypeVar("Times", float, npt.NDArray[np.floating[Any]], "torch.Tensor")
 
 
-def seconds_to_steps(seconds, fps: float, feat_stride: float, num_frames: float):
+def seconds_to_steps(seconds: Times, fps: float, feat_stride: float, num_frames: float) -> Times:
     """Convert times in seconds to feature steps (grid units). Works on floats, numpy arrays and tensors.
 
     Small negative results (an action that starts before the first clip centre) are kept.
@@ -32,7 +37,9 @@ def seconds_to_steps(seconds, fps: float, feat_stride: float, num_frames: float)
     return (seconds * fps - 0.5 * num_frames) / feat_stride
 
 
-def steps_to_seconds(steps, fps: float, feat_stride: float, num_frames: float, duration: Optional[float] = None):
+def steps_to_seconds(
+    steps: Times, fps: float, feat_stride: float, num_frames: float, duration: Optional[float] = None
+) -> Times:
     """Convert feature steps to seconds; with ``duration`` the result is clamped to ``[0, duration]``.
 
     Works on floats, numpy arrays and torch tensors (the result has the input's type).

@@ -42,7 +42,8 @@ class LocalMaskedMHCA(nn.Module):
             return MaskedConv1D(dim, dim, k, stride=stride, padding=k // 2, groups=dim, bias=False)
 
         self.query_conv, self.key_conv, self.value_conv = dwconv(), dwconv(), dwconv()
-        self.query_norm, self.key_norm, self.value_norm = ChannelLayerNorm(dim), ChannelLayerNorm(dim), ChannelLayerNorm(dim)
+        self.query_norm, self.key_norm = ChannelLayerNorm(dim), ChannelLayerNorm(dim)
+        self.value_norm = ChannelLayerNorm(dim)
         self.query = nn.Conv1d(dim, dim, 1)
         self.key = nn.Conv1d(dim, dim, 1)
         self.value = nn.Conv1d(dim, dim, 1)

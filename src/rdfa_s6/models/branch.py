@@ -15,9 +15,8 @@ from typing import Iterable, List, Optional, Tuple
 
 from torch import Tensor, nn
 
-from ..config.schema import MixerConfig
+from ..ssm.bis6 import MixerFactory
 from .blocks import AffineDropPath, Downsample
-from .stem import make_bis6
 
 
 class MambaBlock(nn.Module):
@@ -26,6 +25,7 @@ class MambaBlock(nn.Module):
     Args:
         dim: D, channels.
         kernel_size: the single causal conv size of the Bi-S6 mixer (official 4).
+        make_mixer: builds the mixer, e.g. a bound :func:`rdfa_s6.ssm.bis6.make_bis6`.
         drop_path: drop probability of the residual branch (official 0.3).
         downsample: ``maxpool`` (official), ``avgpool`` or None (no downsampling, ActionMamba's stem blocks).
     """
@@ -34,14 +34,13 @@ class MambaBlock(nn.Module):
         self,
         dim: int,
         kernel_size: int,
-        mixer: MixerConfig,
+        make_mixer: MixerFactory,
         drop_path: float = 0.3,
         layerscale_init: float = 1e-4,
         downsample: Optional[str] = "maxpool",
-        scan_backend: Optional[str] = None,
     ) -> None:
         super().__init__()
-        self.mamba = make_bis6(dim, (kernel_size,), mixer, scan_backend)
+        self.mamba = make_mixer(dim, (kernel_size,))
         self.ln = nn.LayerNorm(dim)
         self.drop_path = AffineDropPath(dim, drop_path, layerscale_init)
         self.downsample = Downsample(downsample) if downsample else None
@@ -67,16 +66,14 @@ class BranchModule(nn.Module):
         dim: int,
         levels: int,
         kernel_size: int,
-        mixer: MixerConfig,
+        make_mixer: MixerFactory,
         drop_path: float = 0.3,
         layerscale_init: float = 1e-4,
         downsample: str = "maxpool",
-        scan_backend: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            MambaBlock(dim, kernel_size, mixer, drop_path, layerscale_init, downsample, scan_backend)
-            for _ in range(levels)
+            MambaBlock(dim, kernel_size, make_mixer, drop_path, layerscale_init, downsample) for _ in range(levels)
         )
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[List[Tensor], List[Tensor]]:

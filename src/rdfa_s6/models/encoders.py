@@ -13,15 +13,17 @@ Encoders are registered by name with :func:`register_encoder` and built with :fu
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple, Type
+from functools import partial
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 from torch import Tensor, nn
 
 from ..config.schema import ModelConfig
+from ..ssm.bis6 import MixerFactory, make_bis6
 from .attention import TransformerBlock
 from .branch import BranchModule, MambaBlock, pyramid
 from .embedding import EmbeddingModule
-from .stem import StemModule
+from .stem import DualBiS6Block, StemModule
 
 ENCODERS: Dict[str, Type["Encoder"]] = {}
 
@@ -65,9 +67,18 @@ def _embedding(model: ModelConfig, input_dim: int) -> EmbeddingModule:
     return EmbeddingModule(input_dim, model.embed_dim, model.embed_layers, model.embed_kernel_size)
 
 
+def _mixer(model: ModelConfig) -> MixerFactory:
+    """The Bi-S6 mixer builder with the model's shared settings (``model.mixer``, ``model.scan_backend``)."""
+    x = model.mixer
+    return partial(make_bis6, d_state=x.d_state, expand=x.expand, bc_source=x.bc_source,
+                   kernel_aggregation=x.kernel_aggregation, freeze_dwconv=x.freeze_dwconv,
+                   scan_backend=model.scan_backend)
+
+
 @register_encoder("rdfa_s6")
 class RDFAS6Encoder(Encoder):
-    """RDFA-S6: ``embedding_module`` -> ``stem_module`` (Dual Bi-S6 x R) -> ``branch_module`` (docs/model.md §3.2-3.5)."""
+    """RDFA-S6: ``embedding_module`` -> ``stem_module`` (Dual Bi-S6 x R) -> ``branch_module``
+    (docs/model.md §3.2-3.5)."""
 
     def __init__(self, embedding: EmbeddingModule, stem: StemModule, branch: BranchModule) -> None:
         super().__init__()
@@ -76,16 +87,14 @@ class RDFAS6Encoder(Encoder):
 
     @classmethod
     def from_config(cls, model: ModelConfig, input_dim: int, chan_pool_len: int) -> "RDFAS6Encoder":
-        s, b = model.stem, model.branch
-        stem = StemModule(
-            model.embed_dim, chan_pool_len, s.kernel_sizes, model.mixer, kind=s.kind, recurrences=s.recurrences,
-            residual=s.residual, drop_path=s.drop_path, layerscale_init=s.layerscale_init,
-            scan_backend=model.scan_backend,
-        )
-        branch = BranchModule(
-            model.embed_dim, b.levels, b.kernel_size, model.mixer, drop_path=b.drop_path,
-            layerscale_init=s.layerscale_init, downsample=b.downsample, scan_backend=model.scan_backend,
-        )
+        s, b, mixer = model.stem, model.branch, _mixer(model)
+        blocks = [] if s.kind == "none" else [
+            DualBiS6Block(model.embed_dim, chan_pool_len, s.kernel_sizes, mixer, s.kind, s.drop_path,
+                          s.layerscale_init)
+        ]
+        stem = StemModule(blocks, recurrences=s.recurrences, residual=s.residual)
+        branch = BranchModule(model.embed_dim, b.levels, b.kernel_size, mixer, drop_path=b.drop_path,
+                              layerscale_init=s.layerscale_init, downsample=b.downsample)
         return cls(_embedding(model, input_dim), stem, branch)
 
     def forward(self, x: Tensor, mask: Tensor) -> Pyramid:
@@ -132,11 +141,10 @@ class ActionMambaEncoder(_StemBranchEncoder):
 
     @classmethod
     def from_config(cls, model: ModelConfig, input_dim: int, chan_pool_len: int) -> "ActionMambaEncoder":
-        b, d = model.branch, model.embed_dim
+        b, d, mixer = model.branch, model.embed_dim, _mixer(model)
 
-        def block(downsample) -> MambaBlock:
-            return MambaBlock(d, b.kernel_size, model.mixer, b.drop_path, model.stem.layerscale_init,
-                              downsample, model.scan_backend)
+        def block(downsample: Optional[str]) -> MambaBlock:
+            return MambaBlock(d, b.kernel_size, mixer, b.drop_path, model.stem.layerscale_init, downsample)
 
         return cls(_embedding(model, input_dim), [block(None) for _ in range(model.baseline.stem_blocks)],
                    [block(b.downsample) for _ in range(b.levels)])

@@ -21,7 +21,8 @@ each official prefix.
 | ``backbone.branch_module.blocks.{l}.mamba/ln/drop_path`` | ``MambaBlock`` (BiS6 kernel 4)              |
 | ``neck.fpn_norms.{l}``                            | ``FPNIdentity`` (ChannelLayerNorm, (1, D, 1))       |
 | ``cls_head.head.{i}.conv``, ``cls_head.norm.{i}``, ``cls_head.cls_head.conv`` | ``ClsHead``    |
-| ``reg_head.head.{i}.conv``, ``reg_head.norm.{i}``, ``reg_head.scale.{l}.scale``, ``reg_head.offset_head.conv`` | ``RegHead`` |
+| ``reg_head.head.{i}.conv``, ``reg_head.norm.{i}``                          | ``RegHead``    |
+| ``reg_head.scale.{l}.scale``, ``reg_head.offset_head.conv``                 | ``RegHead``    |
 
 Inside a BiS6 the names are Mamba's: ``in_proj``, ``conv1ds.{k}``, ``x_proj``, ``dt_proj``, ``A_log``, ``D``,
 ``out_proj``. The point generator's buffers are not persistent (neither are they in the official code).

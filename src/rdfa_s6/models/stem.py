@@ -23,32 +23,17 @@ Module names match the official state dict: ``blocks.0.{ln, t_mamba, c_mamba, dr
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Iterable, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config.schema import MixerConfig
-from ..ssm import BiS6
+from ..ssm.bis6 import MixerFactory
 from .blocks import AffineDropPath
 
-STEM_KINDS = ("dual", "temporal", "channel", "none")
+BLOCK_KINDS = ("dual", "temporal", "channel")  # the stem's kind "none" is a stem without blocks
 STEM_RESIDUALS = ("anchored", "chained")
-
-
-def make_bis6(d_model: int, kernel_sizes: Sequence[int], mixer: MixerConfig, scan_backend: Optional[str]) -> BiS6:
-    """A (FA-)Bi-S6 mixer [B, L, d_model] -> [B, L, d_model] with the shared mixer settings."""
-    return BiS6(
-        d_model,
-        d_state=mixer.d_state,
-        expand=mixer.expand,
-        kernel_sizes=tuple(kernel_sizes),
-        bc_source=mixer.bc_source,
-        kernel_aggregation=mixer.kernel_aggregation,
-        freeze_dwconv=mixer.freeze_dwconv,
-        scan_backend=scan_backend,
-    )
 
 
 class DualBiS6Block(nn.Module):
@@ -58,6 +43,8 @@ class DualBiS6Block(nn.Module):
         dim: D, channels.
         chan_pool_len: P, time bins of the channel branch (official 576 = 2304 // 4); the channel mixer's width.
         kernel_sizes: FA kernel sizes of both mixers (official (2, 3, 4)).
+        make_mixer: builds the temporal (width D) and channel (width P) mixers, e.g. a bound
+            :func:`rdfa_s6.ssm.bis6.make_bis6`.
         kind: ``dual | temporal | channel`` (see the module docstring).
         drop_path: drop probability of the residual branch (official 0.3).
         layerscale_init: initial value of the per-channel scale gamma (official 1e-4).
@@ -68,21 +55,20 @@ class DualBiS6Block(nn.Module):
         dim: int,
         chan_pool_len: int,
         kernel_sizes: Sequence[int],
-        mixer: MixerConfig,
+        make_mixer: MixerFactory,
         kind: str = "dual",
         drop_path: float = 0.3,
         layerscale_init: float = 1e-4,
-        scan_backend: Optional[str] = None,
     ) -> None:
         super().__init__()
-        if kind not in ("dual", "temporal", "channel"):
-            raise ValueError(f"stem block kind must be dual, temporal or channel, got {kind!r}")
+        if kind not in BLOCK_KINDS:
+            raise ValueError(f"stem block kind must be one of {BLOCK_KINDS}, got {kind!r}")
         self.kind, self.chan_pool_len = kind, chan_pool_len
         self.ln = nn.LayerNorm(dim)
         if kind in ("dual", "temporal"):
-            self.t_mamba = make_bis6(dim, kernel_sizes, mixer, scan_backend)
+            self.t_mamba = make_mixer(dim, kernel_sizes)
         if kind in ("dual", "channel"):
-            self.c_mamba = make_bis6(chan_pool_len, kernel_sizes, mixer, scan_backend)
+            self.c_mamba = make_mixer(chan_pool_len, kernel_sizes)
         self.drop_path = AffineDropPath(dim, drop_path, layerscale_init)
 
     def channel_gate(self, x: Tensor, mask: Tensor) -> Tensor:
@@ -103,44 +89,28 @@ class DualBiS6Block(nn.Module):
                 y = y * self.channel_gate(x, mask)
         return self.drop_path(y)
 
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, chan_pool_len={self.chan_pool_len}"
+
 
 class StemModule(nn.Module):
     """The recurrent stem ``[B, D, T] -> [B, D, T]``; the mask passes through unchanged.
 
     Args:
+        blocks: the blocks in sequence (official: one :class:`DualBiS6Block`), each applied R times; none for
+            ``kind="none"`` (the identity).
         recurrences: R, applications of each block (official 4); adds no parameters.
         residual: ``anchored`` (official, ``x_k = x_0 + f(x_{k-1})``) or ``chained``.
-        kind: ``dual | temporal | channel | none``; ``none`` holds no block.
-        num_blocks: blocks in sequence, each applied R times (official 1).
     """
 
-    def __init__(
-        self,
-        dim: int,
-        chan_pool_len: int,
-        kernel_sizes: Sequence[int],
-        mixer: MixerConfig,
-        kind: str = "dual",
-        recurrences: int = 4,
-        residual: str = "anchored",
-        drop_path: float = 0.3,
-        layerscale_init: float = 1e-4,
-        num_blocks: int = 1,
-        scan_backend: Optional[str] = None,
-    ) -> None:
+    def __init__(self, blocks: Iterable[nn.Module], recurrences: int = 4, residual: str = "anchored") -> None:
         super().__init__()
-        if kind not in STEM_KINDS:
-            raise ValueError(f"stem kind must be one of {STEM_KINDS}, got {kind!r}")
         if residual not in STEM_RESIDUALS:
             raise ValueError(f"stem residual must be one of {STEM_RESIDUALS}, got {residual!r}")
         if recurrences < 0:
             raise ValueError(f"recurrences must be >= 0, got {recurrences}")
-        self.kind, self.recurrences, self.residual = kind, recurrences, residual
-        n = 0 if kind == "none" else num_blocks
-        self.blocks = nn.ModuleList(
-            DualBiS6Block(dim, chan_pool_len, kernel_sizes, mixer, kind, drop_path, layerscale_init, scan_backend)
-            for _ in range(n)
-        )
+        self.recurrences, self.residual = recurrences, residual
+        self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
         """x: [B, D, T], mask: [B, 1, T] bool -> ([B, D, T], mask)."""
@@ -152,4 +122,4 @@ class StemModule(nn.Module):
         return x, mask
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, recurrences={self.recurrences}, residual={self.residual!r}"
+        return f"recurrences={self.recurrences}, residual={self.residual!r}"

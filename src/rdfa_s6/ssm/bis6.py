@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Optional, Sequence, Union
+from typing import Any, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -94,10 +94,11 @@ class BiS6(nn.Module):
         out_in = 2 * n * (num_k if kernel_aggregation == "concat" else 1)
         self.out_proj = nn.Linear(out_in, d_model, bias=False)
         self._init_dt(dt_min, dt_max, dt_init_floor)
-        for conv in self.conv1ds:
-            nn.init.zeros_(conv.bias)  # the official backbone hook zeroes them (docs/model.md §3.9)
+        for weight, bias in self.conv_params():
+            nn.init.zeros_(bias)  # the official backbone hook zeroes them (docs/model.md §3.9)
             if freeze_dwconv:
-                conv.requires_grad_(False)
+                weight.requires_grad_(False)
+                bias.requires_grad_(False)
 
     def _init_dt(self, dt_min: float, dt_max: float, dt_init_floor: float) -> None:
         std = self.dt_rank**-0.5
@@ -147,12 +148,23 @@ class BiS6(nn.Module):
         else:
             y = y.sum(0)                                                        # [2B, N, L]
         fwd, bwd = y[:batch], y[batch:].flip(-1)
-        return self.out_proj(torch.cat([fwd, bwd], dim=1).transpose(1, 2))     # [B, L, D]
+        out: Tensor = self.out_proj(torch.cat([fwd, bwd], dim=1).transpose(1, 2))  # [B, L, D]
+        return out
+
+    def conv_params(self) -> List[Tuple[Tensor, Tensor]]:
+        """Each kernel's depthwise conv as (weight [N, 1, k_i], bias [N])."""
+        out = []
+        for conv in self.conv1ds:
+            assert isinstance(conv, nn.Conv1d) and conv.bias is not None
+            out.append((conv.weight, conv.bias))
+        return out
 
     def _causal_convs(self, x: Tensor) -> Tensor:
         """Every kernel's causal depthwise conv at once: x [S, L, N] -> [K, S, L, N] (see :class:`CausalDWConvs`)."""
-        params = [t for conv in self.conv1ds for t in (conv.weight, conv.bias)]
-        return CausalDWConvs.apply(x, self.kernel_sizes, *params)
+        params = [t for pair in self.conv_params() for t in pair]
+        out: Tensor = CausalDWConvs.apply(  # type: ignore[no-untyped-call]  # Function.apply is unannotated in torch
+            x, self.kernel_sizes, *params)
+        return out
 
     def extra_repr(self) -> str:
         return (
@@ -160,6 +172,40 @@ class BiS6(nn.Module):
             f"kernel_sizes={self.kernel_sizes}, bc_source={self.bc_source!r}, "
             f"kernel_aggregation={self.kernel_aggregation!r}"
         )
+
+
+class MixerFactory(Protocol):
+    """Builds one mixer ``[B, L, d_model] -> [B, L, d_model]`` with the given causal conv kernel sizes.
+
+    The blocks of a model take one (every mixer of a model shares its settings); :func:`make_bis6` with its
+    settings bound (``functools.partial``) is the usual one.
+    """
+
+    def __call__(self, d_model: int, kernel_sizes: Sequence[int]) -> nn.Module: ...
+
+
+def make_bis6(
+    d_model: int,
+    kernel_sizes: Sequence[int],
+    *,
+    d_state: int = 16,
+    expand: int = 1,
+    bc_source: str = "first",
+    kernel_aggregation: str = "concat",
+    freeze_dwconv: bool = False,
+    scan_backend: Optional[str] = None,
+) -> BiS6:
+    """A (FA-)Bi-S6 mixer [B, L, d_model] -> [B, L, d_model]; the keyword settings are :class:`BiS6`'s."""
+    return BiS6(
+        d_model,
+        d_state=d_state,
+        expand=expand,
+        kernel_sizes=tuple(kernel_sizes),
+        bc_source=bc_source,
+        kernel_aggregation=kernel_aggregation,
+        freeze_dwconv=freeze_dwconv,
+        scan_backend=scan_backend,
+    )
 
 
 class CausalDWConvs(torch.autograd.Function):
@@ -172,8 +218,9 @@ class CausalDWConvs(torch.autograd.Function):
     Args after ``kernel_sizes`` are the convs' weights [N, 1, k_i] and biases [N], alternating.
     """
 
+    # ctx: Any as in torch's own signature of forward/backward (a context object that takes attributes)
     @staticmethod
-    def forward(ctx, x: Tensor, kernel_sizes: Sequence[int], *params: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, kernel_sizes: Sequence[int], *params: Tensor) -> Tensor:
         weights, biases = params[0::2], params[1::2]
         kmax, length = max(kernel_sizes), x.shape[1]
         xp = F.pad(x, (0, 0, kmax - 1, 0))                                    # [S, L + kmax - 1, N]
@@ -188,22 +235,22 @@ class CausalDWConvs(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
         xp, *weights = ctx.saved_tensors
         kernel_sizes, kmax = ctx.kernel_sizes, max(ctx.kernel_sizes)
         length = grad.shape[2]
         need_x = ctx.needs_input_grad[0]
         grad_xp = torch.zeros_like(xp) if need_x else None
-        param_grads = []
+        param_grads: List[Optional[Tensor]] = []
         for i, (g, w, k) in enumerate(zip(grad, weights, kernel_sizes)):
             want_w, want_b = ctx.needs_input_grad[2 + 2 * i], ctx.needs_input_grad[3 + 2 * i]
             grad_w = torch.zeros_like(w) if want_w else None
             for j in range(k):
                 start = kmax - k + j
-                if need_x:
+                if grad_xp is not None:
                     grad_xp[:, start : start + length].addcmul_(g, w[:, 0, j])
-                if want_w:
+                if grad_w is not None:
                     grad_w[:, 0, j] = (g * xp[:, start : start + length]).sum((0, 1))
             param_grads += [grad_w, g.sum((0, 1)) if want_b else None]
-        grad_x = grad_xp[:, kmax - 1 :] if need_x else None
+        grad_x = grad_xp[:, kmax - 1 :] if grad_xp is not None else None
         return (grad_x, None, *param_grads)

@@ -36,18 +36,10 @@ def _sequential(decay: Tensor, drive: Tensor, dim: int, start: Optional[Tensor] 
     return torch.stack(states, dim)
 
 
-def selective_scan_chunked(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Optional[Tensor] = None,
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
-    delta_softplus: bool = False,
-) -> Tensor:
-    """Chunked scan; shapes as in :func:`rdfa_s6.ssm.selective_scan` (u, delta, z: [b, d, l]; B, C: [b, n, l])."""
+def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+                           z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None,
+                           delta_softplus: bool = False) -> Tensor:
+    """:class:`~rdfa_s6.ssm.scan.ScanBackend` by chunks (see the module docstring)."""
     batch, dim, length = u.shape
     nstate = A.shape[1]
     if u.numel() == 0:

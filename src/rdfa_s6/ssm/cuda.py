@@ -22,22 +22,16 @@ def is_available() -> bool:
     return True
 
 
-def selective_scan_cuda(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Optional[Tensor] = None,
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
-    delta_softplus: bool = False,
-) -> Tensor:
+def selective_scan_cuda(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+                        z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None,
+                        delta_softplus: bool = False) -> Tensor:
+    """:class:`~rdfa_s6.ssm.scan.ScanBackend` by ``mamba_ssm``'s CUDA kernel."""
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
     except ImportError as err:  # pragma: no cover - needs a GPU build
         raise RuntimeError("the 'cuda' scan needs mamba_ssm: pip install 'rdfa-s6[cuda]'") from err
-    return selective_scan_fn(
+    out: Tensor = selective_scan_fn(
         u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
         D, None if z is None else z.contiguous(), delta_bias, delta_softplus,
     )
+    return out

@@ -20,7 +20,7 @@ float64 gradcheck).
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -42,18 +42,11 @@ def usable(mixer: "BiS6", h: Tensor) -> bool:
     return limit is not None and max(mixer.kernel_sizes) <= limit
 
 
-def _lib() -> ctypes.CDLL:
-    lib = native._load()
-    if lib is None:
-        raise RuntimeError(f"the native kernels are unavailable: {native.unavailable_reason()}")
-    return lib
-
-
 def _compute_dtype(t: Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
-def _i64(values) -> Tensor:
+def _i64(values: Sequence[int]) -> Tensor:
     return torch.tensor(values, dtype=torch.int64)
 
 
@@ -64,9 +57,10 @@ class StreamConvs(torch.autograd.Function):
     holds kernel i's taps in rows 0..k_i-1 (tap j reads step t - (k_i - 1) + j), ``bias`` [K, N].
     """
 
+    # ctx: Any as in torch's own signature of forward/backward (a context object that takes attributes)
     @staticmethod
-    def forward(ctx, proj: Tensor, weight: Tensor, bias: Tensor, kernel_sizes: Tuple[int, ...]) -> Tensor:  # type: ignore[override]
-        lib = _lib()
+    def forward(ctx: Any, proj: Tensor, weight: Tensor, bias: Tensor, kernel_sizes: Tuple[int, ...]) -> Tensor:
+        lib = native.library()
         batch, length, width = proj.shape
         n, k = width // 4, len(kernel_sizes)
         ksz = _i64(kernel_sizes)
@@ -79,8 +73,8 @@ class StreamConvs(torch.autograd.Function):
         return u
 
     @staticmethod
-    def backward(ctx, du: Tensor):  # type: ignore[override]
-        lib = _lib()
+    def backward(ctx: Any, du: Tensor) -> Tuple[Optional[Tensor], ...]:
+        lib = native.library()
         proj, weight, bias = ctx.saved_tensors
         batch, length, width = proj.shape
         n, k, kmax = width // 4, weight.shape[0], weight.shape[1]
@@ -125,8 +119,9 @@ class StreamScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, u, delta, xdbl, proj, A, D, bias, dt_rank: int, per_kernel_bc: bool, concat: bool):  # type: ignore[override]
-        lib = _lib()
+    def forward(ctx: Any, u: Tensor, delta: Tensor, xdbl: Tensor, proj: Tensor, A: Tensor, D: Tensor, bias: Tensor,
+                dt_rank: int, per_kernel_bc: bool, concat: bool) -> Tensor:
+        lib = native.library()
         k, s2, length, n = u.shape
         batch, nstate = s2 // 2, A.shape[1]
         if concat:
@@ -145,8 +140,8 @@ class StreamScan(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, dout):  # type: ignore[override]
-        lib = _lib()
+    def backward(ctx: Any, dout: Tensor) -> Tuple[Optional[Tensor], ...]:
+        lib = native.library()
         u, delta, xdbl, proj, A, D, bias, ckpt = ctx.saved_tensors
         dt_rank, per_kernel_bc, concat = ctx.meta
         k, s2, length, n = u.shape
@@ -210,7 +205,8 @@ def _scan_addressing(k: int, batch: int, length: int, n: int, nstate: int, dt_ra
     return offs, tsl
 
 
-def _scan_params(u, delta, xdbl, proj, A, D, bias, offs, tsl, dt_rank, nstate) -> "native._ScanParams":
+def _scan_params(u: Tensor, delta: Tensor, xdbl: Tensor, proj: Tensor, A: Tensor, D: Tensor, bias: Tensor, offs: Tensor,
+                 tsl: Tensor, dt_rank: int, nstate: int) -> "native._ScanParams":
     k, s2, length, n = u.shape
     p = native._ScanParams()
     p.batch, p.dim, p.len, p.nstate, p.chunk = k * s2, n, length, nstate, native.CHUNK
@@ -224,11 +220,12 @@ def _scan_params(u, delta, xdbl, proj, A, D, bias, offs, tsl, dt_rank, nstate) -
     return p
 
 
-def packed_conv_params(kernel_sizes: Sequence[int], convs) -> Tuple[Tensor, Tensor]:
-    """The convs' weights as [K, kmax, N] (kernel i's taps in rows 0..k_i-1) and biases as [K, N]."""
+def packed_conv_params(kernel_sizes: Sequence[int], convs: Sequence[Tuple[Tensor, Tensor]]) -> Tuple[Tensor, Tensor]:
+    """The convs' (weight [N, 1, k_i], bias [N]) as weights [K, kmax, N] (kernel i's taps in rows 0..k_i-1) and
+    biases [K, N]."""
     kmax = max(kernel_sizes)
-    weight = torch.stack([F.pad(c.weight[:, 0, :], (0, kmax - k)) for c, k in zip(convs, kernel_sizes)])
-    bias = torch.stack([c.bias for c in convs])
+    weight = torch.stack([F.pad(w[:, 0, :], (0, kmax - k)) for (w, _), k in zip(convs, kernel_sizes)])
+    bias = torch.stack([b for _, b in convs])
     return weight.transpose(1, 2).contiguous(), bias
 
 
@@ -238,18 +235,21 @@ def bis6_fused(mixer: "BiS6", h: Tensor) -> Tensor:
     proj = mixer.in_proj(h)                                                   # [B, L, 4N] (bf16 under autocast)
     dtype = _compute_dtype(proj)
     proj = proj.to(dtype).contiguous()
-    weight, bias = packed_conv_params(mixer.kernel_sizes, mixer.conv1ds)
-    u = StreamConvs.apply(proj, weight.to(dtype), bias.to(dtype), mixer.kernel_sizes)  # [K, 2B, L, N]
+    weight, bias = packed_conv_params(mixer.kernel_sizes, mixer.conv_params())
+    # torch leaves Function.apply unannotated, hence the two no-untyped-call ignores
+    u: Tensor = StreamConvs.apply(  # type: ignore[no-untyped-call]
+        proj, weight.to(dtype), bias.to(dtype), mixer.kernel_sizes)          # [K, 2B, L, N]
     xdbl = F.linear(u, mixer.x_proj.weight)                                   # [K, 2B, L, R + 2S]
     delta = F.linear(xdbl[..., :r], mixer.dt_proj.weight)                     # [K, 2B, L, N]; bias in the scan
     with torch.autocast(device_type="cpu", enabled=False):
         A = -torch.exp(mixer.A_log.to(dtype))
-        y = StreamScan.apply(u, delta.to(dtype).contiguous(), xdbl.to(dtype).contiguous(), proj, A,
-                             mixer.D.to(dtype), mixer.dt_proj.bias.to(dtype), r, mixer.bc_source == "per_kernel",
-                             mixer.kernel_aggregation == "concat")
+        y: Tensor = StreamScan.apply(  # type: ignore[no-untyped-call]
+            u, delta.to(dtype).contiguous(), xdbl.to(dtype).contiguous(), proj, A, mixer.D.to(dtype),
+            mixer.dt_proj.bias.to(dtype), r, mixer.bc_source == "per_kernel", mixer.kernel_aggregation == "concat")
         if mixer.kernel_aggregation != "concat":
             y = y.sum(0)                                                      # [B, L, 2N]
-    return mixer.out_proj(y)
+    out: Tensor = mixer.out_proj(y)
+    return out
 
 
 def kernel_limit() -> Optional[int]:

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -72,9 +72,10 @@ class _ConvParams(ctypes.Structure):
 
     _fields_ = (
         [(name, ctypes.c_int64) for name in ("batch", "len", "dim", "nk", "kmax")]
-        + [("nthreads", ctypes.c_int32), ("pad", ctypes.c_int32), ("ksz", ctypes.c_void_p)]
-        + [(name, ctypes.c_void_p) for name in ("x", "w", "bias", "du", "u", "dx", "dw", "dbias")]
-        + [("x_sb", ctypes.c_int64), ("x_sl", ctypes.c_int64), ("x_coff", ctypes.c_int64 * 2)]
+        + [("nthreads", ctypes.c_int32), ("pad", ctypes.c_int32)]
+        + [(name, ctypes.c_void_p) for name in ("ksz", "x", "w", "bias", "du", "u", "dx", "dw", "dbias")]
+        + [("x_sb", ctypes.c_int64), ("x_sl", ctypes.c_int64)]
+        + [("x_coff", ctypes.c_int64 * 2)]
     )
 
 
@@ -165,10 +166,16 @@ def unavailable_reason() -> Optional[str]:
     return _error
 
 
-def _lanes(dtype: torch.dtype) -> int:
+def library() -> ctypes.CDLL:
+    """The loaded kernels (built on the first call); RuntimeError saying why when they are unavailable."""
     lib = _load()
-    assert lib is not None
-    return int(lib.rdfa_scan_lanes(1 if dtype == torch.float64 else 0))
+    if lib is None:
+        raise RuntimeError(f"the native kernels are unavailable: {_error}")
+    return lib
+
+
+def _lanes(dtype: torch.dtype) -> int:
+    return int(library().rdfa_scan_lanes(1 if dtype == torch.float64 else 0))
 
 
 def _bdl_layout(t: Tensor) -> Tensor:
@@ -178,12 +185,13 @@ def _bdl_layout(t: Tensor) -> Tensor:
     return t.contiguous()
 
 
-def _new_bdl(b: int, d: int, l: int, like: Tensor) -> Tensor:
-    """A new [b, d, l] tensor in the layout of ``like``: [b, l, d]-contiguous when ``like`` has stride 1
-    along d, else contiguous [b, d, l]."""
-    if like.stride(1) == 1 and like.shape[2] != 1:
-        return torch.empty(b, l, d, dtype=like.dtype, device=like.device).transpose(1, 2)
-    return torch.empty(b, d, l, dtype=like.dtype, device=like.device)
+def _new_bdl(like: Tensor) -> Tensor:
+    """A new [b, d, l] tensor shaped like ``like`` and in its layout: [b, l, d]-contiguous when ``like`` has
+    stride 1 along d, else contiguous [b, d, l]."""
+    b, d, length = like.shape
+    if like.stride(1) == 1 and length != 1:
+        return torch.empty(b, length, d, dtype=like.dtype, device=like.device).transpose(1, 2)
+    return torch.empty(b, d, length, dtype=like.dtype, device=like.device)
 
 
 def _ptr(t: Optional[Tensor]) -> Optional[int]:
@@ -194,10 +202,11 @@ def _bdl_strides(t: Tensor) -> Tuple[int, int]:
     return t.stride(0), t.stride(2)
 
 
-def _params(u, delta, A, B, C, D, z, bias, softplus: bool) -> _ScanParams:
-    b, d, l = u.shape
+def _params(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor], z: Optional[Tensor],
+            bias: Optional[Tensor], softplus: bool) -> _ScanParams:
+    b, d, length = u.shape
     p = _ScanParams()
-    p.batch, p.dim, p.len, p.nstate, p.chunk = b, d, l, A.shape[1], CHUNK
+    p.batch, p.dim, p.len, p.nstate, p.chunk = b, d, length, A.shape[1], CHUNK
     p.softplus, p.nthreads = int(softplus), max(1, torch.get_num_threads())
     p.u, p.delta, p.A, p.B, p.C = _ptr(u), _ptr(delta), _ptr(A), _ptr(B), _ptr(C)
     p.D, p.z, p.bias = _ptr(D), _ptr(z), _ptr(bias)
@@ -214,20 +223,22 @@ def _params(u, delta, A, B, C, D, z, bias, softplus: bool) -> _ScanParams:
 
 
 class _NativeScan(torch.autograd.Function):
+    # ctx: Any as in torch's own signature of forward/backward (a context object that takes attributes)
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, bias, softplus: bool):  # type: ignore[override]
-        lib = _load()
+    def forward(ctx: Any, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                D: Optional[Tensor], z: Optional[Tensor], bias: Optional[Tensor], softplus: bool) -> Tensor:
+        lib = library()
         u, delta = _bdl_layout(u), _bdl_layout(delta)
         z = None if z is None else _bdl_layout(z)
         A = A.contiguous()
         D = None if D is None else D.contiguous()
         bias = None if bias is None else bias.contiguous()
-        b, d, l = u.shape
+        b, d, length = u.shape
         n = A.shape[1]
         lanes = _lanes(u.dtype)
         groups = (d + lanes - 1) // lanes
-        nchunks = (l + CHUNK - 1) // CHUNK
-        out = _new_bdl(b, d, l, u)
+        nchunks = (length + CHUNK - 1) // CHUNK
+        out = _new_bdl(u)
         ckpt = u.new_empty(b, groups, nchunks, n, lanes)
         p = _params(u, delta, A, B, C, D, z, bias, softplus)
         p.out, p.ckpt = out.data_ptr(), ckpt.data_ptr()
@@ -239,18 +250,18 @@ class _NativeScan(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, dout):  # type: ignore[override]
-        lib = _load()
+    def backward(ctx: Any, dout: Tensor) -> Tuple[Optional[Tensor], ...]:
+        lib = library()
         u, delta, A, B, C, D, z, bias, ckpt = ctx.saved_tensors
-        b, d, l = u.shape
+        b, d, length = u.shape
         n = A.shape[1]
         nthreads = max(1, torch.get_num_threads())
         dout = _bdl_layout(dout)
-        du, ddelta = _new_bdl(b, d, l, u), _new_bdl(b, d, l, u)
-        dz = None if z is None else _new_bdl(b, d, l, u)
+        du, ddelta = _new_bdl(u), _new_bdl(u)
+        dz = None if z is None else _new_bdl(u)
         dA = u.new_empty(b, d, n)
-        dB = u.new_zeros(nthreads, b, n, l)
-        dC = u.new_zeros(nthreads, b, n, l)
+        dB = u.new_zeros(nthreads, b, n, length)
+        dC = u.new_zeros(nthreads, b, n, length)
         dD = u.new_empty(b, d)
         dbias = u.new_empty(b, d)
         p = _params(u, delta, A, B, C, D, z, bias, ctx.softplus)
@@ -277,18 +288,10 @@ class _NativeScan(torch.autograd.Function):
         )
 
 
-def selective_scan_native(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Optional[Tensor] = None,
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
-    delta_softplus: bool = False,
-) -> Tensor:
-    """Native CPU scan; float32 or float64 (all tensors of one dtype), shapes as in ``selective_scan``."""
+def selective_scan_native(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+                          z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None,
+                          delta_softplus: bool = False) -> Tensor:
+    """:class:`~rdfa_s6.ssm.scan.ScanBackend` by the native CPU kernel; float32 or float64, one dtype for all."""
     if not is_available():
         raise RuntimeError(f"the native selective scan is unavailable: {_error}")
     if u.device.type != "cpu":
@@ -300,4 +303,6 @@ def selective_scan_native(
         raise TypeError("all selective-scan tensors must share one dtype")
     if u.numel() == 0:
         return u.new_zeros(u.shape)
-    return _NativeScan.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus))
+    out: Tensor = _NativeScan.apply(  # type: ignore[no-untyped-call]  # torch leaves Function.apply unannotated
+        u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus))
+    return out

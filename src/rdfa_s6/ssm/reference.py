@@ -16,24 +16,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def selective_scan_reference(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Optional[Tensor] = None,
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
-    delta_softplus: bool = False,
-) -> Tensor:
-    """Sequential recurrence, differentiable by autograd (slow: O(L) Python steps).
-
-    Args:
-        u, delta: [b, d, l]; A: [d, n] real; B, C: [b, n, l]; D, delta_bias: [d]; z: [b, d, l].
-    Returns:
-        [b, d, l] in the dtype of ``u``; the recurrence runs in float32 or wider.
-    """
+def selective_scan_reference(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+                             z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None,
+                             delta_softplus: bool = False) -> Tensor:
+    """:class:`~rdfa_s6.ssm.scan.ScanBackend` as the sequential recurrence, differentiable by autograd (slow:
+    O(L) Python steps). The recurrence runs in float32 or wider."""
     dtype_in = u.dtype
     compute = torch.float64 if dtype_in == torch.float64 else torch.float32
     u, delta, A, B, C = (t.to(compute) for t in (u, delta, A, B, C))

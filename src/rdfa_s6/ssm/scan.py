@@ -9,12 +9,13 @@ Backends (see ``docs/benchmarks.md`` for what each costs):
 
 The choice is: the ``backend`` argument, else ``$RDFA_S6_SCAN``, else automatic (``cuda`` on CUDA tensors when
 ``mamba_ssm`` imports, ``native`` on CPU when the kernel builds, ``chunked`` otherwise). It is logged once.
+Every backend has the signature of :class:`ScanBackend`.
 """
 from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional, Protocol, Set
 
 import torch
 from torch import Tensor
@@ -23,10 +24,30 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("reference", "native", "chunked", "cuda")
 ENV_VAR = "RDFA_S6_SCAN"
-_logged: set = set()
+_logged: Set[str] = set()
 
 
-def _load_backend(name: str) -> Callable[..., Tensor]:
+class ScanBackend(Protocol):
+    """The selective scan with the semantics of ``mamba_ssm``'s ``selective_scan_fn`` (real A only).
+
+    ``h_t = exp(delta'_t A) h_{t-1} + delta'_t u_t B_t`` from ``h_{-1} = 0``, ``y_t = <h_t, C_t> + D u_t``,
+    ``out = y * silu(z)``, where ``delta' = softplus(delta + delta_bias)`` (bias, softplus and gate optional;
+    :mod:`rdfa_s6.ssm.reference` spells it out step by step).
+
+    Args:
+        u: [b, d, l] input; delta: [b, d, l] step sizes (before ``delta_bias``/softplus);
+        A: [d, n] real, usually negative; B, C: [b, n, l]; D: [d] skip; z: [b, d, l] gate;
+        delta_bias: [d]; delta_softplus: apply softplus to ``delta + delta_bias``.
+    Returns:
+        [b, d, l] in the dtype of ``u``.
+    """
+
+    def __call__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+                 z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None,
+                 delta_softplus: bool = False) -> Tensor: ...
+
+
+def _load_backend(name: str) -> ScanBackend:
     if name == "reference":
         from .reference import selective_scan_reference
 
@@ -82,29 +103,14 @@ def resolve_backend(device: torch.device, backend: Optional[str] = None) -> str:
     return "chunked"
 
 
-def selective_scan(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Optional[Tensor] = None,
-    z: Optional[Tensor] = None,
-    delta_bias: Optional[Tensor] = None,
-    delta_softplus: bool = False,
-    backend: Optional[str] = None,
-) -> Tensor:
-    """Selective scan with the semantics of ``mamba_ssm``'s ``selective_scan_fn`` (real A).
+def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
+                   z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None, delta_softplus: bool = False,
+                   backend: Optional[str] = None) -> Tensor:
+    """The :class:`ScanBackend` named ``backend`` (``reference | native | chunked | cuda``, None: automatic).
 
-    Args:
-        u: [b, d, l] input; delta: [b, d, l] step sizes (before ``delta_bias``/softplus);
-        A: [d, n] real, usually negative; B, C: [b, n, l]; D: [d] skip; z: [b, d, l] gate;
-        delta_bias: [d]; delta_softplus: apply softplus to ``delta + delta_bias``.
-        backend: ``reference | native | chunked | cuda`` or None for automatic.
-    Returns:
-        [b, d, l] = (sum_n h_t C_t + D u_t) * silu(z_t), in the dtype of ``u``.
-
-    Under autocast the recurrence and its state run in float32 (half precision is a known NaN source).
+    Checks the shapes, then runs the backend in float32 (float64 for float64 ``u``) with autocast off: under
+    autocast the recurrence and its state stay in float32 (half precision is a known NaN source). The result
+    has the dtype of ``u``.
     """
     _check_shapes(u, delta, A, B, C, D, z, delta_bias)
     name = resolve_backend(u.device, backend)
@@ -113,28 +119,33 @@ def selective_scan(
         log.info("selective scan backend: %s", name)
     fn = _load_backend(name)
     out_dtype = u.dtype
-    compute = torch.float64 if u.dtype == torch.float64 else torch.float32
+    c = torch.float64 if u.dtype == torch.float64 else torch.float32
     device_type = u.device.type if u.device.type in ("cpu", "cuda") else "cpu"
     with torch.autocast(device_type=device_type, enabled=False):
-        args = [t if t is None else t.to(compute) for t in (u, delta, A, B, C, D, z, delta_bias)]
-        out = fn(*args, delta_softplus=delta_softplus)
+        out = fn(u.to(c), delta.to(c), A.to(c), B.to(c), C.to(c), _to(D, c), _to(z, c), _to(delta_bias, c),
+                 delta_softplus=delta_softplus)
     return out.to(out_dtype)
 
 
-def _check_shapes(u, delta, A, B, C, D, z, delta_bias) -> None:
+def _to(t: Optional[Tensor], dtype: torch.dtype) -> Optional[Tensor]:
+    return None if t is None else t.to(dtype)
+
+
+def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor],
+                  z: Optional[Tensor], delta_bias: Optional[Tensor]) -> None:
     if u.dim() != 3:
         raise ValueError(f"u must be [b, d, l], got shape {tuple(u.shape)}")
-    b, d, l = u.shape
+    b, d, length = u.shape
     if delta.shape != u.shape:
         raise ValueError(f"delta must match u {tuple(u.shape)}, got {tuple(delta.shape)}")
     if A.dim() != 2 or A.shape[0] != d or A.is_complex():
         raise ValueError(f"A must be real [d={d}, n], got {tuple(A.shape)} {A.dtype}")
     n = A.shape[1]
     for name, t in (("B", B), ("C", C)):
-        if t.shape != (b, n, l):
-            raise ValueError(f"{name} must be [b={b}, n={n}, l={l}], got {tuple(t.shape)}")
-    for name, t in (("D", D), ("delta_bias", delta_bias)):
-        if t is not None and t.shape != (d,):
-            raise ValueError(f"{name} must be [d={d}], got {tuple(t.shape)}")
+        if t.shape != (b, n, length):
+            raise ValueError(f"{name} must be [b={b}, n={n}, l={length}], got {tuple(t.shape)}")
+    for name, v in (("D", D), ("delta_bias", delta_bias)):
+        if v is not None and v.shape != (d,):
+            raise ValueError(f"{name} must be [d={d}], got {tuple(v.shape)}")
     if z is not None and z.shape != u.shape:
         raise ValueError(f"z must match u {tuple(u.shape)}, got {tuple(z.shape)}")

@@ -396,30 +396,61 @@ namespace {
 constexpr int CONV_KMAX = 16;
 constexpr int64_t CONV_TB = 128;  // time steps per work item: items walk all channel groups of one time block
 
+// The sizes of one conv call, and its work items (stream-batch, time block, channel group), the group fastest:
+// neighbouring items read the same rows of x, so each row is fetched from memory once. Forward and backward
+// share the item layout (the backward's partial sums are indexed by (stream-batch, time block)).
+struct ConvDims {
+    int64_t L, Nd, G, K, KM, S2, NT;
+    ConvDims(const ConvParams& p, int W)
+        : L(p.len), Nd(p.dim), G((p.dim + W - 1) / W), K(p.nk), KM(p.kmax), S2(2 * p.batch),
+          NT((p.len + CONV_TB - 1) / CONV_TB) {}
+    int64_t items() const { return S2 * NT * G; }
+};
+
+struct ConvItem {
+    int64_t sb, tb, d0, t0, t1;  // stream-batch, time block, first channel, steps [t0, t1)
+    int nl;                      // lanes in use (channels d0 .. d0 + nl - 1)
+    int64_t tsl, xoff;           // time stride of x_s (negative for the reversed stream), offset of x_s(0) at d0
+    ConvItem(const ConvParams& p, const ConvDims& n, int W, int64_t item) {
+        const int64_t g = item % n.G;
+        tb = (item / n.G) % n.NT;
+        sb = item / (n.G * n.NT);
+        d0 = g * W;
+        const int64_t s = sb / p.batch, b = sb % p.batch;
+        t0 = tb * CONV_TB;
+        t1 = std::min(n.L, t0 + CONV_TB);
+        nl = (int)std::min<int64_t>(W, n.Nd - d0);
+        tsl = s ? -p.x_sl : p.x_sl;
+        xoff = b * p.x_sb + (s ? (n.L - 1) * p.x_sl : 0) + p.x_coff[s] + d0;
+    }
+};
+
+// xr[KM-1-m] = x_s(t - m), zeros before the start (rows just read, so the reloads hit L1)
+template <typename T, typename V>
+inline void conv_window(V* xr, const T* xb, int64_t t, int64_t KM, int64_t tsl, int nl) {
+    for (int64_t m = 0; m < KM; ++m) {
+        const int64_t tt = t - (KM - 1) + m;
+        xr[m] = tt >= 0 ? load(xb + tt * tsl, nl) : V{};
+    }
+}
+
 template <typename T>
 void conv_forward(const ConvParams& p) {
     typedef typename Vec<T>::type V;
     constexpr int W = Vec<T>::W;
-    const int64_t L = p.len, Nd = p.dim, G = (Nd + W - 1) / W, K = p.nk, KM = p.kmax, S2 = 2 * p.batch;
-    const int64_t NT = (L + CONV_TB - 1) / CONV_TB;
+    const ConvDims n(p, W);
+    const int64_t L = n.L, Nd = n.Nd, K = n.K, KM = n.KM, S2 = n.S2;
     const T *x = (const T*)p.x, *w = (const T*)p.w, *bias = (const T*)p.bias;
     T* u = (T*)p.u;
-    // items (stream-batch, time block, channel group), the group fastest: neighbouring items read the same
-    // rows of x, so each row is fetched from memory once
 #pragma omp parallel for schedule(static) num_threads(p.nthreads)
-    for (int64_t item = 0; item < S2 * NT * G; ++item) {
-        const int64_t g = item % G, tb = (item / G) % NT, sb = item / (G * NT);
-        const int64_t d0 = g * W, s = sb / p.batch, b = sb % p.batch;
-        const int64_t t0 = tb * CONV_TB, t1 = std::min(L, t0 + CONV_TB);
-        const int nl = (int)std::min<int64_t>(W, Nd - d0);
-        const int64_t tsl = s ? -p.x_sl : p.x_sl;
-        const T* xb = x + b * p.x_sb + (s ? (L - 1) * p.x_sl : 0) + p.x_coff[s] + d0;
-        V xr[CONV_KMAX];  // xr[KM-1-m] = x_s(t - m): rows just read, so the reloads hit L1
-        for (int64_t t = t0; t < t1; ++t) {
-            for (int64_t m = 0; m < KM; ++m) {
-                const int64_t tt = t - (KM - 1) + m;
-                xr[m] = tt >= 0 ? load(xb + tt * tsl, nl) : V{};
-            }
+    for (int64_t item = 0; item < n.items(); ++item) {
+        const ConvItem it(p, n, W, item);
+        const int64_t sb = it.sb, d0 = it.d0;
+        const int nl = it.nl;
+        const T* xb = x + it.xoff;
+        V xr[CONV_KMAX];
+        for (int64_t t = it.t0; t < it.t1; ++t) {
+            conv_window(xr, xb, t, KM, it.tsl, nl);
             for (int64_t i = 0; i < K; ++i) {
                 const int64_t k = p.ksz[i];
                 V c = load(bias + i * Nd + d0, nl);
@@ -434,23 +465,20 @@ template <typename T>
 void conv_backward(const ConvParams& p) {
     typedef typename Vec<T>::type V;
     constexpr int W = Vec<T>::W;
-    const int64_t L = p.len, Nd = p.dim, G = (Nd + W - 1) / W, K = p.nk, KM = p.kmax, S2 = 2 * p.batch;
-    const int64_t NT = (L + CONV_TB - 1) / CONV_TB;
+    const ConvDims n(p, W);
+    const int64_t L = n.L, Nd = n.Nd, K = n.K, KM = n.KM, S2 = n.S2, NT = n.NT;
     const T *x = (const T*)p.x, *w = (const T*)p.w, *bias = (const T*)p.bias, *du = (const T*)p.du;
     T *dx = (T*)p.dx, *dw = (T*)p.dw, *dbias = (T*)p.dbias;
 #pragma omp parallel num_threads(p.nthreads)
     {
         std::vector<V> wv(K * KM), bv(K), dwa(K * KM), dba(K), dcr(K * KM);
 #pragma omp for schedule(static)
-        for (int64_t item = 0; item < S2 * NT * G; ++item) {
-            const int64_t g = item % G, tb = (item / G) % NT, sb = item / (G * NT);
-            const int64_t d0 = g * W, s = sb / p.batch, b = sb % p.batch;
-            const int64_t t0 = tb * CONV_TB, t1 = std::min(L, t0 + CONV_TB);
-            const int nl = (int)std::min<int64_t>(W, Nd - d0);
-            const int64_t tsl = s ? -p.x_sl : p.x_sl;
-            const int64_t base = b * p.x_sb + (s ? (L - 1) * p.x_sl : 0) + p.x_coff[s] + d0;
-            const T* xb = x + base;
-            T* dxb = dx ? dx + base : nullptr;
+        for (int64_t item = 0; item < n.items(); ++item) {
+            const ConvItem it(p, n, W, item);
+            const int64_t sb = it.sb, tb = it.tb, d0 = it.d0, t0 = it.t0, t1 = it.t1, tsl = it.tsl;
+            const int nl = it.nl;
+            const T* xb = x + it.xoff;
+            T* dxb = dx ? dx + it.xoff : nullptr;
             for (int64_t i = 0; i < K; ++i) {
                 bv[i] = load(bias + i * Nd + d0, nl);
                 dba[i] = V{};
@@ -460,13 +488,8 @@ void conv_backward(const ConvParams& p) {
                     dcr[i * KM + j] = V{};  // dcr[i*KM + m] = dc_i(t + m)
                 }
             }
-            V xr[CONV_KMAX];  // xr[KM-1-m] = x_s(t - m)
-            auto window = [&](int64_t t) {
-                for (int64_t m = 0; m < KM; ++m) {
-                    const int64_t tt = t - (KM - 1) + m;
-                    xr[m] = tt >= 0 ? load(xb + tt * tsl, nl) : V{};
-                }
-            };
+            V xr[CONV_KMAX];
+            auto window = [&](int64_t t) { conv_window(xr, xb, t, KM, tsl, nl); };
             auto dc_at = [&](int64_t i, int64_t t) {  // d(loss)/d(conv output) of kernel i at step t; needs window(t)
                 const int64_t k = p.ksz[i];
                 V c = bv[i];
