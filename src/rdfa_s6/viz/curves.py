@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 Source = Union[str, Path, Mapping[str, Any]]
 
-#: false-positive categories of :mod:`rdfa_s6.eval.errors`, in its order, with readable names and colours
+#: false-positive categories of :mod:`rdfa_s6.eval.false_positives`, in its order, with readable names and colours
 ERROR_CATEGORIES = ("double_detection", "wrong_label", "localization", "confusion", "background")
 ERROR_NAMES = {
     "double_detection": "double detection",
@@ -226,7 +226,7 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
 
 
 def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
-    """The false-positive breakdown of ``metrics["errors"]`` (see :mod:`rdfa_s6.eval.errors`): counts per
+    """The false-positive breakdown of ``metrics["errors"]`` (see :mod:`rdfa_s6.eval.false_positives`): counts per
     category as bars (with their share in percent) and the shares as a pie, written to ``out_png``.
     ``metrics`` may also be the breakdown dict itself."""
     m = load_metrics(metrics)
