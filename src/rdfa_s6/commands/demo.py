@@ -134,7 +134,7 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> Lis
     except ImportError:
         logging.getLogger(__name__).warning("matplotlib is not installed: no figures (pip install 'rdfa-s6[viz]')")
         return []
-    from ..viz.curves import plot_class_ap, plot_error_breakdown, plot_training_curve
+    from ..viz import plot_class_ap, plot_error_breakdown, plot_training_curve
     from ..viz.timeline import plot_timeline
 
     fig_dir = out / "figures"

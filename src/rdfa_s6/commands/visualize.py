@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-
 from ._common import DEFAULT_TIOU, HelpFormatter, parse_tiou
 
 
@@ -103,9 +102,15 @@ def _metrics_plot(plot, metrics, out_png: Path, source) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..eval import align_predictions, evaluate, load_ground_truth, load_predictions
     from ..eval.predictions import check_usable
-    from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
-    from ..viz.curves import load_metrics
-    from ..viz.timeline import pyplot
+    from ..viz import (
+        load_metrics,
+        plot_class_ap,
+        plot_error_breakdown,
+        plot_pr_curves,
+        plot_timeline,
+        plot_training_curve,
+    )
+    from ..viz.mpl import pyplot
 
     _check_options(args)
     pyplot()  # fail early, before any work, when matplotlib is missing
