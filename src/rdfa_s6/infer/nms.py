@@ -23,9 +23,10 @@ across its thread pool, which costs milliseconds per call on a busy machine.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor
 
@@ -33,18 +34,24 @@ log = logging.getLogger(__name__)
 
 Result = Tuple[Tensor, Tensor, Tensor]
 Arrays = Tuple[np.ndarray, np.ndarray, np.ndarray]
+#: an input: a tensor (any device) or anything NumPy reads as an array
+Input = Union[Tensor, npt.ArrayLike]
+#: a float32 array or one float32 element of one (the picked segment of the exact loop)
+Float32 = Union[np.ndarray, np.float32]
+#: per-pick update: ``(iou_to_pick [n], key [n]) -> removed [n] bool``; may decay ``key`` in place
+Update = Callable[[np.ndarray, np.ndarray], np.ndarray]
 _EPS = 1e-6
 _F = np.float32
 _METHODS = ("gaussian", "linear")
 
 
-def _numpy(x, dtype) -> np.ndarray:
+def _numpy(x: Input, dtype: npt.DTypeLike) -> np.ndarray:
     if isinstance(x, Tensor):
         x = x.detach().cpu().numpy()
     return np.ascontiguousarray(np.asarray(x, dtype=dtype))
 
 
-def _prepare(segments, scores, labels) -> Arrays:
+def _prepare(segments: Input, scores: Input, labels: Input) -> Arrays:
     """Inputs as NumPy ``float32 [N, 2]``, ``float32 [N]``, ``int64 [N]``, checked."""
     segs = _numpy(segments, np.float32).reshape(-1, 2)
     sc, lab = _numpy(scores, np.float32).reshape(-1), _numpy(labels, np.int64).reshape(-1)
@@ -62,13 +69,14 @@ def _torch(segs: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> Result:
             torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)))
 
 
-def _iou(px1, px2, parea, x1, x2, area):
+def _iou(px1: Float32, px2: Float32, parea: Float32, x1: np.ndarray, x2: np.ndarray, area: np.ndarray) -> np.ndarray:
     """IoU of picked segment(s) against candidates, in nms_cpu.cpp's float32 operation order."""
     inter = np.maximum(np.minimum(px2, x2) - np.maximum(px1, x1), _F(0.0))
-    return inter / ((parea + area) - inter)
+    iou: np.ndarray = inter / ((parea + area) - inter)
+    return iou
 
 
-def _soft_update(method: str, iou_threshold: float, sigma: float, min_score: float) -> Callable:
+def _soft_update(method: str, iou_threshold: float, sigma: float, min_score: float) -> Update:
     """Per-pick soft-NMS update: decay the scores ``key`` in place; return the mask of those now ``< min_score``."""
     thr, sig, low = _F(iou_threshold), _F(sigma), _F(min_score)
 
@@ -82,14 +90,19 @@ def _soft_update(method: str, iou_threshold: float, sigma: float, min_score: flo
     return update
 
 
-def _hard_update(iou_threshold: float) -> Callable:
+def _hard_update(iou_threshold: float) -> Update:
     """Per-pick hard-NMS update: return the mask of candidates with ``IoU >= iou_threshold``."""
     thr = _F(iou_threshold)
-    return lambda ovr, key: ovr >= thr
+
+    def update(ovr: np.ndarray, key: np.ndarray) -> np.ndarray:
+        removed: np.ndarray = ovr >= thr
+        return removed
+
+    return update
 
 
 def _greedy(segs: np.ndarray, key: np.ndarray, sizes: np.ndarray, max_picks: int,
-            update: Callable) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            update: Update) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Greedy selection run on all groups at once, one iteration per pick.
 
     ``segs [N, 2]`` and ``key [N]`` (float32) hold the groups one after the other, ``sizes [G]`` their (positive)
@@ -173,7 +186,8 @@ def _soft_nms_exact(segs: np.ndarray, scores: np.ndarray, method: str, iou_thres
     return inds[:i].copy(), state[2, :i].copy()
 
 
-def _grouped(labels: np.ndarray, multiclass: bool, sort_key: Optional[np.ndarray] = None):
+def _grouped(labels: np.ndarray, multiclass: bool,
+             sort_key: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Candidate indices laid out group after group (ascending label when multiclass), in input order or by
     decreasing ``sort_key`` (stable) within a group, and the group sizes ``[G]``."""
     order = np.arange(labels.shape[0])
@@ -247,7 +261,7 @@ def _seg_voting(nms_segs: np.ndarray, all_segs: np.ndarray, all_scores: np.ndarr
     return np.where(total > 0, refined, nms_segs)
 
 
-def soft_nms(segments, scores, labels, *, method: str = "gaussian", sigma: float = 0.5,
+def soft_nms(segments: Input, scores: Input, labels: Input, *, method: str = "gaussian", sigma: float = 0.5,
              iou_threshold: float = 0.1, min_score: float = 0.001, max_seg_num: int = 200,
              multiclass: bool = True) -> Result:
     """Soft-NMS as ActionFormer's ``SoftNMSop`` applied per class (``multiclass``) or to all candidates.
@@ -261,7 +275,7 @@ def soft_nms(segments, scores, labels, *, method: str = "gaussian", sigma: float
                              max_seg_num, multiclass))
 
 
-def hard_nms(segments, scores, labels, *, iou_threshold: float = 0.1, min_score: float = 0.001,
+def hard_nms(segments: Input, scores: Input, labels: Input, *, iou_threshold: float = 0.1, min_score: float = 0.001,
              max_seg_num: int = 200, multiclass: bool = True) -> Result:
     """Greedy NMS as ActionFormer's ``NMSop`` per class (``multiclass``) or over all candidates.
 
@@ -275,7 +289,7 @@ def hard_nms(segments, scores, labels, *, iou_threshold: float = 0.1, min_score:
                              multiclass))
 
 
-def seg_voting(nms_segs, all_segs, all_scores, voting_thresh: float) -> Tensor:
+def seg_voting(nms_segs: Input, all_segs: Input, all_scores: Input, voting_thresh: float) -> Tensor:
     """Segment voting: each kept segment becomes the score-weighted mean of all candidates with
     ``IoU >= voting_thresh`` to it (IoU without epsilon, as ActionFormer's ``seg_voting``; its unused
     ``score_offset`` is not reproduced). A segment nobody votes for (ActionFormer: NaN) is returned unchanged.
@@ -287,7 +301,7 @@ def seg_voting(nms_segs, all_segs, all_scores, voting_thresh: float) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
 
-def batched_nms(segments, scores, labels, *, iou_threshold: float = 0.1, min_score: float = 0.001,
+def batched_nms(segments: Input, scores: Input, labels: Input, *, iou_threshold: float = 0.1, min_score: float = 0.001,
                 max_seg_num: int = 200, use_soft_nms: bool = True, multiclass: bool = True, sigma: float = 0.5,
                 voting_thresh: float = 0.0, method: str = "gaussian") -> Result:
     """ActionFormer's ``batched_nms``: NMS per class (or class-agnostic), each group capped at ``max_seg_num``,
