@@ -1,4 +1,5 @@
-"""Candidate decoding (docs/model.md §5.1) on hand-computed cases, and the grid <-> seconds round trip (docs/model.md §2.4)."""
+"""Candidate decoding (docs/model.md §5.1) on hand-computed cases, and the grid <-> seconds round trip
+(docs/model.md §2.4)."""
 from __future__ import annotations
 
 import math

@@ -27,7 +27,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "selected on nothing: the final EMA model is tested.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="report folder (replaced if it holds an earlier demo)")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"),
+                        help="report folder (replaced if it holds an earlier demo)")
     parser.add_argument("--quick", action="store_true", help="15 instead of 30 epochs: under a minute")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -75,7 +75,8 @@ def evaluate(
     det = average_precision(aligned, gt, thr)
     missing = [lab for lab, n in zip(gt.labels, np.bincount(aligned.label, minlength=len(gt.labels))) if n == 0]
     if missing and len(aligned):
-        msg = f"no predictions for {len(missing)} class(es) ({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}): AP 0"
+        more = " ..." if len(missing) > 5 else ""
+        msg = f"no predictions for {len(missing)} class(es) ({', '.join(missing[:5])}{more}): AP 0"
         log.warning("%s", msg)
         warnings.append(msg)
     rec = average_recall(aligned, gt, thr)
