@@ -18,7 +18,8 @@ from typing import Callable, Tuple
 import numpy as np
 import torch
 
-from rdfa_s6.infer.nms import _soft_nms_exact, batched_nms
+from rdfa_s6.infer.nms import batched_nms
+from rdfa_s6.infer.nms_loops import soft_nms_exact
 
 RANGES = [(0, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 10000)]
 SEQ_LEN = 2304
@@ -79,7 +80,7 @@ def main() -> None:
         def exact() -> None:
             for c in np.unique(labels_np):
                 members = np.flatnonzero(labels_np == c)
-                _soft_nms_exact(segs_np[members], scores_np[members], "gaussian", 0.1, 0.5, 0.001, 200)
+                soft_nms_exact(segs_np[members], scores_np[members], "gaussian", 0.1, 0.5, 0.001, 200)
 
         exact_ms = median_ms(exact, max(1, args.reps // 3))
         print(f"{name:8s} {segs.shape[0]} candidates: soft-NMS (batched_nms) {soft:7.1f} ms/video | "

@@ -15,7 +15,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rdfa_s6.infer.nms import _soft_nms_exact, batched_nms, hard_nms, seg_voting, soft_nms
+from rdfa_s6.infer.nms import batched_nms, hard_nms, seg_voting, soft_nms
+from rdfa_s6.infer.nms_loops import soft_nms_exact
 
 F = np.float32
 
@@ -195,7 +196,7 @@ def test_exact_path_matches_reference_without_ties():
         scores = rng.random(n)
         for method in ("gaussian", "linear"):
             ref_idx, dets = ref_softnms(segs.tolist(), scores.tolist(), method, 0.3, 0.5, 0.05)
-            idx, sc = _soft_nms_exact(segs.astype(np.float32), scores.astype(np.float32), method, 0.3, 0.5, 0.05,
+            idx, sc = soft_nms_exact(segs.astype(np.float32), scores.astype(np.float32), method, 0.3, 0.5, 0.05,
                                       10**9)
             assert idx.tolist() == ref_idx
             np.testing.assert_allclose(sc, [float(d[2]) for d in dets], rtol=0, atol=1e-6)
@@ -267,7 +268,7 @@ def test_batched_fast_path_matches_exact_loop_at_scale(quantise):
         exp_idx, exp_scores = [], []
         for c in range(classes):
             members = np.flatnonzero(labels == c)
-            idx, sc = _soft_nms_exact(segs[members], scores[members].astype(np.float32), method, 0.3, 0.5, 0.001,
+            idx, sc = soft_nms_exact(segs[members], scores[members].astype(np.float32), method, 0.3, 0.5, 0.001,
                                       150)
             exp_idx.append(members[idx])
             exp_scores.append(sc)

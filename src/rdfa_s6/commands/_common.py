@@ -100,3 +100,11 @@ def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto
                         help="forward precision: bf16 matmuls (scan, norms and decoding in float32) or exact fp32; "
                              "auto = bf16 where the hardware has fast bfloat16 (AMX/AVX512-BF16 CPUs, CUDA "
                              "compute 8.0+), else fp32")
+
+
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--no-progress`` and ``--precision``: the options of a command that runs a checkpoint's
+    detector over videos (``infer``, ``test``)."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_precision_argument(parser)

@@ -27,7 +27,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "selected on nothing: the final EMA model is tested.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="report folder (replaced if it holds an earlier demo)")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"),
+                        help="report folder (replaced if it holds an earlier demo)")
     parser.add_argument("--quick", action="store_true", help="15 instead of 30 epochs: under a minute")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -134,7 +135,7 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> Lis
     except ImportError:
         logging.getLogger(__name__).warning("matplotlib is not installed: no figures (pip install 'rdfa-s6[viz]')")
         return []
-    from ..viz.curves import plot_class_ap, plot_error_breakdown, plot_training_curve
+    from ..viz import plot_class_ap, plot_error_breakdown, plot_training_curve
     from ..viz.timeline import plot_timeline
 
     fig_dir = out / "figures"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any, List, Mapping
+from typing import Any, Mapping
 
 from ..errors import UserError
 from ._common import DEFAULT_TIOU, HelpFormatter, output_file, parse_tiou

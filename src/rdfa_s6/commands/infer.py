@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._common import HelpFormatter, add_precision_argument, output_dir, output_file, positive
+from ._common import HelpFormatter, add_inference_arguments, output_dir, output_file, positive
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder that a relative infer.ext_score_file of the config is taken under")
     parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (same-length groups)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_precision_argument(parser)
+    add_inference_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -73,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api import Detector
     from ..errors import UserError
-    from ..infer.fusion import external_scores_for
     from ..export import export_results
+    from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
 
     positive(args.fps, "--fps", "frames per second")

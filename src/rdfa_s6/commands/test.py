@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, add_precision_argument, output_dir, output_file
+from ._common import HelpFormatter, add_inference_arguments, output_dir, output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -22,16 +22,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides for inference only, e.g. infer.nms_sigma=0.75 eval.tiou_thresholds=[0.5]")
+                        help="config overrides for inference only, e.g. infer.nms_sigma=0.75 "
+                        "eval.tiou_thresholds=[0.5]")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="dataset folder (DIR/annotations.json, DIR/features/) unless the config names the paths")
     parser.add_argument("--split", default=None, help="subset to evaluate (default: the config's data.test_split)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for results_<split>.json and metrics_<split>.json (default: the checkpoint's folder)")
+                        help="folder for results_<split>.json and metrics_<split>.json "
+                        "(default: the checkpoint's folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics to this file")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_precision_argument(parser)
+    add_inference_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 

@@ -90,9 +90,15 @@ def run(args: argparse.Namespace) -> int:
     from ..eval import align_predictions, evaluate, load_ground_truth, load_predictions
     from ..eval.predictions import check_usable
     from ..formats.annotations import video_durations
-    from ..viz import plot_class_ap, plot_error_breakdown, plot_pr_curves, plot_timeline, plot_training_curve
-    from ..viz.curves import load_metrics
-    from ..viz.timeline import pyplot
+    from ..viz import (
+        load_metrics,
+        plot_class_ap,
+        plot_error_breakdown,
+        plot_pr_curves,
+        plot_timeline,
+        plot_training_curve,
+    )
+    from ..viz.mpl import pyplot
 
     _check_options(args)
     pyplot()  # fail early, before any work, when matplotlib is missing

@@ -1,13 +1,6 @@
 """Configuration: a typed dataclass schema, YAML presets (``rdfa_s6/configs``), dotted overrides."""
-from .loader import (
-    apply_override,
-    config_from_dict,
-    config_to_dict,
-    list_presets,
-    load_config,
-    parse_value,
-    validate,
-)
+from .checks import config_from_dict, validate
+from .loader import apply_override, config_to_dict, list_presets, load_config, parse_value
 from .schema import (
     BaselineConfig,
     BranchConfig,

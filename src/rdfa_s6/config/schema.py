@@ -3,7 +3,7 @@
 Units: lengths such as ``max_seq_len``, ``regression_ranges`` and ``chan_pool_len`` are in **feature steps**
 (one step = ``feat_stride * downsample_rate`` frames); ``duration_thresh`` is in feature steps too;
 ``default_fps`` is frames per second. Fields with a fixed set of values list it in ``metadata["choices"]``;
-:func:`rdfa_s6.config.loader.validate` checks them together with the cross-field rules.
+:mod:`rdfa_s6.config.checks` checks them together with the cross-field rules.
 """
 from __future__ import annotations
 

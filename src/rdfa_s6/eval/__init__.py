@@ -6,7 +6,7 @@ recall and a false-positive breakdown; it matches ActivityNet's ``Evaluation/eva
 from __future__ import annotations
 
 from .detection import DetectionResult, average_precision, interpolated_ap, segment_iou
-from .errors import false_positive_breakdown
+from .false_positives import false_positive_breakdown
 from .groundtruth import GT_POLICIES, GroundTruth, load_ground_truth
 from .predictions import Aligned, Predictions, align_predictions, load_predictions
 from .recall import RecallResult, average_recall

@@ -31,7 +31,8 @@ def segment_iou(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray) 
     inter = (np.minimum(pe, ge) - np.maximum(ps, gs)).clip(0)
     union = (ge - gs) + (pe - ps) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        return inter / union
+        tiou: np.ndarray = inter / union
+    return tiou
 
 
 def pairs_by_key(pred_key: np.ndarray, gt_key: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -106,7 +107,8 @@ def interpolated_ap(tp: np.ndarray, npos: int) -> np.ndarray:
     mprec = np.concatenate([zero, prec, zero], axis=1)
     mrec = np.concatenate([zero, rec, one], axis=1)
     envelope = np.maximum.accumulate(mprec[:, ::-1], axis=1)[:, ::-1]
-    return np.sum((mrec[:, 1:] - mrec[:, :-1]) * envelope[:, 1:], axis=1)
+    ap: np.ndarray = np.sum((mrec[:, 1:] - mrec[:, :-1]) * envelope[:, 1:], axis=1)
+    return ap
 
 
 @dataclass
@@ -124,7 +126,7 @@ class DetectionResult:
 def average_precision(preds: Aligned, gt: GroundTruth, thresholds: Sequence[float]) -> DetectionResult:
     """AP per threshold and class, mAP per threshold and its mean (fractions in [0, 1])."""
     thr = np.asarray(thresholds, dtype=np.float64)
-    order, tp = greedy_match(preds, gt, thr)
+    order, tp = greedy_match(preds, gt, thresholds)
     ncls = len(gt.labels)
     num_gt = np.bincount(gt.label, minlength=ncls)
     ranked_label = preds.label[order]

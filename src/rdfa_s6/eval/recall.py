@@ -78,7 +78,8 @@ def average_recall(preds: Aligned, gt: GroundTruth, thresholds: Sequence[float],
     if n_gt == 0:
         zeros = np.zeros((thr.shape[0], max_an))
         return RecallResult(thr, an, zeros, zeros.mean(axis=0), 0.0, an_1x, an_5x, 0.0, 0.0)
-    counts = np.stack([np.bincount(row, minlength=limit + 1) for row in first]) if thr.size else np.zeros((0, limit + 1))
+    counts = (np.stack([np.bincount(row, minlength=limit + 1) for row in first]) if thr.size
+              else np.zeros((0, limit + 1)))
     recall_at = np.cumsum(counts, axis=1)[:, :limit] / float(n_gt)  # [T, limit]: recall with AN = 1..limit
     recall = recall_at[:, :max_an]
     ar = recall.mean(axis=0)

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DataError, UserError
 from ..formats.jsonfile import preview
 from .detection import average_precision
-from .errors import false_positive_breakdown
+from .false_positives import false_positive_breakdown
 from .groundtruth import load_ground_truth
 from .predictions import align_predictions, check_usable, load_predictions
 from .recall import average_recall

@@ -1,4 +1,5 @@
-"""Per-video candidate generation from the heads' outputs (docs/model.md §5.1) and the grid -> seconds step (docs/model.md §2.4).
+"""Per-video candidate generation from the heads' outputs (docs/model.md §5.1) and the grid -> seconds step
+(docs/model.md §2.4).
 
 Units: the point rows ``(t, lo, hi, stride)`` hold level-0 feature steps ("grid units"), the regression
 offsets are distances in units of the level's stride, and the decoded segments are in grid units. Seconds

@@ -13,38 +13,37 @@ float32 on the CPU, as ActionFormer's ``nms_cpu.cpp`` does, with the same arithm
 * hard NMS (``nms_1d_cpu`` + ``NMSop``) first keeps scores ``> min_score`` (when ``min_score > 0``), visits the
   candidates by decreasing score and suppresses later ones with ``IoU >= iou_threshold``.
 
-All classes run at once on one flat array (classes one after the other, per-class reductions with
-``ufunc.reduceat``), one loop iteration per pick; iterations stop after ``max_seg_num`` picks, which gives the
-same first ``max_seg_num`` picks as running to the end. This fast path does not track the C++ working order,
-which only matters when the maximum is tied; a class that meets a tie is re-run with the exact order-tracking
-loop (``_soft_nms_exact``). The loops use NumPy rather than torch: torch's ``exp`` splits even small arrays
-across its thread pool, which costs milliseconds per call on a busy machine.
+The selection loops (all classes at once, and the exact tie-breaking loop) are in :mod:`.nms_loops`.
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor
+
+from .nms_loops import greedy, hard_update, soft_nms_exact, soft_update
 
 log = logging.getLogger(__name__)
 
 Result = Tuple[Tensor, Tensor, Tensor]
 Arrays = Tuple[np.ndarray, np.ndarray, np.ndarray]
-_EPS = 1e-6
+#: an input: a tensor (any device) or anything NumPy reads as an array
+Input = Union[Tensor, npt.ArrayLike]
 _F = np.float32
 _METHODS = ("gaussian", "linear")
 
 
-def _numpy(x, dtype) -> np.ndarray:
+def _numpy(x: Input, dtype: npt.DTypeLike) -> np.ndarray:
     if isinstance(x, Tensor):
         x = x.detach().cpu().numpy()
     return np.ascontiguousarray(np.asarray(x, dtype=dtype))
 
 
-def _prepare(segments, scores, labels) -> Arrays:
+def _prepare(segments: Input, scores: Input, labels: Input) -> Arrays:
     """Inputs as NumPy ``float32 [N, 2]``, ``float32 [N]``, ``int64 [N]``, checked."""
     segs = _numpy(segments, np.float32).reshape(-1, 2)
     sc, lab = _numpy(scores, np.float32).reshape(-1), _numpy(labels, np.int64).reshape(-1)
@@ -62,118 +61,8 @@ def _torch(segs: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> Result:
             torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)))
 
 
-def _iou(px1, px2, parea, x1, x2, area):
-    """IoU of picked segment(s) against candidates, in nms_cpu.cpp's float32 operation order."""
-    inter = np.maximum(np.minimum(px2, x2) - np.maximum(px1, x1), _F(0.0))
-    return inter / ((parea + area) - inter)
-
-
-def _soft_update(method: str, iou_threshold: float, sigma: float, min_score: float) -> Callable:
-    """Per-pick soft-NMS update: decay the scores ``key`` in place; return the mask of those now ``< min_score``."""
-    thr, sig, low = _F(iou_threshold), _F(sigma), _F(min_score)
-
-    def update(ovr: np.ndarray, key: np.ndarray) -> np.ndarray:
-        if method == "gaussian":
-            key *= np.exp(-(ovr * ovr) / sig)
-        else:
-            key *= np.where(ovr >= thr, _F(1.0) - ovr, _F(1.0))
-        return key < low
-
-    return update
-
-
-def _hard_update(iou_threshold: float) -> Callable:
-    """Per-pick hard-NMS update: return the mask of candidates with ``IoU >= iou_threshold``."""
-    thr = _F(iou_threshold)
-    return lambda ovr, key: ovr >= thr
-
-
-def _greedy(segs: np.ndarray, key: np.ndarray, sizes: np.ndarray, max_picks: int,
-            update: Callable) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy selection run on all groups at once, one iteration per pick.
-
-    ``segs [N, 2]`` and ``key [N]`` (float32) hold the groups one after the other, ``sizes [G]`` their (positive)
-    lengths. Each iteration every group picks its remaining candidate of highest key, then
-    ``update(iou_to_pick, key)`` may change keys in place and returns the candidates to remove. Returns per pick
-    its group, flat position and key, in pick order within each group, and per group whether a tied maximum was
-    met (the pick is then the first maximum in flat order).
-    """
-    n, ninf = key.shape[0], _F(-np.inf)
-    cols = np.empty((3, n), dtype=np.float32)  # x1, x2, area = x2 - x1 + 1e-6 as nms_cpu.cpp
-    cols[0], cols[1] = segs[:, 0], segs[:, 1]
-    cols[2] = (cols[1] - cols[0]) + _F(_EPS)
-    key, orig, counts = key.copy(), np.arange(n), sizes.copy()  # removed candidates have key -inf (or NaN)
-    ids = np.arange(sizes.shape[0])  # original group of each current group
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    tie = np.zeros(sizes.shape[0], dtype=bool)
-    out_group, out_pos, out_key = [], [], []
-    with np.errstate(invalid="ignore"):  # removed key (-inf) times a zero weight: NaN, still removed
-        for it in range(max_picks):
-            gmax = np.fmax.reduceat(key, starts)
-            active = gmax > ninf
-            num_active = int(np.count_nonzero(active))
-            if num_active == 0:
-                break
-            sel = np.flatnonzero((key == np.repeat(gmax, counts)) & (key > ninf))
-            if sel.shape[0] != num_active:  # tied maxima: keep the first of each group, flag the group
-                gid = np.repeat(np.arange(counts.shape[0]), counts)
-                groups, first, num = np.unique(gid[sel], return_index=True, return_counts=True)
-                tie[ids[groups[num > 1]]] = True
-                sel = sel[first]
-            out_group.append(ids[active])
-            out_pos.append(orig[sel])
-            out_key.append(key[sel])
-            key[sel] = ninf
-            picked = np.zeros((3, counts.shape[0]), dtype=np.float32)
-            picked[:, active] = cols[:, sel]
-            picked = np.repeat(picked, counts, axis=1)
-            removed = update(_iou(picked[0], picked[1], picked[2], cols[0], cols[1], cols[2]), key)
-            key[removed] = ninf
-            if it % 8 == 7:  # drop removed candidates and finished groups once they are the majority
-                keep = key > ninf
-                if 2 * int(np.count_nonzero(keep)) < key.shape[0]:
-                    gid = np.repeat(np.arange(counts.shape[0]), counts)[keep]
-                    cols, key, orig = cols[:, keep], key[keep], orig[keep]
-                    present, counts = np.unique(gid, return_counts=True)
-                    if present.shape[0] == 0:
-                        break
-                    ids, starts = ids[present], np.concatenate([[0], np.cumsum(counts)[:-1]])
-    if not out_group:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32), tie
-    group, pos, key = np.concatenate(out_group), np.concatenate(out_pos), np.concatenate(out_key)
-    order = np.argsort(group, kind="stable")  # picks were recorded iteration by iteration
-    return group[order], pos[order], key[order], tie
-
-
-def _soft_nms_exact(segs: np.ndarray, scores: np.ndarray, method: str, iou_threshold: float, sigma: float,
-                    min_score: float, max_picks: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Soft-NMS of one group (float32 ``segs [n, 2]``, ``scores [n]``) tracking nms_cpu.cpp's working order
-    (swaps), so ties resolve as in C++. Returns the picked indices in pick order and their scores at pick time.
-    """
-    state = np.stack([segs[:, 0], segs[:, 1], scores, (segs[:, 1] - segs[:, 0]) + _F(_EPS)])  # [4, n]
-    inds = np.arange(segs.shape[0])
-    update = _soft_update(method, iou_threshold, sigma, min_score)
-    n, i = segs.shape[0], 0
-    while i < n and i < max_picks:
-        j = i + int(np.argmax(state[2, i:n]))
-        state[:, [i, j]] = state[:, [j, i]]
-        inds[[i, j]] = inds[[j, i]]
-        rest = state[:, i + 1: n]
-        keep = ~update(_iou(state[0, i], state[1, i], state[3, i], rest[0], rest[1], rest[3]), rest[2])
-        n_keep = int(keep.sum())
-        # C++ fills each removed slot (left to right) with the current last candidate, i.e. the first n_keep
-        # slots end up holding their own survivors plus the survivors beyond n_keep taken from the right.
-        holes = np.flatnonzero(~keep[:n_keep])
-        if holes.size:
-            movers = (np.flatnonzero(keep[n_keep:]) + n_keep)[::-1]
-            rest[:, holes] = rest[:, movers]
-            inds[i + 1 + holes] = inds[i + 1 + movers]
-        n, i = i + 1 + n_keep, i + 1
-    return inds[:i].copy(), state[2, :i].copy()
-
-
-def _grouped(labels: np.ndarray, multiclass: bool, sort_key: Optional[np.ndarray] = None):
+def _grouped(labels: np.ndarray, multiclass: bool,
+             sort_key: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Candidate indices laid out group after group (ascending label when multiclass), in input order or by
     decreasing ``sort_key`` (stable) within a group, and the group sizes ``[G]``."""
     order = np.arange(labels.shape[0])
@@ -197,8 +86,8 @@ def _soft_nms(segs: np.ndarray, sc: np.ndarray, lab: np.ndarray, method: str, si
     if sc.shape[0] == 0:
         return segs, sc, lab
     order, sizes = _grouped(lab, multiclass)
-    group, pos, key, tie = _greedy(segs[order], sc[order], sizes, max_seg_num,
-                                   _soft_update(method, iou_threshold, sigma, min_score))
+    group, pos, key, tie = greedy(segs[order], sc[order], sizes, max_seg_num,
+                                  soft_update(method, iou_threshold, sigma, min_score))
     if tie.any():
         log.debug("soft-NMS: %d group(s) with tied maxima re-run in exact order", int(tie.sum()))
         starts = np.concatenate([[0], np.cumsum(sizes)])
@@ -206,8 +95,8 @@ def _soft_nms(segs: np.ndarray, sc: np.ndarray, lab: np.ndarray, method: str, si
         for g in range(sizes.shape[0]):
             if tie[g]:
                 members = order[starts[g]: starts[g + 1]]
-                local, g_key = _soft_nms_exact(segs[members], sc[members], method, iou_threshold, sigma,
-                                               min_score, max_seg_num)
+                local, g_key = soft_nms_exact(segs[members], sc[members], method, iou_threshold, sigma,
+                                              min_score, max_seg_num)
                 parts_pos.append(local + starts[g])
                 parts_key.append(g_key)
             else:
@@ -228,7 +117,7 @@ def _hard_nms(segs: np.ndarray, sc: np.ndarray, lab: np.ndarray, iou_threshold: 
     order, sizes = _grouped(lab, multiclass, sort_key=sc)
     # the key is minus the rank: unique and decreasing within a group, so the pick is the first one remaining
     rank = -np.arange(order.shape[0], dtype=np.float32)
-    _, pos, _, _ = _greedy(segs[order], rank, sizes, max_seg_num, _hard_update(iou_threshold))
+    _, pos, _, _ = greedy(segs[order], rank, sizes, max_seg_num, hard_update(iou_threshold))
     idx = order[pos]
     return segs[idx], sc[idx], lab[idx]
 
@@ -247,7 +136,7 @@ def _seg_voting(nms_segs: np.ndarray, all_segs: np.ndarray, all_scores: np.ndarr
     return np.where(total > 0, refined, nms_segs)
 
 
-def soft_nms(segments, scores, labels, *, method: str = "gaussian", sigma: float = 0.5,
+def soft_nms(segments: Input, scores: Input, labels: Input, *, method: str = "gaussian", sigma: float = 0.5,
              iou_threshold: float = 0.1, min_score: float = 0.001, max_seg_num: int = 200,
              multiclass: bool = True) -> Result:
     """Soft-NMS as ActionFormer's ``SoftNMSop`` applied per class (``multiclass``) or to all candidates.
@@ -261,7 +150,7 @@ def soft_nms(segments, scores, labels, *, method: str = "gaussian", sigma: float
                              max_seg_num, multiclass))
 
 
-def hard_nms(segments, scores, labels, *, iou_threshold: float = 0.1, min_score: float = 0.001,
+def hard_nms(segments: Input, scores: Input, labels: Input, *, iou_threshold: float = 0.1, min_score: float = 0.001,
              max_seg_num: int = 200, multiclass: bool = True) -> Result:
     """Greedy NMS as ActionFormer's ``NMSop`` per class (``multiclass``) or over all candidates.
 
@@ -275,7 +164,7 @@ def hard_nms(segments, scores, labels, *, iou_threshold: float = 0.1, min_score:
                              multiclass))
 
 
-def seg_voting(nms_segs, all_segs, all_scores, voting_thresh: float) -> Tensor:
+def seg_voting(nms_segs: Input, all_segs: Input, all_scores: Input, voting_thresh: float) -> Tensor:
     """Segment voting: each kept segment becomes the score-weighted mean of all candidates with
     ``IoU >= voting_thresh`` to it (IoU without epsilon, as ActionFormer's ``seg_voting``; its unused
     ``score_offset`` is not reproduced). A segment nobody votes for (ActionFormer: NaN) is returned unchanged.
@@ -287,7 +176,7 @@ def seg_voting(nms_segs, all_segs, all_scores, voting_thresh: float) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
 
-def batched_nms(segments, scores, labels, *, iou_threshold: float = 0.1, min_score: float = 0.001,
+def batched_nms(segments: Input, scores: Input, labels: Input, *, iou_threshold: float = 0.1, min_score: float = 0.001,
                 max_seg_num: int = 200, use_soft_nms: bool = True, multiclass: bool = True, sigma: float = 0.5,
                 voting_thresh: float = 0.0, method: str = "gaussian") -> Result:
     """ActionFormer's ``batched_nms``: NMS per class (or class-agnostic), each group capped at ``max_seg_num``,

@@ -1,0 +1,163 @@
+"""Plots of an evaluation's metrics JSON (``rdfa-s6 evaluate --json``): per-class AP and the false-positive
+breakdown. Each function writes one PNG atomically and returns its path."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import DataError
+from .mpl import PathLike, pyplot, save_png
+
+Source = Union[str, Path, Mapping[str, Any]]
+
+#: false-positive categories of :mod:`rdfa_s6.eval.false_positives`, in its order, with readable names and colours
+ERROR_CATEGORIES = ("double_detection", "wrong_label", "localization", "confusion", "background")
+ERROR_NAMES = {
+    "double_detection": "double detection",
+    "wrong_label": "wrong label",
+    "localization": "localization",
+    "confusion": "confusion",
+    "background": "background",
+}
+ERROR_COLORS = {
+    "double_detection": "#4c72b0",
+    "wrong_label": "#dd8452",
+    "localization": "#55a868",
+    "confusion": "#c44e52",
+    "background": "#8172b3",
+}
+
+
+def load_metrics(metrics: Source) -> Mapping[str, Any]:
+    """The metrics dict of ``rdfa-s6 evaluate --json`` (a path or the dict itself)."""
+    if isinstance(metrics, Mapping):
+        return metrics
+    from ..formats.jsonfile import read_json
+
+    data, name = read_json(metrics, "metrics")
+    if not isinstance(data, Mapping):
+        raise DataError(f"metrics {name}: expected a JSON object as written by 'rdfa-s6 evaluate --json'")
+    return data
+
+
+def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> Path:
+    """Horizontal bars of each class's AP averaged over the tIoU thresholds, best first, written to
+    ``out_png``; a dashed line marks the average mAP. With more than ``max_classes`` classes, the best and
+    the worst halves are shown around a gap."""
+    m = load_metrics(metrics)
+    per_class = m.get("per_class_AP")
+    if not isinstance(per_class, Mapping) or not per_class:
+        raise DataError("metrics: no 'per_class_AP' object {class: [AP per tIoU]} (write it with "
+                        "'rdfa-s6 evaluate --json')")
+    means: List[Tuple[str, float]] = []
+    for lab, values in per_class.items():
+        vals = values if isinstance(values, (list, tuple)) else [values]
+        try:
+            arr = np.asarray([float(v) for v in vals], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"metrics: per_class_AP[{lab!r}]: expected a list of numbers") from None
+        if arr.size == 0:
+            raise DataError(f"metrics: per_class_AP[{lab!r}] is empty")
+        means.append((str(lab), float(np.nanmean(arr))))
+    means.sort(key=lambda x: (-x[1], x[0]))
+    avg = m.get("average_mAP")
+    if isinstance(avg, bool) or not isinstance(avg, (int, float)):
+        avg = np.mean([v for _, v in means])
+    avg = float(avg)
+    rows: List[Optional[Tuple[str, float]]] = list(means)
+    if max_classes >= 2 and len(means) > max_classes:
+        half = max_classes // 2
+        rows = means[:half] + [None] + means[len(means) - (max_classes - half):]
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.24 * len(rows)))
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows):
+        if row is None:
+            ax.text(0.5, yi, f"... {len(means) - max_classes} classes not shown ...", ha="center", va="center",
+                    fontsize=7, color="0.4", transform=ax.get_yaxis_transform())
+            continue
+        lab, v = row
+        ax.barh(yi, 100 * v, color="C0" if v >= avg else "C3", alpha=0.85, height=0.75)
+        ax.text(100 * v + 0.8, yi, f"{100 * v:.1f}", va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(["" if r is None else r[0] for r in rows], fontsize=8)
+    ax.axvline(100 * avg, color="0.2", linestyle="--", linewidth=1, zorder=1)
+    ax.set_xlim(0, max(100.0, 100 * max(v for _, v in means) + 8))
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("AP (%)")
+    thr = m.get("tiou_thresholds")
+    thr_text = ""
+    if isinstance(thr, (list, tuple)) and thr:
+        try:
+            thr_text = f" over tIoU {', '.join(f'{float(t):g}' for t in thr)}" if len(thr) <= 6 else \
+                f" over {len(thr)} tIoU thresholds {float(thr[0]):g}..{float(thr[-1]):g}"
+        except (TypeError, ValueError):
+            thr_text = ""
+    ax.set_title(f"Per-class AP averaged{thr_text} ({len(means)} classes)\n"
+                 f"dashed: average mAP {100 * avg:.2f}%; blue: classes at or above it, red: below", fontsize=9)
+    ax.grid(axis="x", linestyle=":", linewidth=0.5, color="0.7")
+    ax.set_axisbelow(True)
+    return save_png(fig, out_png)
+
+
+def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
+    """The false-positive breakdown of ``metrics["errors"]`` (see :mod:`rdfa_s6.eval.false_positives`): counts per
+    category as bars (with their share in percent) and the shares as a pie, written to ``out_png``.
+    ``metrics`` may also be the breakdown dict itself."""
+    m = load_metrics(metrics)
+    errs = m.get("errors", m)
+    counts = errs.get("counts") if isinstance(errs, Mapping) else None
+    if not isinstance(counts, Mapping):
+        raise DataError("metrics: no 'errors' object with 'counts' {category: number} (write it with "
+                        "'rdfa-s6 evaluate --json')")
+    cats = [c for c in ERROR_CATEGORIES if c in counts] + [c for c in counts if c not in ERROR_CATEGORIES]
+    vals = []
+    for c in cats:
+        v = counts[c]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise DataError(f"metrics: errors.counts[{c!r}]: expected a count >= 0, got {v!r}")
+        vals.append(float(v))
+    total = sum(vals)
+    names = [ERROR_NAMES.get(c, c.replace("_", " ")) for c in cats]
+    colors = [ERROR_COLORS.get(c, f"C{i}") for i, c in enumerate(cats)]
+
+    plt = pyplot()
+    fig, (ax, ax_pie) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.5, 1]})
+    y = np.arange(len(cats))[::-1]
+    ax.barh(y, vals, color=colors, height=0.7)
+    for yi, v in zip(y, vals):
+        share = f" ({100 * v / total:.1f}%)" if total else ""
+        ax.text(v, yi, f" {int(v) if float(v).is_integer() else v}{share}", va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=9)
+    ax.set_xlim(0, max(vals + [1.0]) * 1.3)
+    ax.set_xlabel("false positives")
+    ax.grid(axis="x", linestyle=":", linewidth=0.5, color="0.7")
+    ax.set_axisbelow(True)
+    if total:
+        wedges, _t, autotexts = ax_pie.pie(vals, colors=colors, startangle=90, counterclock=False,
+                                           autopct=lambda p: f"{p:.0f}%" if p >= 4 else "",
+                                           pctdistance=0.72, wedgeprops={"linewidth": 0.8, "edgecolor": "white"})
+        for t in autotexts:
+            t.set_fontsize(8)
+            t.set_color("white")
+        ax_pie.legend(wedges, names, loc="center left", bbox_to_anchor=(0.95, 0.5), fontsize=8, frameon=False)
+        ax_pie.set_aspect("equal")
+    else:
+        ax_pie.text(0.5, 0.5, "no false positives", ha="center", va="center", fontsize=10, color="0.4")
+        ax_pie.set_axis_off()
+    thr = errs.get("tiou_threshold")
+    tp = errs.get("num_true_positives")
+    head = "False-positive breakdown"
+    if isinstance(thr, (int, float)) and not isinstance(thr, bool):
+        head += f" at tIoU {float(thr):.2f}"
+    detail = f"{int(total)} false positives"
+    if isinstance(tp, (int, float)) and not isinstance(tp, bool):
+        detail += f", {int(tp)} true positives among the top-G detections per class"
+    fig.suptitle(f"{head}\n{detail}", fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, out_png)

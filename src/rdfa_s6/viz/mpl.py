@@ -1,0 +1,62 @@
+"""The small matplotlib helpers every plot of :mod:`rdfa_s6.viz` uses: a lazy, headless (Agg) pyplot
+import, an atomic PNG writer and a colour per class. Nothing here imports matplotlib at module import time.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Dict, Sequence, Union
+
+from ..atomic import atomic_write_bytes
+from ..errors import UserError
+
+PathLike = Union[str, Path]
+
+MATPLOTLIB_MISSING = "matplotlib is needed: pip install 'rdfa-s6[viz]'"
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend, or :class:`UserError` when matplotlib is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError(MATPLOTLIB_MISSING) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``out_png`` atomically (temporary file in the same folder, then ``os.replace``),
+    close the figure and return the path. The folder is created if needed."""
+    plt = pyplot()
+    path = Path(out_png)
+    try:
+        folder = path.parent if str(path.parent) else Path(".")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create folder {folder} for {path.name}: {err}") from None
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, expected a .png file path")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        try:
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError as err:
+            raise UserError(f"cannot write {path}: {err}") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def class_colors(names: Sequence[str]) -> Dict[str, Any]:
+    """A distinct colour per class name, in the given order: the strong then the light shades of tab20,
+    then tab20b and tab20c (greys left out: they read as "no class"), cycling beyond 68 classes."""
+    plt = pyplot()
+    tab20, tab20b, tab20c = (plt.get_cmap(n) for n in ("tab20", "tab20b", "tab20c"))
+    # listed colormaps of 20 colours: an int index picks one colour
+    palette = [tab20(i) for i in list(range(0, 20, 2)) + list(range(1, 20, 2)) if i not in (14, 15)]
+    palette += [tab20b(i) for i in range(20)] + [tab20c(i) for i in range(16)]
+    return {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(names))}
