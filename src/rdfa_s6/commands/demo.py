@@ -27,7 +27,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "selected on nothing: the final EMA model is tested.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="report folder (replaced if it holds an earlier demo)")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"),
+                        help="report folder (replaced if it holds an earlier demo)")
     parser.add_argument("--quick", action="store_true", help="15 instead of 30 epochs: under a minute")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -75,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..eval.report import format_table
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainOptions
+    from ._progress import TrainBars
 
     if getattr(args, "video", False):
         from ._demo_video import run_video
@@ -92,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config("demo", overrides=overrides)
     print(f"[2/4] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
     trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=out / "data", progress=not args.no_progress))
-    trainer.run()
+    trainer.run(progress=TrainBars(cfg.train.epochs))
     train_seconds = time.perf_counter() - start
     print("[3/4] testing the final EMA model on the test split")
     model = trainer.ema.module.eval()

@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..api import Detector
     from ..errors import UserError
-    from ..infer.fusion import external_scores_for
     from ..export import export_results
+    from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
 
     positive(args.fps, "--fps", "frames per second")

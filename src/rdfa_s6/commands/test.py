@@ -22,12 +22,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides for inference only, e.g. infer.nms_sigma=0.75 eval.tiou_thresholds=[0.5]")
+                        help="config overrides for inference only, e.g. infer.nms_sigma=0.75 "
+                        "eval.tiou_thresholds=[0.5]")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="dataset folder (DIR/annotations.json, DIR/features/) unless the config names the paths")
     parser.add_argument("--split", default=None, help="subset to evaluate (default: the config's data.test_split)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for results_<split>.json and metrics_<split>.json (default: the checkpoint's folder)")
+                        help="folder for results_<split>.json and metrics_<split>.json "
+                        "(default: the checkpoint's folder)")
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics to this file")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,13 +42,15 @@ def run(args: argparse.Namespace) -> int:
     from ..api import Detector
     from ..atomic import atomic_write_json
     from ..eval.report import format_table
+    from ._progress import video_bar
 
     output_dir(args.out, "--out")
     output_file(args.json, "--json")
     det = Detector.from_pretrained(args.checkpoint, device=args.device, precision=args.precision).with_overrides(
         args.overrides)
     split = args.split or det.config.data.test_split
-    results, metrics = det.evaluate(args.data_root, split, progress=not args.no_progress)
+    bar = video_bar(f"predict {split}", not args.no_progress, disable=False)
+    results, metrics = det.evaluate(args.data_root, split, progress=bar or False)
     out = Path(args.out or det.source)
     atomic_write_json(out / f"results_{split}.json", results)
     atomic_write_json(out / f"metrics_{split}.json", metrics)

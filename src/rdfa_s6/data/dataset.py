@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
