@@ -1,20 +1,20 @@
 """Training reports progress through a callback (the CLI draws it) and leaves torch's global flags as it found them."""
 from __future__ import annotations
 
+import _tiny_training
 import pytest
 import torch
-from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
-    TINY_OVERRIDES,
-    _one_thread_and_restored_flags,
-    tiny_data,
-    train_tiny,
-)
+from _tiny_training import TINY_OVERRIDES, train_tiny
 
 from rdfa_s6.commands._progress import TrainBars
 from rdfa_s6.config import load_config
 from rdfa_s6.progress import Bar
 from rdfa_s6.train.loop import Trainer, TrainOptions
 from rdfa_s6.train.randomness import deterministic_algorithms
+
+#: fixtures shared with the other in-process training tests
+tiny_data = _tiny_training.tiny_data
+_one_thread_and_restored_flags = _tiny_training._one_thread_and_restored_flags
 
 
 class Recorder:
