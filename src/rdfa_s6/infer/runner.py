@@ -5,10 +5,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..config import Config
-from ..data.dataset import Collate, TALDataset, split_records
+from ..data.dataset import Collate, TALDataset, load_batches, split_records
 from ..data.prepare import PreparedData, under_root
 from ..eval.report import evaluate
 from ..progress import Progress, report
@@ -24,7 +23,7 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
     records = split_records(data.annotations, split)
     dataset = TALDataset(records, data.reader, cfg.data, training=False)
     collate = Collate(cfg.data.max_seq_len, getattr(model, "max_div_factor", 1), training=False)
-    loader = DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=collate, num_workers=0)
+    loader = load_batches(dataset, collate, batch_size=1, shuffle=False, num_workers=0)
     device = next(model.parameters()).device
 
     def batches():

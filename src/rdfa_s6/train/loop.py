@@ -25,16 +25,15 @@ import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..checkpoint import save_checkpoint
 from ..config import Config
-from ..data.dataset import Collate, TALDataset
+from ..data.dataset import Collate, TALDataset, load_batches
 from ..data.prepare import PreparedData, prepare_data
 from ..errors import DiskFullError, UserError
 from ..models import build_detector
@@ -246,15 +245,15 @@ class Trainer:
         return self.stopping
 
     # ---- the loop ----------------------------------------------------------------------------------------
-    def _loader(self, batches: List[List[int]]) -> DataLoader:
+    def _loader(self, batches: List[List[int]]) -> Iterator[Dict[str, Any]]:
         per_rank = self.cfg.train.batch_size // self.dist.world_size
         r = self.dist.rank
         local = [b[r * per_rank : (r + 1) * per_rank] for b in batches]
         collate = Collate(self.cfg.data.max_seq_len, self.model.max_div_factor, training=True)
         # a generator of its own: creating an iterator must not consume torch's global random state
         generator = torch.Generator().manual_seed((self.cfg.train.seed * 1000 + self.epoch) % 2**63)
-        return DataLoader(self.train_set, batch_sampler=local, collate_fn=collate,
-                          num_workers=self.cfg.train.num_workers, generator=generator)
+        return load_batches(self.train_set, collate, batch_sampler=local, num_workers=self.cfg.train.num_workers,
+                            generator=generator)
 
     def _interrupt(self, folder: Optional[Path]) -> BaseException:
         """What stops the run once a resume point is saved in ``folder``: TrainingInterrupted after a signal,
