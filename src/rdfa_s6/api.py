@@ -38,7 +38,7 @@ from .data.transforms import pad_batch, padded_length
 from .errors import DataError, UserError
 from .infer.predictor import predict_batch
 from .models.detector import Detector as Network
-from .progress import Bar, Progress
+from .progress import Progress, notebook_bar
 
 __all__ = ["Detection", "Detector", "FeatureInput"]
 
@@ -288,9 +288,7 @@ class Detector:
             check_label_names(data.annotations.label_names, self.trained_names, data.annotations.path,
                               self.source or Path("<in memory>"))
         if progress is True:
-            from tqdm.auto import tqdm
-
-            progress = Bar(tqdm, f"predict {split}", disable=False)
+            progress = notebook_bar(f"predict {split}")
         return evaluate_split(self.model, self.config, data, split, progress=progress or None,
                               precision=self.precision)
 

@@ -52,3 +52,10 @@ class Bar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def notebook_bar(desc: str) -> Bar:
+    """A ``tqdm.auto`` bar (a widget in a notebook, text in a terminal) for the library's ``progress=True``."""
+    from tqdm.auto import tqdm
+
+    return Bar(tqdm, desc, disable=False)

@@ -64,7 +64,7 @@ class MaskedConv1D(nn.Module):
         super().__init__()
         self.stride = stride
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
-        if bias:
+        if self.conv.bias is not None:
             nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
