@@ -179,7 +179,8 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> None:
     with torch.no_grad():
         for name, p in module.named_parameters():
             scale = 0.5 if "A_log" not in name else 0.3
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale + (1.0 if name.endswith("ln.weight") else 0))
+            offset = 1.0 if name.endswith("ln.weight") else 0
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * scale + offset)
 
 
 @pytest.mark.parametrize("residual", ["anchored", "chained"])

@@ -13,20 +13,36 @@ import textwrap
 import time
 from pathlib import Path
 
+import _tiny_training
 import pytest
 import torch
+from _tiny_training import TINY_OVERRIDES, train_tiny
+from _train_helpers import (
+    PY,
+    SMALL_STEPS,
+    CodePayload,
+    assert_same_run,
+    child_env,
+    kill,
+    poison_losses,
+    records,
+    reference_run,
+    run_train,
+    small_data,
+    start_train,
+    wait_until,
+    weights,
+)
 
-from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
-from _train_helpers import (PY, SMALL_STEPS, CodePayload, assert_same_run, child_env, kill, poison_losses, records,
-                            reference_run, run_train, small_data, start_train, wait_until, weights)
 from rdfa_s6.cli import main as cli_main
 from rdfa_s6.config import load_config
 from rdfa_s6.errors import DataError
-from rdfa_s6.train.loop import NonFiniteError, Trainer, TrainOptions
+from rdfa_s6.train.loop import NonFiniteError
 from rdfa_s6.train.state import TRAIN_STATE, latest_checkpoint, read_train_state
 
-
-
+#: fixtures shared with the other in-process training tests
+tiny_data = _tiny_training.tiny_data
+_one_thread_and_restored_flags = _tiny_training._one_thread_and_restored_flags
 
 
 @pytest.fixture(scope="module")
