@@ -22,7 +22,7 @@ class TrainOptions:
     resume: bool = False
     precision: str = "fp32"
     device: str = "auto"
-    progress: bool = True
+    progress: bool = True  #: report to the progress callback of Trainer.run (False: --no-progress)
     nonfinite: str = "stop"  #: "stop" or "skip" a step whose loss or gradients are not finite
     max_skipped: int = 20  #: with nonfinite="skip": stop after this many non-finite steps in a row (diverged)
     checkpoint_every: int = 0  #: also save a resume point every N iterations (0: end of epoch only)
