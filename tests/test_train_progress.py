@@ -86,8 +86,10 @@ def test_train_bars_write_one_line_per_epoch(capsys):
     bars.iteration(2, 2, 4, {"loss": 0.5, "lr": 1e-4})
     bars.epoch({"epoch": 2, "loss": 0.25, "seconds": 1.26, "val_average_mAP": 0.5})
     bars.epoch({"epoch": 3, "loss": 0.125, "seconds": 2.0})
-    assert capsys.readouterr().out.splitlines() == ["epoch 2/3: loss 0.2500, 1.3 s, val avg mAP 0.5000",
-                                                    "epoch 3/3: loss 0.1250, 2.0 s"]
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["epoch 2/3: loss 0.2500, 1.3 s, val avg mAP 0.5000",
+                                         "epoch 3/3: loss 0.1250, 2.0 s"]
+    assert captured.err == ""  # not a terminal: no bar drawn (the epoch lines stay)
     assert bars.bar is None
 
 

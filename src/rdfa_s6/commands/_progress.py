@@ -23,7 +23,8 @@ class TrainBars:
 
     def epoch_start(self, epoch: int, done: int, total: int) -> None:
         self.close()
-        self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="it")
+        self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="it",
+                        disable=None)  # None: no bar when the output is not a terminal (as before)
 
     def iteration(self, epoch: int, done: int, total: int, stats: Dict[str, Any]) -> None:
         self.bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.2e}")
