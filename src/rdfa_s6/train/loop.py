@@ -27,7 +27,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -58,7 +57,7 @@ from .optim import ModelEMA, WarmupCosine, parameter_groups
 from .options import PRECISIONS, TrainOptions
 from .randomness import deterministic_algorithms, epoch_batches, seed_everything
 from .resume import commit_final, commit_resume_point, load_weights
-from .runlog import RunLog
+from .runlog import RunLog, epoch_record
 from .state import discard_after, latest_checkpoint, read_train_state, write_train_state
 
 log = logging.getLogger(__name__)
@@ -323,12 +322,7 @@ class Trainer:
                         log.warning("stop requested (%s): saving a resume point", why)
                     raise self._interrupt(self.save())
                 seconds = time.perf_counter() - start
-                record = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
-                          "loss": float(np.mean(self.epoch_losses)) if self.epoch_losses else float("nan"),
-                          "seconds": seconds, "videos_per_second": done * tc.batch_size / max(seconds, 1e-9)}
-                skipped = int(sum(not np.isfinite(x) for x in self.epoch_losses))
-                if skipped:  # only with --on-nonfinite skip: "stop" raises at the first one
-                    record["skipped_steps"] = skipped
+                record = epoch_record(self.epoch, self.step, self.epoch_losses, seconds, done * tc.batch_size)
                 if evaluate_fn is not None and self.dist.is_main:
                     metrics = evaluate_fn(self.ema.module, self.epoch)
                     if metrics is not None:
