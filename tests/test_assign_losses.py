@@ -1,4 +1,5 @@
-"""Label assignment (docs/model.md §4.1), losses (docs/model.md §4.2), parameter groups (4.3), LR schedule (4.4) and EMA (4.5).
+"""Label assignment (docs/model.md §4.1), losses (docs/model.md §4.2), parameter groups (4.3), LR schedule (4.4)
+and EMA (4.5).
 
 Every expected value is written literally and derived by hand in a comment next to it.
 """

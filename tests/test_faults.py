@@ -14,6 +14,7 @@ import os
 import signal
 from pathlib import Path
 
+import _tiny_training
 import pytest
 import torch
 from _fault_helpers import (
@@ -27,7 +28,7 @@ from _fault_helpers import (
     small_tmpfs,
     snapshot,
 )
-from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
+from _tiny_training import TINY_OVERRIDES, train_tiny
 from _train_helpers import assert_same_run, records
 
 from rdfa_s6 import atomic
@@ -38,6 +39,10 @@ from rdfa_s6.runlock import LOCK_FILE, FolderBusy, hold_folder, is_held
 from rdfa_s6.train import loop, runlog
 from rdfa_s6.train.loop import Trainer
 from rdfa_s6.train.state import commit_checkpoint, read_train_state
+
+#: fixtures shared with the other in-process training tests
+tiny_data = _tiny_training.tiny_data
+_one_thread_and_restored_flags = _tiny_training._one_thread_and_restored_flags
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

@@ -8,10 +8,24 @@ import json
 import subprocess
 
 import pytest
+from _train_helpers import (
+    PY,
+    SMALL_OVERRIDES,
+    SMALL_STEPS,
+    TIMEOUT,
+    assert_same_run,
+    assert_same_weights,
+    child_env,
+    kill,
+    records,
+    reference_run,
+    run_train,
+    small_data,
+    start_train,
+    train_argv,
+    wait_until,
+)
 
-from _train_helpers import (PY, SMALL_OVERRIDES, SMALL_STEPS, TIMEOUT, assert_same_run, assert_same_weights,
-                            child_env, kill, records, reference_run, run_train, small_data, start_train, train_argv,
-                            wait_until)
 from rdfa_s6.checkpoint import latest_checkpoint
 from rdfa_s6.data.synth import SynthSpec, generate
 from rdfa_s6.train.state import read_train_state

@@ -13,21 +13,37 @@ import textwrap
 import time
 from pathlib import Path
 
+import _tiny_training
 import pytest
 import torch
+from _tiny_training import TINY_OVERRIDES, train_tiny
+from _train_helpers import (
+    PY,
+    SMALL_STEPS,
+    CodePayload,
+    assert_same_run,
+    child_env,
+    kill,
+    poison_losses,
+    records,
+    reference_run,
+    run_train,
+    small_data,
+    start_train,
+    wait_until,
+    weights,
+)
 
-from _tiny_training import TINY_OVERRIDES, _one_thread_and_restored_flags, tiny_data, train_tiny  # noqa: F401 (fixtures)
-from _train_helpers import (PY, SMALL_STEPS, CodePayload, assert_same_run, child_env, kill, poison_losses, records,
-                            reference_run, run_train, small_data, start_train, wait_until, weights)
 from rdfa_s6.checkpoint import latest_checkpoint
 from rdfa_s6.cli import main as cli_main
 from rdfa_s6.config import load_config
 from rdfa_s6.errors import DataError
-from rdfa_s6.train.loop import NonFiniteError, Trainer, TrainOptions
+from rdfa_s6.train.loop import NonFiniteError
 from rdfa_s6.train.state import TRAIN_STATE, read_train_state
 
-
-
+#: fixtures shared with the other in-process training tests
+tiny_data = _tiny_training.tiny_data
+_one_thread_and_restored_flags = _tiny_training._one_thread_and_restored_flags
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +171,7 @@ def test_metrics_log_drops_records_after_the_resume_point(tmp_path):
 def test_drop_path_decisions_do_not_depend_on_how_the_batch_is_split():
     """What makes 2 processes x 2 videos train like 1 process x 4 videos (and resumption exact)."""
     from rdfa_s6.models import build_detector
-    from rdfa_s6.train.droppath import KeyedDropPath
+    from rdfa_s6.models.blocks import DropPathKey, key_drop_path
 
     cfg = load_config("demo", overrides=TINY_OVERRIDES + ["model.stem.drop_path=0.5", "model.branch.drop_path=0.5",
                                            "model.stem.layerscale_init=1.0"])  # branches that matter
@@ -176,19 +192,22 @@ def test_drop_path_decisions_do_not_depend_on_how_the_batch_is_split():
     torch.manual_seed(1)
     split = torch.cat([torch.cat(model(x[i:i + 2], mask[i:i + 2]).cls_logits, dim=1) for i in (0, 2)])
     assert not torch.allclose(whole, split, atol=1e-4)
-    drop = KeyedDropPath(model, seed=7)
+    drop = DropPathKey(seed=7)
+    assert key_drop_path(model, drop) > 0
     whole = logits(5, [(0, 4)])
     assert torch.allclose(whole, logits(5, [(0, 2), (2, 4)]), atol=1e-5)
     assert torch.allclose(whole, logits(5, [(0, 1), (1, 2), (2, 3), (3, 4)]), atol=1e-5)
     assert not torch.allclose(whole, logits(6, [(0, 4)]), atol=1e-4)  # still random from step to step
     model.eval()
     assert torch.equal(torch.cat(model(x, mask).cls_logits, dim=1), torch.cat(model(x, mask).cls_logits, dim=1))
-    drop.remove()
+    key_drop_path(model, None)  # back to the global generator: random again
+    model.train()
+    assert not torch.equal(torch.cat(model(x, mask).cls_logits, dim=1), torch.cat(model(x, mask).cls_logits, dim=1))
     assert all(m.drop_prob == 0.5 for m in model.modules() if hasattr(m, "drop_prob"))
 
 
 def test_keyed_drop_path_keeps_samples_with_probability_one_minus_p():
-    from rdfa_s6.train.droppath import keyed_uniform
+    from rdfa_s6.models.blocks import keyed_uniform
 
     draws = [keyed_uniform(1234567891, step, call, pos) for step in range(50) for call in range(5) for pos in range(4)]
     assert len(set(draws)) == len(draws) and all(0.0 <= u < 1.0 for u in draws)

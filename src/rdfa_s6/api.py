@@ -38,6 +38,7 @@ from .formats.scores import score_array
 from .infer.inputs import FeatureInput, batch_rows, prepare_video, same_length_groups
 from .infer.predictor import predict_batch
 from .models.detector import Detector as Network
+from .progress import Progress, notebook_bar
 
 __all__ = ["Detection", "Detector", "FeatureInput"]
 
@@ -260,10 +261,11 @@ class Detector:
                         self.precision, self.extraction)
 
     def evaluate(self, data_root: Optional[Union[str, Path]] = None, split: Optional[str] = None,
-                 progress: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+                 progress: Union[bool, Progress] = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         """Detect on every video of ``split`` (default ``data.test_split``) of the dataset the config names
         (under ``data_root``) and score them: ``(results JSON dict, metrics dict)``, the metrics in the shape of
-        ``rdfa-s6 evaluate --json``. The dataset's class ids must name the model's classes."""
+        ``rdfa-s6 evaluate --json``. The dataset's class ids must name the model's classes. ``progress``: True for
+        a ``tqdm.auto`` bar (a notebook's or a terminal's), or a callback ``progress(done, total)``."""
         from .data.prepare import check_label_names, prepare_data
         from .errors import ConfigError
         from .infer.runner import evaluate_split
@@ -276,7 +278,10 @@ class Detector:
         if not self.config.data.class_agnostic:
             check_label_names(data.annotations.label_names, self.trained_names, data.annotations.path,
                               self.source or Path("<in memory>"))
-        return evaluate_split(self.model, self.config, data, split, progress=progress, precision=self.precision)
+        if progress is True:
+            progress = notebook_bar(f"predict {split}")
+        return evaluate_split(self.model, self.config, data, split, progress=progress or None,
+                              precision=self.precision)
 
 
 def _detections(entries: List[Dict[str, Any]], min_score: float) -> List[Detection]:

@@ -28,6 +28,7 @@ def run_video(args: argparse.Namespace) -> int:
     from ..train.loop import Trainer, TrainOptions
     from ..video.extract import ExtractOptions, extract
     from ..video.synth import VideoSynthSpec, generate_videos, load_ground_truth
+    from ._progress import TrainBars, video_bar
     from .demo import _figures, _prepare_out, _report, _viewer
 
     start = time.perf_counter()
@@ -35,18 +36,19 @@ def run_video(args: argparse.Namespace) -> int:
     _prepare_out(out)
     spec = VideoSynthSpec(seed=args.seed, **(QUICK_SPEC if args.quick else {}))
     n_videos = spec.train_videos + spec.val_videos + spec.test_videos
-    print(f"[1/5] rendering {n_videos} synthetic videos (MP4, {spec.size}x{spec.size}, {spec.fps} fps) -> {out / 'videos'}")
+    print(f"[1/5] rendering {n_videos} synthetic videos (MP4, {spec.size}x{spec.size}, {spec.fps} fps) -> "
+          f"{out / 'videos'}")
     generate_videos(out / "videos", spec)
     print(f"[2/5] extracting {BACKBONE} features (weight-free) -> {out / 'data'}")
     summary = extract([out / "videos"], ExtractOptions(out=out / "data", backbone=BACKBONE, workers=1, device="cpu"),
-                      progress=not args.no_progress)
+                      progress=video_bar("extract", not args.no_progress))
     _label(out / "data" / "annotations.json", load_ground_truth(out / "videos"))
     extract_seconds = time.perf_counter() - start
     overrides: List[str] = list(QUICK_OVERRIDES) if args.quick else []
     cfg = load_config("demo", overrides=overrides)
     print(f"[3/5] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
     trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=out / "data", progress=not args.no_progress))
-    trainer.run()
+    trainer.run(progress=TrainBars(cfg.train.epochs))
     train_seconds = time.perf_counter() - start - extract_seconds
     print("[4/5] testing the final EMA model on the test split")
     results, metrics = evaluate_split(trainer.ema.module.eval(), trainer.cfg, trainer.data, trainer.cfg.data.test_split)
@@ -59,13 +61,15 @@ def run_video(args: argparse.Namespace) -> int:
     total = time.perf_counter() - start
     report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
     report = report.replace("Synthetic data", f"Synthetic videos ({n_videos} MP4 files, {BACKBONE} features "
-                            f"extracted in {extract_seconds:.0f} s at {summary.video_seconds / max(summary.seconds, 1e-9):.0f} "
+                            f"extracted in {extract_seconds:.0f} s at "
+                            f"{summary.video_seconds / max(summary.seconds, 1e-9):.0f} "
                             f"video-s/s)", 1)
     atomic_write_bytes(out / "report.md", (report + f"\nOne command from a video file to detections: `rdfa-s6 infer "
                                    f"{out / 'run'} {example} --srt {out / 'example.srt'}`\n").encode("utf-8"))
     print(format_table(metrics))
     print(f"\ndone in {total:.0f} s. Report: {out / 'report.md'}\n  metrics: {out / 'metrics.json'}\n"
-          f"  detections: {out / 'results.json'}\n  viewer: {out / 'report.html'} (open in a browser)\n  model: {out / 'run' / 'final'}\n  videos: {out / 'videos'}\n"
+          f"  detections: {out / 'results.json'}\n  viewer: {out / 'report.html'} (open in a browser)\n"
+          f"  model: {out / 'run' / 'final'}\n  videos: {out / 'videos'}\n"
           f"  subtitles of {example.name}: {out / 'example.srt'}")
     return 0
 

@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..eval.report import format_table
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainOptions
+    from ._progress import TrainBars
 
     if getattr(args, "video", False):
         from ._demo_video import run_video
@@ -93,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config("demo", overrides=overrides)
     print(f"[2/4] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
     trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=out / "data", progress=not args.no_progress))
-    trainer.run()
+    trainer.run(progress=TrainBars(cfg.train.epochs))
     train_seconds = time.perf_counter() - start
     print("[3/4] testing the final EMA model on the test split")
     model = trainer.ema.module.eval()

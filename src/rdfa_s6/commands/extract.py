@@ -20,7 +20,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "be decoded is reported in one line and skipped; the exit status is then 2.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("inputs", type=Path, nargs="+", metavar="VIDEO_OR_FOLDER", help="video files or folders of them")
+    parser.add_argument("inputs", type=Path, nargs="+", metavar="VIDEO_OR_FOLDER",
+                        help="video files or folders of them")
     parser.add_argument("--out", type=Path, required=True, help="output folder (the dataset root)")
     parser.add_argument("--backbone", required=True,
                         help="r3d_18, r2plus1d_18, s3d, mvit_v2_s, swin3d_t (torchvision, Kinetics-400) or "
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..video.extract import ExtractOptions, dist_env, extract
+    from ._progress import video_bar
 
     output_dir(args.out, "--out")
     rank, world, _ = dist_env()
@@ -61,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         from ..runlock import hold_folder
 
         with hold_folder(args.out):
-            summary = extract(args.inputs, opts, progress=not args.no_progress)
+            summary = extract(args.inputs, opts, progress=video_bar("extract", not args.no_progress))
     else:
-        summary = extract(args.inputs, opts, progress=not args.no_progress)
+        summary = extract(args.inputs, opts, progress=video_bar("extract", not args.no_progress))
     where = f" (rank {rank} of {world})" if world > 1 else ""
     speed = f", {summary.video_seconds / summary.seconds:.1f} video-s/s" if summary.seconds > 0 and summary.done else ""
     print(f"extracted {len(summary.done)} video(s){where}, {len(summary.skipped)} already done, "

@@ -40,13 +40,15 @@ def run(args: argparse.Namespace) -> int:
     from ..api import Detector
     from ..atomic import atomic_write_json
     from ..eval.report import format_table
+    from ._progress import video_bar
 
     output_dir(args.out, "--out")
     output_file(args.json, "--json")
     det = Detector.from_pretrained(args.checkpoint, device=args.device, precision=args.precision).with_overrides(
         args.overrides)
     split = args.split or det.config.data.test_split
-    results, metrics = det.evaluate(args.data_root, split, progress=not args.no_progress)
+    bar = video_bar(f"predict {split}", not args.no_progress, disable=False)
+    results, metrics = det.evaluate(args.data_root, split, progress=bar or False)
     out = Path(args.out or det.source)
     atomic_write_json(out / f"results_{split}.json", results)
     atomic_write_json(out / f"metrics_{split}.json", metrics)

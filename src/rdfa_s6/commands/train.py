@@ -26,8 +26,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotted config overrides, e.g. train.epochs=10 model.stem.recurrences=2")
     parser.add_argument("--data-root", type=Path, default=None,
-                        help="dataset folder: DIR/annotations.json and DIR/features/, or the preset's data.annotation_file and "
-                        "data.feature_dir taken under DIR when relative")
+                        help="dataset folder: DIR/annotations.json and DIR/features/, or the preset's "
+                        "data.annotation_file and data.feature_dir taken under DIR when relative")
     parser.add_argument("--out", type=Path, required=True, help="run folder to write (or to resume)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint (from the beginning "
@@ -51,8 +51,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import UserError
-    from ..train.dist import hold_run_folder, init_distributed
-    from ..train.options import device_of
+    from ..train.dist import device_of, hold_run_folder, init_distributed
 
     cfg = load_config(args.preset, overrides=args.overrides)
     if args.out.exists() and not args.out.is_dir():
@@ -72,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(cfg, args: argparse.Namespace) -> int:
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
+    from ._progress import TrainBars
 
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
                         device=args.device, progress=not args.no_progress, nonfinite=args.on_nonfinite,
@@ -89,7 +89,7 @@ def _train(cfg, args: argparse.Namespace) -> int:
             return metrics
 
     try:
-        summary = trainer.run(evaluate_fn)
+        summary = trainer.run(evaluate_fn, TrainBars(trainer.cfg.train.epochs))
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import random
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataConfig
 from ..errors import DataError
@@ -27,19 +27,42 @@ log = logging.getLogger(__name__)
 
 
 class SampleError(DataError):
-    """A :class:`DataError` met while loading one sample, e.g. NaN in a feature file found mid-training.
+    """A :class:`DataError` met while loading one sample, e.g. NaN in a feature file found mid-training; raised by
+    :func:`load_batches` in the main process, with the one-line message of the original error."""
 
-    A ``DataLoader`` worker cannot send the exception itself: PyTorch re-creates it in the main process as
-    ``type(err)(text)`` where ``text`` holds the worker's whole traceback. This class turns such a text back
-    into the original one-line message, so the command line still prints one line.
-    """
 
-    def __init__(self, message: str) -> None:
-        if "Original Traceback" in message:
-            last = message.rstrip().splitlines()[-1]
-            prefix = f"{type(self).__module__}.{type(self).__qualname__}: "
-            message = last[len(prefix):] if last.startswith(prefix) else last
-        super().__init__(message)
+@dataclass(frozen=True)
+class SampleFailure:
+    """A sample that could not be loaded, as a value. A ``DataLoader`` worker sends it back like any sample (an
+    exception would come back as PyTorch's traceback text), :class:`Collate` passes it on as the batch and
+    :func:`load_batches` raises it."""
+
+    message: str
+
+
+class _Guarded(Dataset):
+    """``dataset[index]``, or a :class:`SampleFailure` for a DataError."""
+
+    def __init__(self, dataset: "TALDataset") -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except DataError as err:
+            return SampleFailure(str(err))
+
+
+def load_batches(dataset: "TALDataset", collate: "Collate", **loader_options: Any) -> Iterator[Dict[str, Any]]:
+    """The batches of a ``DataLoader(dataset, collate_fn=collate, **loader_options)``; a sample's DataError, also
+    in a worker process, is raised here as :class:`SampleError` with its one-line message."""
+    for batch in DataLoader(_Guarded(dataset), collate_fn=collate, **loader_options):
+        if isinstance(batch, SampleFailure):
+            raise SampleError(batch.message)
+        yield batch
 
 
 def clip_upstream(segments: np.ndarray, labels: np.ndarray, length: int, feat_stride: float, num_frames: float,
@@ -155,7 +178,11 @@ class Collate:
     def __init__(self, max_seq_len: int, max_div_factor: int, training: bool) -> None:
         self.max_seq_len, self.max_div_factor, self.training = max_seq_len, max_div_factor, training
 
-    def __call__(self, samples: List[Dict[str, Any]]) -> Dict[str, Any]:
+    def __call__(self, samples: List[Dict[str, Any]]) -> Any:
+        """The batch (see the module docstring), or the first :class:`SampleFailure` among ``samples``."""
+        failed = [s for s in samples if isinstance(s, SampleFailure)]
+        if failed:
+            return failed[0]
         feats, mask = pad_batch([s["feats"] for s in samples], self.max_seq_len, self.max_div_factor, self.training)
         return {
             "feats": feats, "mask": mask,

@@ -1,35 +1,36 @@
 """Run a detector over a dataset split and evaluate it: shared by ``train`` (validation), ``test`` and ``demo``."""
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..config import Config
-from ..data.dataset import Collate, TALDataset, split_records
+from ..data.dataset import Collate, TALDataset, load_batches, split_records
 from ..data.prepare import PreparedData, under_root
 from ..eval.report import evaluate
 from ..formats.scores import load_external_scores
+from ..progress import Progress, report
 from .predictor import predict
 
 
 def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
-                  progress: bool = False, precision: str = "fp32") -> Dict[str, Any]:
+                  progress: Optional[Progress] = None, precision: str = "fp32") -> Dict[str, Any]:
     """ActivityNet results dict for every video of ``split`` (batch size 1, as the official test loader);
-    ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`)."""
-    from tqdm import tqdm
-
+    ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`); ``progress(done, total)``
+    is called before the first video and after each."""
     records = split_records(data.annotations, split)
     dataset = TALDataset(records, data.reader, cfg.data, training=False)
     collate = Collate(cfg.data.max_seq_len, getattr(model, "max_div_factor", 1), training=False)
-    loader = DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=collate, num_workers=0)
+    loader = load_batches(dataset, collate, batch_size=1, shuffle=False, num_workers=0)
     device = next(model.parameters()).device
 
     def batches():
-        for batch in tqdm(loader, desc=f"predict {split}", disable=not progress, leave=False, unit="video"):
+        report(progress, 0, len(dataset))
+        for done, batch in enumerate(loader, 1):
             yield {**batch, "feats": batch["feats"].to(device), "mask": batch["mask"].to(device)}
+            report(progress, done, len(dataset))
 
     external = None
     if cfg.infer.ext_score_file:  # a data path like the others: relative to --data-root when one is given
@@ -39,8 +40,8 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
     return predict(model, batches(), cfg.infer, names, external, precision)
 
 
-def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
-                   progress: bool = False, precision: str = "fp32") -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str, progress: Optional[Progress] = None,
+                   precision: str = "fp32") -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(results, metrics) of ``model`` on ``split`` at ``cfg.eval.tiou_thresholds``, forward in ``precision``
     (:mod:`rdfa_s6.precision`), the ground truth handled
     as ``cfg.eval.gt_policy`` says (default ``actionformer``, the official metric's: zero-length and same-label

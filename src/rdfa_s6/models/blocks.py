@@ -4,8 +4,9 @@ Layout: features are ``[B, C, T]`` float, masks ``[B, 1, T]`` bool (True on vali
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -63,7 +64,7 @@ class MaskedConv1D(nn.Module):
         super().__init__()
         self.stride = stride
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
-        if bias:
+        if self.conv.bias is not None:
             nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
@@ -85,7 +86,9 @@ class Scale(nn.Module):
 
 
 def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
-    """Stochastic depth per sample: zero whole samples with probability ``drop_prob``, rescale the rest."""
+    """Stochastic depth per sample: zero whole samples with probability ``drop_prob``, rescale the rest.
+
+    Draws from torch's global generator (the official behaviour); training uses :class:`DropPathKey` instead."""
     if drop_prob == 0.0 or not training:
         return x
     keep_prob = 1.0 - drop_prob
@@ -94,24 +97,82 @@ def drop_path(x: Tensor, drop_prob: float, training: bool) -> Tensor:
     return x / keep_prob * keep
 
 
+def keyed_uniform(seed: int, step: int, call: int, position: int) -> float:
+    """A uniform number in [0, 1) that depends on its four keys only (NumPy's SeedSequence hashing)."""
+    return float(np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, step, call, position]).random())
+
+
+class DropPathKey:
+    """Drop-path decisions that do not depend on how the global batch is split over processes.
+
+    :func:`drop_path` draws one number per sample from torch's global generator. Under ``torchrun`` every
+    process draws for its own slice of the batch from its own copy of that generator, so a 2-process run would
+    drop other samples than a 1-process run with the same global batch; and anything else that touches the
+    global generator (a DataLoader iterator created on resume) would shift every later decision.
+
+    With a key (given to the modules by :func:`key_drop_path`), the keep decision of a sample is a pure function
+    of ``(seed, global step, position of the sample in the global batch, index of the drop-path call within
+    the forward pass)`` (docs/model.md §4.5). The distribution is :func:`drop_path`'s: a sample is kept with
+    probability ``1 - p`` and kept samples are scaled by ``1 / (1 - p)``.
+
+    Call :meth:`begin` before every training forward.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self.step = 0
+        self.positions: List[int] = []
+        self.calls = 0
+
+    def begin(self, step: int, positions: Sequence[int]) -> None:
+        """The next forward is global step ``step`` (0-based) on the samples at ``positions`` of its global batch."""
+        self.step, self.positions, self.calls = int(step), [int(p) for p in positions], 0
+
+    def keep(self, drop_prob: float, x: Tensor) -> Tensor:
+        """The keep mask ``[B, 1, ..., 1]`` (0. or 1., dtype and device of ``x``) of the next drop-path call."""
+        call = self.calls
+        self.calls += 1
+        if len(self.positions) != x.shape[0]:
+            raise RuntimeError(f"drop path: {x.shape[0]} samples in the batch, but begin() named "
+                               f"{len(self.positions)} positions")
+        keep = [1.0 if keyed_uniform(self.seed, self.step, call, p) >= drop_prob else 0.0 for p in self.positions]
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        return torch.tensor(keep, dtype=x.dtype, device=x.device).view(shape)
+
+
 class AffineDropPath(nn.Module):
     """Per-channel scale (LayerScale, parameter ``scale`` shaped ``(1, C, 1)``) then per-sample drop path.
 
     The scale parameter always exists, also when ``drop_prob`` is 0, so that the parameter set does not
-    depend on the drop-path rate.
+    depend on the drop-path rate. In training mode the drop decisions come from ``key`` (a :class:`DropPathKey`
+    shared by all the model's drop-path modules, set by :func:`key_drop_path`) or, without one, from torch's
+    global generator (:func:`drop_path`). Evaluation mode only applies the scale.
     """
 
     def __init__(self, num_channels: int, drop_prob: float = 0.0, init_scale: float = 1e-4) -> None:
         super().__init__()
         self.drop_prob = float(drop_prob)
         self.scale = nn.Parameter(torch.full((1, num_channels, 1), float(init_scale)))
+        self.key: Optional[DropPathKey] = None
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, C, T] -> [B, C, T]."""
-        return drop_path(self.scale * x, self.drop_prob, self.training)
+        x = self.scale * x
+        if self.key is None or not self.training or self.drop_prob == 0.0:
+            return drop_path(x, self.drop_prob, self.training)
+        return x / (1.0 - self.drop_prob) * self.key.keep(self.drop_prob, x)
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob}"
+
+
+def key_drop_path(model: nn.Module, key: Optional[DropPathKey]) -> int:
+    """Give every :class:`AffineDropPath` below ``model`` the shared ``key`` (None: back to torch's global
+    generator); returns how many modules drop paths (``drop_prob`` > 0)."""
+    modules = [m for m in model.modules() if isinstance(m, AffineDropPath)]
+    for module in modules:
+        module.key = key
+    return sum(m.drop_prob > 0 for m in modules)
 
 
 class Downsample(nn.Module):
@@ -149,19 +210,16 @@ def zero_linear_conv_biases(module: nn.Module) -> None:
                     sub.bias.zero_()
 
 
-def apply_mask(x: Tensor, mask: Tensor) -> Tensor:
-    """``x * mask`` for x [B, C, T] and a [B, 1, T] bool mask (padded steps become 0)."""
-    return x * mask.to(x.dtype)
-
-
 __all__ = [
     "AffineDropPath",
-    "apply_mask",
     "ChannelLayerNorm",
     "Downsample",
+    "DropPathKey",
     "MaskedConv1D",
     "Scale",
     "downsample_mask",
     "drop_path",
+    "key_drop_path",
+    "keyed_uniform",
     "zero_linear_conv_biases",
 ]

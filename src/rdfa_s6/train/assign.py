@@ -5,7 +5,7 @@ the concatenation of every pyramid level's points.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -53,3 +53,13 @@ def assign_video(points: Tensor, segments: Tensor, labels: Tensor, num_classes: 
     reg = torch.stack([left[idx, best], right[idx, best]], dim=1) / stride
     reg_targets = torch.where(positive[:, None], reg, torch.zeros_like(reg))
     return cls_targets, reg_targets
+
+
+def assign_batch(points: List[Tensor], segments: Sequence[Tensor], labels: Sequence[Tensor], num_classes: int,
+                 center_sample_radius: float = 1.5) -> Tuple[Tensor, Tensor]:
+    """Targets for a batch: ``points`` per level [M_l, 4] (on the model's device), ``segments[b]`` [N_b, 2] and
+    ``labels[b]`` [N_b] per video -> cls [B, M, K], reg [B, M, 2] with M = sum of M_l."""
+    pts = torch.cat(points)
+    cls_t, reg_t = zip(*(assign_video(pts, seg.to(pts.device), lab.to(pts.device), num_classes, center_sample_radius)
+                         for seg, lab in zip(segments, labels)))
+    return torch.stack(cls_t), torch.stack(reg_t)

@@ -1,4 +1,4 @@
-"""Distributed helpers: one code path for 1 process and for ``torchrun`` (gloo on CPU, NCCL on CUDA)."""
+"""Devices and processes: one code path for 1 process and for ``torchrun`` (gloo on CPU, NCCL on CUDA)."""
 from __future__ import annotations
 
 import os
@@ -29,6 +29,13 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
+
+
+def device_of(name: str) -> torch.device:
+    """``auto`` -> CUDA if available, else CPU; anything else as torch spells it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def init_distributed(device: torch.device) -> DistInfo:

@@ -1,7 +1,7 @@
 """Training losses (docs/model.md §4.2): sigmoid focal loss, 1-D DIoU loss and the loss normaliser."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -60,22 +60,29 @@ class LossNormaliser:
 
 def detection_losses(cls_logits: List[Tensor], offsets: List[Tensor], masks: List[Tensor], cls_targets: Tensor,
                      reg_targets: Tensor, normaliser: LossNormaliser, label_smoothing: float = 0.0,
-                     loss_weight: float = 1.0, num_pos: Optional[float] = None) -> Dict[str, Tensor]:
-    """Focal + DIoU losses over all levels.
+                     loss_weight: float = 1.0, num_pos: Optional[float] = None,
+                     reduce: Optional[Callable[[Tensor], Tensor]] = None) -> Dict[str, Tensor]:
+    """Focal + DIoU losses over all levels, both divided by the normaliser, and their weighted sum.
 
     Args:
         cls_logits: per level [B, T_l, K]; offsets: per level [B, T_l, 2]; masks: per level [B, T_l] bool.
         cls_targets: [B, M, K]; reg_targets: [B, M, 2], M = sum of T_l (levels concatenated finest first).
-        num_pos: positives for the normaliser (the global count under data parallelism); default: local.
+        normaliser: called once, with the positives of the global batch.
+        loss_weight: the weight of the regression loss; 0 or less: auto-balanced, ``cls / max(reg, 0.01)``
+            from the (global) loss terms (unused by the presets).
+        num_pos: positives for the normaliser; default: counted here and summed with ``reduce``.
+        reduce: the sum over processes under data parallelism (detached); default: this process alone.
     Returns:
-        {"cls_loss", "reg_loss", "loss", "num_pos"}.
+        {"cls_loss", "reg_loss", "loss"} and "num_pos", the positives the normaliser was given.
     """
     logits = torch.cat(cls_logits, dim=1)
     pred = torch.cat(offsets, dim=1)
     valid = torch.cat(masks, dim=1)
     positive = (cls_targets.sum(-1) > 0) & valid
     local_pos = positive.sum()
-    z = normaliser(float(local_pos) if num_pos is None else num_pos)
+    if num_pos is None:
+        num_pos = float(reduce(local_pos.float())) if reduce is not None else float(local_pos)
+    z = normaliser(num_pos)
     targets = cls_targets[valid]
     if label_smoothing > 0:
         targets = targets * (1 - label_smoothing) + label_smoothing / (targets.shape[-1] + 1)
@@ -86,7 +93,9 @@ def detection_losses(cls_logits: List[Tensor], offsets: List[Tensor], masks: Lis
         reg_loss = pred.sum() * 0.0
     if loss_weight > 0:
         weight = loss_weight
-    else:  # auto-balancing (unused by the presets)
-        weight = cls_loss.detach() / max(reg_loss.item(), 0.01)
+    else:  # one weight for all processes: from the global loss terms
+        parts = torch.stack([cls_loss.detach(), reg_loss.detach()])
+        parts = reduce(parts) if reduce is not None else parts
+        weight = float(parts[0]) / max(float(parts[1]), 0.01)
     return {"cls_loss": cls_loss, "reg_loss": reg_loss, "loss": cls_loss + weight * reg_loss,
-            "num_pos": local_pos.detach()}
+            "num_pos": torch.tensor(float(num_pos))}

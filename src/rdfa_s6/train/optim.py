@@ -1,4 +1,5 @@
-"""Optimiser groups (docs/model.md §4.3), the per-iteration warm-up cosine schedule (docs/model.md §4.4) and the model EMA."""
+"""Optimiser groups (docs/model.md §4.3), the per-iteration warm-up cosine schedule (docs/model.md §4.4) and the
+model EMA."""
 from __future__ import annotations
 
 import copy

@@ -23,6 +23,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from ..atomic import atomic_write_bytes, atomic_write_json
 from ..config import Config, config_to_dict
 from ..errors import DiskFullError, disk_full
@@ -78,6 +80,18 @@ def _append(fd: int, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def epoch_record(epoch: int, step: int, losses: Sequence[float], seconds: float, videos: int) -> Dict[str, Any]:
+    """The ``epoch`` record of metrics.jsonl: mean loss of the epoch's iterations, wall time (s), videos per second
+    and, with ``--on-nonfinite skip``, how many steps were skipped (their loss is not finite)."""
+    record: Dict[str, Any] = {"kind": "epoch", "epoch": epoch, "step": step,
+                              "loss": float(np.mean(losses)) if losses else float("nan"),
+                              "seconds": seconds, "videos_per_second": videos / max(seconds, 1e-9)}
+    skipped = int(sum(not np.isfinite(x) for x in losses))
+    if skipped:  # only with --on-nonfinite skip: "stop" raises at the first one
+        record["skipped_steps"] = skipped
+    return record
 
 
 class RunLog:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..atomic import atomic_write_bytes, atomic_write_json
 from ..errors import UserError
+from ..progress import Progress, report
 from . import records
 from .backbones import Backbone, build_backbone
 from .clips import num_clips
@@ -201,10 +202,11 @@ def validate(opts: ExtractOptions, backbone: Optional[Backbone] = None) -> None:
                         f"got --window {opts.window}")
 
 
-def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False,
+def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Progress] = None,
             backbone: Optional[Backbone] = None) -> ExtractSummary:
     """Extract features of every video in ``inputs`` (files or folders) into ``opts.out``. Failed videos are
-    listed in the summary (and in ``extraction.json``), never half-written. ``opts.out`` is the folder a lock
+    listed in the summary (and in ``extraction.json``), never half-written. ``progress(done, total)`` is called
+    before the first video this process extracts and after each (done or failed). ``opts.out`` is the folder a lock
     would guard (one extraction per folder, or several ranks of one ``torchrun``)."""
     start = time.perf_counter()
     validate(opts)
@@ -229,7 +231,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False
     loader = DataLoader(stream, batch_size=None, num_workers=opts.workers,
                         prefetch_factor=4 if opts.workers else None, persistent_workers=False)
     pending: Dict[str, List[torch.Tensor]] = {}
-    bar = _progress(len(todo), progress)
+    report(progress, 0, len(todo))
     for kind, vid, payload in loader:
         if kind == "clips":
             pending.setdefault(vid, []).append(enc(payload))
@@ -237,7 +239,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False
             pending.pop(vid, None)
             summary.failed[vid] = payload
             log.info("failed: %s", payload)
-            bar.update(1)
+            report(progress, len(summary.done) + len(summary.failed), len(todo))
         else:
             feats = torch.cat(pending.pop(vid)).numpy() if vid in pending else np.zeros((0, backbone.feature_dim))
             expected = num_clips(payload["num_frames"], opts.window, opts.stride)
@@ -245,8 +247,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: bool = False
             _write_video(out, vid, videos[vid], feats.astype(opts.dtype), payload)
             summary.done.append(vid)
             summary.video_seconds += payload["duration"]
-            bar.update(1)
-    bar.close()
+            report(progress, len(summary.done) + len(summary.failed), len(todo))
     records.write_rank_marker(out, opts.rank, opts.world_size, summary.failed)
     if records.all_ranks_done(out, opts.world_size):
         records.merge(out, opts.world_size, opts.subset)
@@ -265,12 +266,6 @@ def _write_video(out: Path, vid: str, path: Path, feats: np.ndarray, info: Dict[
            "T": int(feats.shape[0]), "width": info["width"], "height": info["height"], "rotation": info["rotation"],
            "vfr": info["vfr"], "resampled": info["resampled"]}
     atomic_write_json(records.video_record_path(out, vid), rec)
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="extract", unit="video", disable=not enabled or None)
 
 
 def extract_one(path: Path, backbone: Backbone, window: int, stride: int, fps: Optional[float],
