@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Mapping, Tuple
 
 import numpy as np
 
@@ -85,6 +85,14 @@ def make_video(length: int, spec: SynthSpec, patterns: np.ndarray, distractor_di
     return feats.astype(np.float32), actions
 
 
+def numbered_videos(prefix: str, counts: Mapping[str, int]) -> Iterator[Tuple[str, str]]:
+    """``(subset, video_id)`` for ``counts[subset]`` videos of each subset, in the order given; ids are
+    ``<prefix>_<subset>_0000``, ``<prefix>_<subset>_0001``, ..."""
+    for subset, n in counts.items():
+        for i in range(n):
+            yield subset, f"{prefix}_{subset}_{i:04d}"
+
+
 def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
     """Write the dataset to ``out_dir``; returns the number of videos per subset."""
     if spec.num_classes > len(CLASS_NAMES) or spec.num_classes < 1:
@@ -103,20 +111,18 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
     (out_dir / "features").mkdir(parents=True, exist_ok=True)
     database = {}
     counts = {"training": spec.train_videos, "validation": spec.val_videos, "test": spec.test_videos}
-    for subset, n in counts.items():
-        for i in range(n):
-            vid = f"synth_{subset}_{i:04d}"
-            length = int(rng.integers(spec.min_len, spec.max_len + 1))
-            feats, actions = make_video(length, spec, patterns, distractors, rng)
-            np.save(out_dir / "features" / f"{vid}.npy", feats)
-            duration = covered_seconds(length, FPS, FEAT_STRIDE, NUM_FRAMES)  # T clips of NUM_FRAMES every FEAT_STRIDE
-            annotations = []
-            for start, end, cls in actions:
-                steps = np.array([start, end], dtype=np.float64)
-                s, e = steps_to_seconds(steps, FPS, FEAT_STRIDE, NUM_FRAMES, duration)
-                annotations.append({"label": CLASS_NAMES[cls], "segment": [round(float(s), 3), round(float(e), 3)],
-                                    "label_id": cls})
-            database[vid] = {"subset": subset, "duration": round(duration, 3), "fps": FPS, "annotations": annotations}
+    for subset, vid in numbered_videos("synth", counts):
+        length = int(rng.integers(spec.min_len, spec.max_len + 1))
+        feats, actions = make_video(length, spec, patterns, distractors, rng)
+        np.save(out_dir / "features" / f"{vid}.npy", feats)
+        duration = covered_seconds(length, FPS, FEAT_STRIDE, NUM_FRAMES)  # T clips of NUM_FRAMES every FEAT_STRIDE
+        annotations = []
+        for start, end, cls in actions:
+            steps = np.array([start, end], dtype=np.float64)
+            s, e = steps_to_seconds(steps, FPS, FEAT_STRIDE, NUM_FRAMES, duration)
+            annotations.append({"label": CLASS_NAMES[cls], "segment": [round(float(s), 3), round(float(e), 3)],
+                                "label_id": cls})
+        database[vid] = {"subset": subset, "duration": round(duration, 3), "fps": FPS, "annotations": annotations}
     document = {"version": "rdfa-s6-synthetic-1", "database": database}
     atomic_write_bytes(out_dir / "annotations.json", json.dumps(document).encode("utf-8"))
     return counts

@@ -24,6 +24,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ..atomic import atomic_output, atomic_write_json
+from ..data.synth import numbered_videos
 
 CLASSES = ["Slide", "Drop", "Grow", "Blink", "Fade"]
 
@@ -137,16 +138,14 @@ def generate_videos(out_dir: Path, spec: VideoSynthSpec = VideoSynthSpec()) -> D
     rng = np.random.default_rng(spec.seed)
     database = {}
     counts = {"training": spec.train_videos, "validation": spec.val_videos, "test": spec.test_videos}
-    for subset, n in counts.items():
-        for i in range(n):
-            vid = f"synthvid_{subset}_{i:04d}"
-            n_frames = int(rng.integers(spec.min_frames, spec.max_frames + 1))
-            frames, actions = render_video(n_frames, spec, rng)
-            write_mp4(out_dir / f"{vid}.mp4", frames, spec.fps)
-            database[vid] = {"subset": subset, "duration": round(n_frames / spec.fps, 6), "fps": spec.fps,
-                             "annotations": [{"label": CLASSES[c], "segment": [round(st / spec.fps, 4),
-                                                                               round(en / spec.fps, 4)],
-                                              "label_id": c} for st, en, c in actions]}
+    for subset, vid in numbered_videos("synthvid", counts):
+        n_frames = int(rng.integers(spec.min_frames, spec.max_frames + 1))
+        frames, actions = render_video(n_frames, spec, rng)
+        write_mp4(out_dir / f"{vid}.mp4", frames, spec.fps)
+        database[vid] = {"subset": subset, "duration": round(n_frames / spec.fps, 6), "fps": spec.fps,
+                         "annotations": [{"label": CLASSES[c], "segment": [round(st / spec.fps, 4),
+                                                                           round(en / spec.fps, 4)],
+                                          "label_id": c} for st, en, c in actions]}
     atomic_write_json(out_dir / "ground_truth.json", {"version": "rdfa-s6-synthetic-video-1", "database": database})
     return counts
 
