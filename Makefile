@@ -1,6 +1,6 @@
 # rdfa-s6: the two commands of the README, and their parts.
 #   make demo   set up a virtualenv (CPU torch wheel first) and run the demo
-#   make test   set up the same virtualenv and run the quick test suite
+#   make test   set up the same virtualenv, lint (ruff, mypy) and run the quick test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,7 +21,7 @@ setup: $(BIN)/rdfa-s6
 demo: setup
 	$(BIN)/rdfa-s6 demo --out $(DEMO_OUT)
 
-test: setup
+test: lint
 	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: setup

@@ -74,7 +74,8 @@ def child(preset: str, iters: int, warmup: int, threads: int) -> Dict[str, float
     import torch
 
     from rdfa_s6.config import load_config
-    from rdfa_s6.train.loop import Trainer, TrainOptions, epoch_batches
+    from rdfa_s6.train.loop import Trainer, TrainOptions
+    from rdfa_s6.train.randomness import epoch_batches
 
     if threads:
         torch.set_num_threads(threads)
