@@ -9,7 +9,6 @@ a few minutes on 2 cores; a random-init 3D CNN would cost seconds per clip here 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any, Dict, List
@@ -77,8 +76,9 @@ def run_video(args: argparse.Namespace) -> int:
 def _label(ann_path: Path, ground_truth: dict) -> None:
     """Put the rendered ground truth (subsets, actions) into the annotation file ``extract`` wrote."""
     from ..atomic import atomic_write_json
+    from ..formats.jsonfile import read_json
 
-    ann = json.loads(ann_path.read_text())
+    ann, _ = read_json(ann_path, "annotation file")
     for vid, entry in ann["database"].items():
         entry["subset"] = ground_truth[vid]["subset"]
         entry["annotations"] = ground_truth[vid]["annotations"]

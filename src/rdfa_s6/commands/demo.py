@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -136,6 +135,7 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> Lis
     except ImportError:
         logging.getLogger(__name__).warning("matplotlib is not installed: no figures (pip install 'rdfa-s6[viz]')")
         return []
+    from ..formats.annotations import read_annotations
     from ..viz import plot_class_ap, plot_error_breakdown, plot_training_curve
     from ..viz.timeline import plot_timeline
 
@@ -144,13 +144,13 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> Lis
     files = [plot_training_curve(out / "run" / "metrics.jsonl", fig_dir / "training_curve.png"),
              plot_class_ap(metrics, fig_dir / "class_ap.png"),
              plot_error_breakdown(metrics, fig_dir / "error_breakdown.png")]
-    database = json.loads((out / "data" / "annotations.json").read_text())["database"]
-    test_videos = [v for v, e in database.items() if e["subset"] == "test"][:3]
+    annotations = read_annotations(out / "data" / "annotations.json")
+    test_videos = [v for v, video in annotations.videos.items() if video.subset == "test"][:3]
     for vid in test_videos:
-        entry = database[vid]
-        gt = [(a["segment"][0], a["segment"][1], a["label"]) for a in entry["annotations"]]
+        video = annotations.videos[vid]
+        gt = [(e.start, e.end, e.label) for e in video.events]
         preds = [(d["segment"][0], d["segment"][1], d["label"], d["score"]) for d in results["results"].get(vid, [])]
-        files.append(plot_timeline(vid, gt, preds, entry["duration"], fig_dir / f"timeline_{vid}.png"))
+        files.append(plot_timeline(vid, gt, preds, video.duration, fig_dir / f"timeline_{vid}.png"))
     return [Path(f) for f in files]
 
 

@@ -16,7 +16,6 @@ in ``ground_truth.json`` (ActionFormer format, subsets ``training``/``validation
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..atomic import atomic_output, atomic_write_json
 from ..data.synth import numbered_videos
+from ..formats.jsonfile import read_json
 
 CLASSES = ["Slide", "Drop", "Grow", "Blink", "Fade"]
 
@@ -151,4 +151,6 @@ def generate_videos(out_dir: Path, spec: VideoSynthSpec = VideoSynthSpec()) -> D
 
 
 def load_ground_truth(out_dir: Path) -> Dict[str, dict]:
-    return json.loads((Path(out_dir) / "ground_truth.json").read_text())["database"]
+    """The ``database`` of ``out_dir/ground_truth.json`` as :func:`generate_videos` wrote it."""
+    data, _ = read_json(Path(out_dir) / "ground_truth.json", "synthetic ground truth")
+    return data["database"]
