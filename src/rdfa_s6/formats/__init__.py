@@ -8,6 +8,7 @@ annotation JSON             :func:`annotations.read_annotations`  ``data.annotat
 results JSON (detections)   :func:`results.read_results`          ``eval``, ``export``, ``visualize``, viewer
 external class scores       :func:`scores.load_external_scores`   score fusion (``infer``)
 checkpoint ``meta.json``    :func:`meta.read_meta_file`           ``checkpoint``, ``api``
+run ``metrics.jsonl``       :func:`metrics.read_metrics_jsonl`    ``viz`` (training curve)
 ==========================  ===================================  ==========================================
 
 Every reader takes a path (or, where it makes sense, the decoded JSON) and raises a one-line
