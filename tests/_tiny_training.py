@@ -19,8 +19,9 @@ TINY_OVERRIDES = ["train.epochs=2", "train.warmup_epochs=1", "train.batch_size=2
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread_and_restored_flags(one_thread):
-    """In-process training uses one thread (``one_thread``) and ``train.deterministic`` switches torch's
-    deterministic mode on: restore it after."""
+    """In-process training uses one thread (``one_thread``). ``Trainer.run`` restores torch's deterministic mode
+    itself (tests/test_train_progress.py checks that); restoring it here too keeps a failing test from leaking
+    the flag into the modules that run after it."""
     flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     yield
     torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
