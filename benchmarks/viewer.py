@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _viewer_helpers import synthetic_results  # noqa: E402
+from _viewer_helpers import synthetic_results
 
-from rdfa_s6.report import write_report  # noqa: E402
+from rdfa_s6.report import write_report
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]

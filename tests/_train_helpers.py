@@ -138,7 +138,9 @@ def assert_same_weights(a: Path, b: Path) -> None:
 def assert_same_run(run: Path, ref: Path) -> None:
     """Same final EMA weights, same raw weights in the newest checkpoint, same per-step training records."""
     assert_same_weights(run / "final" / "model.safetensors", ref / "final" / "model.safetensors")
-    latest = lambda r: r / "checkpoints" / (r / "checkpoints" / "LATEST").read_text().strip()  # noqa: E731
+    def latest(r):
+        return r / "checkpoints" / (r / "checkpoints" / "LATEST").read_text().strip()
+
     assert_same_weights(latest(run) / "raw.safetensors", latest(ref) / "raw.safetensors")
     got, want = records(run), records(ref)
     assert [r["step"] for r in got] == [r["step"] for r in want], "metrics.jsonl: steps missing or repeated"

@@ -251,7 +251,9 @@ def test_checkpoint_files_and_folders_are_fsynced_before_they_are_published(tmp_
     def index(event):
         return events.index(event)
 
-    fsynced = lambda path, before: any(e == ("fsync", str(path)) for e in events[:before])  # noqa: E731
+    def fsynced(path, before):
+        return any(e == ("fsync", str(path)) for e in events[:before])
+
     replaces = [e for e in events if e[0] == "replace"]
     assert len(replaces) == 4  # model.safetensors, config.json, meta.json, LATEST
     for event in replaces:

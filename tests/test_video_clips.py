@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("av")
 
-from _video_helpers import frame_level, write_video  # noqa: E402
+from _video_helpers import frame_level, write_video
 
-from rdfa_s6.data.coords import covered_seconds, expected_steps, steps_to_seconds  # noqa: E402
-from rdfa_s6.video.clips import (  # noqa: E402
+from rdfa_s6.data.coords import covered_seconds, expected_steps, steps_to_seconds
+from rdfa_s6.video.clips import (
     clip_frame_indices,
     num_clips,
     pick_source_frames,
@@ -18,7 +18,7 @@ from rdfa_s6.video.clips import (  # noqa: E402
     step_centre_seconds,
     used_frames,
 )
-from rdfa_s6.video.decode import VideoError, read_all  # noqa: E402
+from rdfa_s6.video.decode import VideoError, read_all
 
 
 def _brute_force_clips(n, w, s):

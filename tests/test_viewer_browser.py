@@ -127,7 +127,9 @@ def test_clicking_a_detection_seeks_the_video_and_the_playhead_follows(browser, 
     page = Page(browser, root / "out" / "report.html", tmp_path / "player.png")
     p = page.page
     p.locator(f"#index tr[data-video='{which}']").click()
-    player = lambda js: p.eval_on_selector("#player", js)  # noqa: E731
+    def player(js):
+        return p.eval_on_selector("#player", js)
+
     wait_until(lambda: player("v => v.readyState") >= 1)
     assert player("v => v.error") is None
     vid = p.text_content("#video-title")

@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from rdfa_s6.commands import visualize  # noqa: E402
-from rdfa_s6.errors import DataError, UserError  # noqa: E402
-from rdfa_s6.eval import evaluate  # noqa: E402
-from rdfa_s6.viz import (  # noqa: E402
+from rdfa_s6.commands import visualize
+from rdfa_s6.errors import DataError, UserError
+from rdfa_s6.eval import evaluate
+from rdfa_s6.viz import (
     plot_class_ap,
     plot_error_breakdown,
     plot_pr_curves,

@@ -131,7 +131,7 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any]) -> Lis
     import logging
 
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401  (only whether it is installed)
     except ImportError:
         logging.getLogger(__name__).warning("matplotlib is not installed: no figures (pip install 'rdfa-s6[viz]')")
         return []

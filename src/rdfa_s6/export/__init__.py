@@ -127,6 +127,6 @@ def export_results(pred: Union[str, Path, Mapping[str, Any]], fmt: str, out: Uni
 
 def formats() -> Dict[str, Format]:
     """All formats by name (imports the writer modules)."""
-    from . import elan, labelstudio, subtitles, tables  # noqa: F401
+    from . import elan, labelstudio, subtitles, tables  # noqa: F401  (they register their formats)
 
     return dict(sorted(FORMATS.items()))

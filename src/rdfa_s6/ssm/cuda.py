@@ -16,7 +16,7 @@ def is_available() -> bool:
 
         if not torch.cuda.is_available():
             return False
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # noqa: F401
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # noqa: F401  (only whether it imports)
     except Exception:  # ImportError, or a broken CUDA extension build
         return False
     return True
