@@ -83,9 +83,12 @@ def test_a_killed_holder_releases_the_folder_while_its_forked_children_live(tmp_
     import subprocess
     import sys
 
+    # the child prints its own PID: by then os.fork() has returned in it, so its at-fork hook has run (the parent
+    # printing the PID raced with the child's start on a loaded machine: the child could still hold the lock)
     code = ("import os, sys, time\nfrom rdfa_s6.runlock import hold_folder\nwith hold_folder(sys.argv[1]):\n"
-            "    child = os.fork()\n    if child == 0:\n        time.sleep(60)\n        os._exit(0)\n"
-            "    print(child, flush=True)\n    time.sleep(600)\n")
+            "    child = os.fork()\n    if child == 0:\n        print(os.getpid(), flush=True)\n"
+            "        time.sleep(60)\n        os._exit(0)\n"
+            "    time.sleep(600)\n")
     folder = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
