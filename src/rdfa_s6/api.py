@@ -112,8 +112,11 @@ class Detector:
         ``precision``: ``auto`` (default: bf16 where the hardware has fast bfloat16, else fp32), ``fp32``, ``bf16``.
         Raises :class:`~rdfa_s6.errors.DataError` naming the file when something is missing or malformed.
         """
+        from .device import resolve_device
+
+        dev = resolve_device(device)  # before reading anything: a device this machine lacks is a one-line error
         model_dir = resolve_model_dir(Path(path))
-        model, cfg = load_detector(model_dir, weights=weights, device=device)
+        model, cfg = load_detector(model_dir, weights=weights, device=dev)
         meta, name = read_meta(model_dir), str(model_dir / META_FILE)
         label_names = metadata.label_names(meta, name, model.num_classes)
         class_names = metadata.id_names(meta, "class_names", name)

@@ -6,21 +6,53 @@ checkpoints, results, metrics, figures, synthetic videos and the compiled scan. 
 disk is full, over quota or read-only raises :class:`~rdfa_s6.errors.DiskFullError` naming the file (and leaves
 no temporary file). Imports nothing heavy (no torch), so the light commands (``evaluate``, ``visualize``) can
 use it.
+
+No write follows a symlink that we did not create: ``os.replace`` replaces a link at the final name (never its
+target), temporary names are created with ``O_EXCL``, and the few files written in place (the run-folder lock,
+the metrics log that is appended to) are opened by :func:`open_regular`, which refuses links and anything that is
+not a regular file.
 """
 from __future__ import annotations
 
 import errno
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Union
 
-from .errors import disk_full
+from .errors import UserError, disk_full
+from .messages import shown
 
 #: fsync errors that only mean "folders cannot be fsynced here" (some network and FUSE file systems)
 _NO_DIR_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EISDIR}
+
+
+def open_regular(path: Union[str, Path], flags: int, mode: int = 0o644) -> int:
+    """``os.open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode)`` for a file written in place: a symlink at
+    ``path`` (planted to make us overwrite its target) and anything but a regular file (a FIFO, a device) are
+    refused with a UserError naming the path. Returns the file descriptor."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | nofollow | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0), mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP or (nofollow and os.path.islink(path)):
+            raise UserError(f"{shown(path)}: is a symbolic link; refusing to write through it (remove it)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{shown(path)}: is not a regular file; refusing to write it (remove it)")
+        if getattr(os, "O_NONBLOCK", 0):  # only there so that opening a planted FIFO cannot block
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def fsync_dir(path: Union[str, Path]) -> None:

@@ -3,8 +3,10 @@
 Each command module defines ``register(subparsers) -> argparse.ArgumentParser`` and sets
 ``parser.set_defaults(func=run)`` where ``run(args) -> int`` returns the exit status.
 User errors (bad files, bad options) raise :class:`rdfa_s6.errors.UserError`; they are printed as one
-line and exit with status 2, never as a traceback. So is an ``OSError`` that says the disk is full, over quota
-or read-only (ENOSPC, EDQUOT, EROFS), wherever it comes from.
+line (escaped and shortened by :func:`rdfa_s6.messages.one_line`) and exit with status 2, never as a traceback.
+So is an ``OSError`` that says the disk is full, over quota or read-only (ENOSPC, EDQUOT, EROFS), or that the
+user can fix otherwise (permission denied, a missing folder, a refused symlink: :mod:`rdfa_s6.outputs`),
+wherever it comes from. Log lines are one line each too.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import List, Optional
 from . import __version__
 from .commands._common import HelpFormatter
 from .errors import UserError, disk_full
+from .messages import one_line
 
 #: sub-command modules, in the order ``--help`` lists them
 COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "view", "export", "visualize",
@@ -50,27 +53,37 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.overrides.extend(extra)
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[handler])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"rdfa-s6 {args.command}: error: {err}", file=sys.stderr)
+        print(f"rdfa-s6 {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rdfa-s6 {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as err:  # a full or read-only disk is the user's to fix too: one line, exit status 2
+        from .outputs import os_error_message
+
         full = disk_full(err)
-        if full is None:
+        message = str(full) if full is not None else os_error_message(err)
+        if message is None:
             raise
-        print(f"rdfa-s6 {args.command}: error: {full}", file=sys.stderr)
+        print(f"rdfa-s6 {args.command}: error: {one_line(message)}", file=sys.stderr)
         return 2
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records as one line each: a user string with a newline cannot split or forge a line (tracebacks
+    attached with ``exc_info`` are kept as they are, for ``-vv`` debugging)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  (logging's name)
+        return one_line(super().formatMessage(record))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Union
 
+from .atomic import open_regular
 from .errors import UserError, disk_full
 
 try:
@@ -103,7 +104,7 @@ def _acquire(folder: Path, command: str) -> int:
     path = folder / LOCK_FILE
     for _ in range(100):
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = open_regular(path, os.O_RDWR | os.O_CREAT)  # a planted symlink is refused, never followed
         except FileNotFoundError:  # the previous holder removed the folder it had created: make it again
             folder.mkdir(parents=True, exist_ok=True)
             continue

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import UserError
+from ..messages import shown
+from ..outputs import check_outputs
 
 #: the THUMOS-14 tIoU thresholds, the default of ``evaluate`` and ``visualize``
 DEFAULT_TIOU = "0.3:0.7:0.1"
@@ -14,30 +16,20 @@ DEFAULT_TIOU = "0.3:0.7:0.1"
 
 def output_file(path: Optional[Path], option: str, folder_must_exist: bool = False) -> None:
     """``option`` names a file to write: it must not be a folder, and its folder must exist (with
-    ``folder_must_exist``) or be creatable."""
+    ``folder_must_exist``) or be creatable and writable. Commands that also read files use
+    :func:`rdfa_s6.outputs.check_outputs`, which checks this and that no output is an input."""
     if path is None:
         return
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{option} {path}: is a folder; expected a file name")
     folder = path.parent if str(path.parent) else Path(".")
     if folder_must_exist and not folder.is_dir():
-        raise UserError(f"{option} {path}: folder {folder} does not exist")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
-            break
+        raise UserError(f"{option} {shown(path)}: folder {shown(folder)} does not exist")
+    check_outputs([(path, option, "file")])
 
 
 def output_dir(path: Optional[Path], option: str) -> None:
-    """``option`` names a folder to write into (created if needed): it must not be a file."""
-    if path is None:
-        return
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{option} {path}: exists and is not a folder")
-    output_file(path / "x", option)
+    """``option`` names a folder to write into (created if needed): it must not be a file, and must be writable."""
+    check_outputs([(path, option, "folder")])
 
 
 def positive(value: Optional[float], option: str, what: str, allow_zero: bool = False) -> None:

@@ -54,7 +54,9 @@ def _prepare_out(out: Path) -> None:
         else:
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("written by rdfa-s6 demo\n")
+    from ..atomic import atomic_write_bytes
+
+    atomic_write_bytes(out / MARKER, b"written by rdfa-s6 demo\n")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,10 +32,10 @@ class DistInfo:
 
 
 def device_of(name: str) -> torch.device:
-    """``auto`` -> CUDA if available, else CPU; anything else as torch spells it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """``auto`` -> CUDA if available, else CPU; anything else as torch spells it (checked: :mod:`rdfa_s6.device`)."""
+    from ..device import resolve_device
+
+    return resolve_device(name, int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def init_distributed(device: torch.device) -> DistInfo:

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes, atomic_write_json
+from ..atomic import atomic_write_bytes, atomic_write_json, open_regular
 from ..config import Config, config_to_dict
 from ..errors import DiskFullError, disk_full
 
@@ -125,7 +125,7 @@ class RunLog:
                     log.info("%s: dropped %d record(s) logged after the resume point", path, dropped)
                 purge_step = resume_at["step"] + 1
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume_at is not None else os.O_TRUNC)
-            self.fd = os.open(path, flags, 0o644)
+            self.fd = open_regular(path, flags)  # never through a planted symlink
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is a dependency, but a stripped install should still train

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..atomic import atomic_write_bytes, atomic_write_json
+from ..device import resolve_device
 from ..errors import UserError
 from ..progress import Progress, report
 from . import records
@@ -90,20 +91,6 @@ def cpu_has_amx() -> bool:
             return "amx_bf16" in fh.read(1 << 16)
     except OSError:
         return False
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    if device == "auto":
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda":
-        device = f"cuda:{local_rank}"
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise UserError(f"--device {device}: {err}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available here")
-    return dev
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
