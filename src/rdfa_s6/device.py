@@ -30,7 +30,8 @@ def resolve_device(device: Union[str, "torch.device"], local_rank: int = 0) -> "
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
-        raise UserError(f"--device {shown(given)}: not a device name; expected auto, cpu, cuda, cuda:N or mps") from None
+        raise UserError(f"--device {shown(given)}: not a device name; expected auto, cpu, cuda, cuda:N or mps"
+                        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise UserError(f"--device {shown(given)}: CUDA is not available here (this torch build or machine has no "
