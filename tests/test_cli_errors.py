@@ -197,7 +197,8 @@ CASES: Dict[str, Callable[[Ctx], Tuple[list, List[str]]]] = {
                                            [c.feature("test_0"), "'test_0'", "zero time steps"]),
     "check-data/features-zero-steps": lambda c: (c.save("training_0", np.zeros((0, DIM))).check(),
                                                  [c.feature("training_0"), "'training_0'", "zero time steps"]),
-    "infer/features-zero-steps": lambda c: (c.save("test_1", np.zeros((0, DIM))).infer(c.feats, *FPS),
+    # the file alone: in a folder with good files, the others are processed and it is named (test_hostile.py)
+    "infer/features-zero-steps": lambda c: (c.save("test_1", np.zeros((0, DIM))).infer(c.feature("test_1"), *FPS),
                                             [c.feature("test_1"), "'test_1'", "zero time steps"]),
     "infer/features-truncated": lambda c: (
         c.put(c.tmp / "t.npy", Path(c.feature("test_0")).read_bytes()[:100]).infer(c.tmp / "t.npy", *FPS),

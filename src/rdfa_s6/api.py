@@ -179,21 +179,33 @@ class Detector:
                      fps: Union[None, float, Mapping[str, float]] = None, *, stride: Optional[float] = None,
                      window: Optional[float] = None, ext_scores: Optional[Mapping[str, ClassScores]] = None,
                      min_score: float = 0.0, batch_size: int = 8,
-                     on_video: Optional[Callable[[str], None]] = None) -> Dict[str, List[Detection]]:
+                     on_video: Optional[Callable[[str], None]] = None,
+                     on_error: Optional[Callable[[str, UserError], None]] = None) -> Dict[str, List[Detection]]:
         """Detections of several videos: ``{video_id: [Detection, ...]}`` in the order of ``videos``.
 
         Videos are batched through the network (``batch_size`` at most) only with videos padded to the same
         length, so the result equals :meth:`predict` on each video alone (padding changes the backward scan
         and the channel pooling, docs/custom-data.md). ``fps`` is one number or one per video. ``ext_scores``
         maps some or all videos to external class scores (fusion for those videos only). ``on_video(id)`` is
-        called after each video (progress display).
+        called after each video (progress display). A video whose features cannot be used (a missing, corrupt
+        or wrongly shaped file: a :class:`~rdfa_s6.errors.UserError`) raises, unless ``on_error(id, error)`` is
+        given: then it is reported there, left out of the result, and the other videos go on.
         """
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         if not math.isfinite(min_score):
             raise UserError(f"min_score must be a number, got {min_score}")
-        prepared = [prepare_video(vid, feats, self.config.data, self.input_dim, _fps_of(fps, vid, self.default_fps),
-                                  stride, window) for vid, feats in videos.items()]
+        prepared = []
+        for vid, feats in videos.items():
+            try:
+                prepared.append(prepare_video(vid, feats, self.config.data, self.input_dim,
+                                              _fps_of(fps, vid, self.default_fps), stride, window))
+            except UserError as err:
+                if on_error is None:
+                    raise
+                on_error(vid, err)
+                if on_video is not None:
+                    on_video(vid)
         external = {vid: score_array(v, f"external class scores of video {vid!r}")
                     for vid, v in (ext_scores or {}).items()}
         results: Dict[str, List[Detection]] = {}
@@ -215,7 +227,7 @@ class Detector:
             if on_video is not None:
                 for p in group:
                     on_video(p.video_id)
-        return {vid: results[vid] for vid in videos}
+        return {vid: results[vid] for vid in videos if vid in results}
 
     def predict_video(self, path: Union[str, Path], *, weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,

@@ -205,3 +205,15 @@ def resolve_model_dir(path: Union[str, Path]) -> Path:
         return latest
     raise DataError(f"{path} is neither a checkpoint folder (model.safetensors, config.json) nor a run folder "
                     f"with final/ or checkpoints/")
+
+
+def results_folder(model_dir: Union[str, Path]) -> Path:
+    """Where results of the checkpoint folder ``model_dir`` go by default (``rdfa-s6 test``): a folder the trainer
+    never prunes or replaces. A checkpoint inside a run's ``checkpoints/`` (pruned as training goes on, and by
+    ``--resume``) gets ``<run>/tests/<checkpoint name>/``; any other checkpoint folder (a run's ``final/``, a
+    converted model) is its own results folder."""
+    model_dir = Path(model_dir)
+    if model_dir.parent.name == "checkpoints" and (model_dir.parent / LATEST).exists():
+        return model_dir.parent.parent / "tests" / model_dir.name
+    return model_dir
+

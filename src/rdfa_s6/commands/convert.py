@@ -9,7 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._common import HelpFormatter, output_dir
+from ._common import HelpFormatter
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Holds the output folder (a second process on it is refused) while converting into it."""
-    from ..checkpoint import save_checkpoint
+    from ..checkpoint import CONFIG_FILE, META_FILE, WEIGHTS_FILE, save_checkpoint
     from ..models.official import convert_official
+    from ..outputs import check_outputs
     from ..runlock import hold_folder
 
-    output_dir(args.out_dir, "out_dir")
+    written = [(args.out_dir / name, "out_dir", "file") for name in (WEIGHTS_FILE, CONFIG_FILE, META_FILE)]
+    check_outputs([(args.out_dir, "out_dir", "folder"), *written], [(args.checkpoint, "checkpoint")])
     with hold_folder(args.out_dir):
         model, cfg, meta = convert_official(args.checkpoint, args.preset, args.overrides, args.weights)
         save_checkpoint(args.out_dir, model, cfg, meta=meta)

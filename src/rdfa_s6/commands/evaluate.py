@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import UserError
+from ..outputs import check_outputs
 from ._common import DEFAULT_TIOU, HelpFormatter, output_file, parse_tiou
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.error_tiou) and 0.0 < args.error_tiou <= 1.0):
         raise UserError(f"--error-tiou must be in (0, 1], got {args.error_tiou}")
     output_file(Path(args.json) if args.json else None, "--json", folder_must_exist=True)
+    check_outputs([(args.json, "--json", "file")], [(args.pred, "--pred"), (args.gt, "--gt")])
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
                        gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
     rec = metrics["recall"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Dict, List, Tuple
 
-from ._common import HelpFormatter, add_inference_arguments, output_dir, output_file, positive
+from ._common import HelpFormatter, add_inference_arguments, positive
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,18 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from tqdm import tqdm
 
     from ..api import Detector
+    from ..checkpoint import resolve_model_dir
     from ..errors import UserError
     from ..export import export_results
     from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
+    from ..messages import shown
+    from ..outputs import check_outputs
 
     positive(args.fps, "--fps", "frames per second")
     positive(args.stride, "--stride", "frames")
@@ -84,37 +90,61 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--cues must be >= 0, got {args.cues}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
-    output_file(args.out, "--out")
-    output_file(args.csv, "--csv")
+    model_dir = _model_dir(args.checkpoint, args.features, resolve_model_dir)
     feature_paths, video_paths = _inputs(args.features)
-    det = Detector.from_pretrained(args.checkpoint, device=args.device, precision=args.precision)
-    if feature_paths and args.fps is None and det.default_fps is None:  # a video's fps comes from the video
-        raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
-                        f"data.default_fps and its training videos had no common frame rate")
-    external = None if args.no_ext_scores else external_scores_for(
-        args.ext_scores, det.config.infer.ext_score_file, args.data_root)
-    videos = {p.stem: p for p in feature_paths}
-    clash = sorted(set(videos) & {p.stem for p in video_paths})
-    if clash or len({p.stem for p in video_paths}) != len(video_paths):
-        raise UserError(f"two inputs share the video id {(clash or [p.stem for p in video_paths])[0]!r}; "
-                        f"detections are keyed by file name without extension")
-    total_inputs = len(videos) + len(video_paths)
+    per_feature = [f"--{name}" for name in ("fps", "stride", "window") if getattr(args, name) is not None]
+    if video_paths and per_feature and not feature_paths:
+        raise UserError(f"{', '.join(per_feature)}: only for feature files; a video file's frames are read at its "
+                        f"own frame rate and cut into clips as the model's training features were (recorded "
+                        f"with the model)")
+    outputs = [(args.out, "--out", "file"), (args.csv, "--csv", "file")]
+    total_inputs = len(feature_paths) + len(video_paths)
     for option in ("srt", "vtt"):  # a .srt/.vtt file for one video; otherwise a folder of <video_id>.<option>
         path = getattr(args, option)
         if path is not None and path.suffix.lower() == f".{option}" and total_inputs != 1:
-            raise UserError(f"--{option} {path}: one .{option} file holds one video, the inputs are {total_inputs} "
-                            f"videos; give a folder")
-        (output_file if path is not None and path.suffix.lower() == f".{option}" else output_dir)(path, f"--{option}")
+            raise UserError(f"--{option} {shown(path)}: one .{option} file holds one video, the inputs are "
+                            f"{total_inputs} videos; give a folder")
+        kind = "file" if path is not None and path.suffix.lower() == f".{option}" else "folder"
+        outputs.append((path, f"--{option}", kind))
+    inputs = [(p, "INPUT") for p in feature_paths + video_paths]
+    inputs += [(p, "CHECKPOINT") for p in sorted(model_dir.iterdir()) if p.is_file()]
+    inputs += [(args.ext_scores, "--ext-scores"), (args.backbone_weights, "--backbone-weights")]
+    check_outputs(outputs, inputs)
+    det = Detector.from_pretrained(model_dir, device=args.device, precision=args.precision)
+    if feature_paths and args.fps is None and det.default_fps is None:  # a video's fps comes from the video
+        raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
+                        f"data.default_fps and its training videos had no common frame rate")
+    if video_paths and per_feature:
+        print(f"note: {', '.join(per_feature)} apply to the {len(feature_paths)} feature file(s); the "
+              f"{len(video_paths)} video file(s) use their own frame rate and the model's recorded clips",
+              file=sys.stderr)
+    external = None if args.no_ext_scores else external_scores_for(
+        args.ext_scores, det.config.infer.ext_score_file, args.data_root)
+    videos = {p.stem: p for p in feature_paths}
+    failed: Dict[str, str] = {}
+
+    def fail(vid: str, err: Exception) -> None:
+        failed[vid] = str(err)
+
     results = {}
     with tqdm(total=total_inputs, desc="infer", unit="video", disable=True if args.no_progress else None) as bar:
         if videos:
             results = det.predict_many(videos, args.fps, stride=args.stride, window=args.window,
                                        ext_scores={v: s for v, s in (external or {}).items() if v in videos},
                                        min_score=args.min_score, batch_size=args.batch_size,
-                                       on_video=lambda _vid: bar.update(1))
+                                       on_video=lambda _vid: bar.update(1), on_error=fail)
         for path in video_paths:
-            results[path.stem] = det.predict_video(path, weights=args.backbone_weights, min_score=args.min_score)
+            try:
+                results[path.stem] = det.predict_video(path, weights=args.backbone_weights,
+                                                       min_score=args.min_score)
+            except UserError as err:  # a corrupt or unreadable video: the others go on (as extract does)
+                fail(path.stem, err)
             bar.update(1)
+    if not results:
+        if len(failed) == 1:
+            raise UserError(next(iter(failed.values())))
+        raise UserError(f"none of the {total_inputs} inputs could be used; the first: "
+                        f"{next(iter(failed.values()))}")
     write_results_json(args.out, results)
     if args.csv:
         write_results_csv(args.csv, results)
@@ -128,30 +158,63 @@ def run(args: argparse.Namespace) -> int:
     extra = "".join(f", {p}" for p in (args.csv, args.srt, args.vtt) if p)
     print(f"{total} detections in {len(results)} video(s): {args.out}{extra}"
           + (f" ({fused} fused with external class scores)" if fused else ""))
-    return 0
+    for reason in failed.values():
+        print(f"rdfa-s6 infer: failed: {shown(reason, 400)}", file=sys.stderr)
+    if failed:
+        print(f"rdfa-s6 infer: {len(failed)} of {total_inputs} input(s) failed; the results of the others were "
+              f"written", file=sys.stderr)
+    return 2 if failed else 0
 
 
-def _inputs(paths):
-    """(feature files, video files) among ``paths``, by extension; folders contribute their files of either kind."""
+def _model_dir(checkpoint: Path, inputs: List[Path], resolve) -> Path:
+    """The checkpoint folder of CHECKPOINT; when it is not one but an input is, the arguments were swapped."""
+    from ..errors import DataError, UserError
+    from ..messages import shown
+
+    try:
+        return resolve(checkpoint)
+    except DataError:
+        for given in inputs:
+            try:
+                resolve(given)
+            except DataError:
+                continue
+            raise UserError(f"{shown(checkpoint)} is not a model and {shown(given)} is: the first argument must be "
+                            f"the checkpoint or run folder (rdfa-s6 infer CHECKPOINT INPUT...)") from None
+        raise
+
+
+def _inputs(paths: List[Path]) -> Tuple[List[Path], List[Path]]:
+    """(feature files, video files) among ``paths``, by extension; folders contribute their files of either kind.
+    Two inputs with one video id (``a/x.npy`` and ``b/x.npy``, ``y.npy`` and ``y.pt``, the same file twice) are
+    refused: detections are keyed by the file name without its extension."""
     from ..data.features import EXTENSIONS
     from ..errors import UserError
+    from ..messages import shown
     from ..video.decode import VIDEO_EXTENSIONS
     from ..video.reproduce import is_video_file
 
-    feats, videos = [], []
+    feats: List[Path] = []
+    videos: List[Path] = []
     for path in paths:
         if path.is_dir():
             found_videos = sorted(p for p in path.iterdir() if p.is_file() and is_video_file(p))
             found_feats = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix in EXTENSIONS]
             if not found_videos and not found_feats:
-                raise UserError(f"{path} holds no feature file ({'/'.join(EXTENSIONS)}) and no video file")
+                raise UserError(f"{shown(path)} holds no feature file ({'/'.join(EXTENSIONS)}) and no video file")
             feats += found_feats
             videos += found_videos
         elif path.is_file() and (path.suffix in EXTENSIONS or is_video_file(path)):
             (feats if path.suffix in EXTENSIONS else videos).append(path)
         elif path.is_file():
-            raise UserError(f"{path}: expected a feature file ({', '.join(EXTENSIONS)}) or a video file "
+            raise UserError(f"{shown(path)}: expected a feature file ({', '.join(EXTENSIONS)}) or a video file "
                             f"({', '.join(VIDEO_EXTENSIONS)})")
         else:
-            raise UserError(f"feature or video file or folder {path} not found")
+            raise UserError(f"feature or video file or folder {shown(path)} not found")
+    seen: Dict[str, Path] = {}
+    for path in feats + videos:
+        other = seen.setdefault(path.stem, path)
+        if other is not path:
+            raise UserError(f"the inputs {shown(other)} and {shown(path)} share the video id {shown(path.stem)!r}; "
+                            f"detections are keyed by file name without extension: give one of them")
     return feats, videos

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, add_inference_arguments, output_dir, output_file
+from ._common import HelpFormatter, add_inference_arguments
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -28,8 +28,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="dataset folder (DIR/annotations.json, DIR/features/) unless the config names the paths")
     parser.add_argument("--split", default=None, help="subset to evaluate (default: the config's data.test_split)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for results_<split>.json and metrics_<split>.json "
-                        "(default: the checkpoint's folder)")
+                        help="folder for results_<split>.json and metrics_<split>.json (default: the checkpoint's "
+                        "folder; for a checkpoint of an unfinished run, which training prunes: "
+                        "RUN/tests/<checkpoint>/)")
     parser.add_argument("--json", type=Path, default=None, help="also write the metrics to this file")
     add_inference_arguments(parser)
     parser.set_defaults(func=run)
@@ -39,17 +40,23 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..api import Detector
     from ..atomic import atomic_write_json
+    from ..checkpoint import resolve_model_dir, results_folder
     from ..eval.report import format_table
+    from ..outputs import check_outputs
     from ._progress import video_bar
 
-    output_dir(args.out, "--out")
-    output_file(args.json, "--json")
-    det = Detector.from_pretrained(args.checkpoint, device=args.device, precision=args.precision).with_overrides(
+    model_dir = resolve_model_dir(args.checkpoint)
+    inputs = [(p, "CHECKPOINT") for p in sorted(model_dir.iterdir()) if p.is_file()]
+    check_outputs([(args.out, "--out", "folder"), (args.json, "--json", "file")], inputs)
+    det = Detector.from_pretrained(model_dir, device=args.device, precision=args.precision).with_overrides(
         args.overrides)
     split = args.split or det.config.data.test_split
+    out = Path(args.out) if args.out is not None else results_folder(model_dir)
+    check_outputs([(out / f"results_{split}.json", "--out", "file"),
+                           (out / f"metrics_{split}.json", "--out", "file"), (args.json, "--json", "file")],
+                          inputs + _data_files(det.config, args.data_root))
     bar = video_bar(f"predict {split}", not args.no_progress, disable=False)
     results, metrics = det.evaluate(args.data_root, split, progress=bar or False)
-    out = Path(args.out or det.source)
     atomic_write_json(out / f"results_{split}.json", results)
     atomic_write_json(out / f"metrics_{split}.json", metrics)
     if args.json:
@@ -57,3 +64,18 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(metrics))
     print(f"results: {out / f'results_{split}.json'}\nmetrics: {out / f'metrics_{split}.json'}")
     return 0
+
+
+def _data_files(cfg, data_root):
+    """(path, option) of the data files ``test`` reads: the annotation file and the external score file."""
+    from ..data.prepare import resolve_paths, under_root
+    from ..errors import DataError
+
+    try:
+        annotations, _ = resolve_paths(cfg.data, data_root)
+    except DataError:  # no data given: evaluate says so
+        return []
+    files = [(annotations, "the annotation file")]
+    if cfg.infer.ext_score_file:
+        files.append((under_root(cfg.infer.ext_score_file, data_root), "infer.ext_score_file"))
+    return files

@@ -51,14 +51,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import UserError
+    from ..outputs import check_outputs
     from ..train.dist import device_of, hold_run_folder, init_distributed
 
     cfg = load_config(args.preset, overrides=args.overrides)
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {args.out}: exists and is not a folder; expected a run folder")
-    existing = next((p for p in args.out.parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise UserError(f"--out {args.out}: {existing} is a file, not a folder")
+    check_outputs([(args.out, "--out", "folder")])  # a folder, writable (the run's files are its own names)
     if args.resume and not args.out.is_dir():
         raise UserError(f"--resume: run folder {args.out} not found")
     # the run folder is this process's (rank 0's under torchrun) before anything is read or written
