@@ -115,9 +115,18 @@ class Detector:
         from .device import resolve_device
 
         dev = resolve_device(device)  # before reading anything: a device this machine lacks is a one-line error
-        model_dir = resolve_model_dir(Path(path))
-        model, cfg = load_detector(model_dir, weights=weights, device=dev)
-        meta, name = read_meta(model_dir), str(model_dir / META_FILE)
+        for attempt in range(3):
+            model_dir = resolve_model_dir(Path(path))
+            try:
+                model, cfg = load_detector(model_dir, weights=weights, device=dev)
+                meta = read_meta(model_dir)
+                break
+            except DataError:
+                # a run that is training publishes newer checkpoints and prunes old ones: the checkpoint found a
+                # moment ago may be gone; look again for the newest (a checkpoint that is there is never changed)
+                if attempt == 2 or model_dir.exists():
+                    raise
+        name = str(model_dir / META_FILE)
         label_names = metadata.label_names(meta, name, model.num_classes)
         class_names = metadata.id_names(meta, "class_names", name)
         video_fps = metadata.video_fps(meta)
