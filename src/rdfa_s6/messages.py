@@ -9,7 +9,7 @@ Imports nothing heavy.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterable
 
 #: the longest user string shown in a message; longer ones keep their head and tail around an ellipsis
 MAX_SHOWN = 120
@@ -53,6 +53,14 @@ def shown(value: Any, limit: int = MAX_SHOWN) -> str:
         head = keep * 2 // 3
         text = text[:head] + "…" + text[len(text) - (keep - head):]
     return text
+
+
+def listed(values: Iterable[Any], first: int = 5, limit: int = 60) -> str:
+    """The first ``first`` of ``values``, each :func:`shown` (at most ``limit`` characters), comma-separated, with
+    `` ...`` when there are more: for messages that name a few labels, videos or files of many."""
+    items = list(values)
+    text = ", ".join(shown(v, limit) for v in items[:first])
+    return text + (" ..." if len(items) > first else "")
 
 
 def one_line(message: str, limit: int = 2000) -> str:

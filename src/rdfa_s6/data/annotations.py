@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..formats.annotations import AnnotationFile, parse_annotation_file, read_annotations
+from ..messages import shown
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ def _training_set(raw: AnnotationFile, default_fps: Optional[float]) -> Annotati
                 raise DataError(f"{at}, field 'segment': negative start {ev.start}")
             if ev.end > duration + 1e-6:
                 beyond += 1
-                first_beyond = first_beyond or (f"video {vid!r}, annotations[{i}]: [{ev.start:g}, {ev.end:g}] s, "
-                                                f"duration {duration:g} s")
+                first_beyond = first_beyond or (f"video {shown(vid)!r}, annotations[{i}]: "
+                                                f"[{ev.start:g}, {ev.end:g}] s, duration {duration:g} s")
             if ev.label_id is None:
                 raise DataError(f"{at}, field 'label_id': expected a non-negative integer class id for "
                                 f"{ev.label!r}, got None")
@@ -120,7 +121,7 @@ def _training_set(raw: AnnotationFile, default_fps: Optional[float]) -> Annotati
         # common in real data (THUMOS-14): a warning, not an error. Evaluation keeps such segments as annotated
         # (as the official code does); training follows data.gt_clip (rdfa_s6.data.dataset.clip_upstream)
         log.warning("%s: %d segment(s) end after their video's duration (first: %s); kept for evaluation; "
-                    "training handles them as data.gt_clip says", raw.name, beyond, first_beyond)
+                    "training handles them as data.gt_clip says", shown(raw.name), beyond, first_beyond)
     return AnnotationSet(path=raw.name, videos=videos, label_names=dict(sorted(label_names.items())))
 
 

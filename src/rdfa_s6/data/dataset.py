@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataConfig
 from ..errors import DataError
+from ..messages import shown
 from .annotations import AnnotationSet, VideoRecord
 from .coords import seconds_to_steps
 from .features import FeatureReader
@@ -130,7 +131,7 @@ class TALDataset(Dataset):
             what = ("training cuts segments at the end of the features' last clip (data.gt_clip=upstream)"
                     if cfg.gt_clip == "upstream" else "training keeps them as annotated (data.gt_clip=none)")
             log.warning("%d training video(s) have segments that end after the video's duration (first: %s); %s",
-                        len(late), late[0], what)
+                        len(late), shown(late[0]), what)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import DataError
 from ..formats.jsonfile import Source
 from ..formats.results import Predictions, read_results
+from ..messages import listed
 from .groundtruth import GroundTruth
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,8 @@ def align_predictions(preds: Predictions, gt: GroundTruth) -> Tuple[Aligned, Lis
     if unknown:
         counts = np.bincount(preds.video, minlength=len(preds.videos))
         n_unk = int(sum(counts[i] for i, v in enumerate(preds.videos) if v in extra))
-        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         warnings.append(f"{n_unk} predictions for {len(unknown)} video(s) not in the ground-truth split "
-                        f"({shown}): counted as false positives")
+                        f"({listed(unknown)}): counted as false positives")
     lindex: Dict[Union[str, int], int] = {lab: i for i, lab in enumerate(gt.labels)}
     for lab, lid in gt.label_ids.items():
         if lab in lindex:
@@ -86,9 +86,8 @@ def align_predictions(preds: Predictions, gt: GroundTruth) -> Tuple[Aligned, Lis
     bad = label < 0
     if bad.any():
         names = sorted({str(lab) for lab, b in zip(preds.labels, bad.tolist()) if b})
-        shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
         warnings.append(f"{int(bad.sum())} predictions with {len(names)} label(s) not in the ground-truth "
-                        f"split ({shown}): ignored")
+                        f"split ({listed(names)}): ignored")
     keep = ~bad
     aligned = Aligned(
         video=vmap[preds.video][keep] if len(preds) else np.zeros(0, dtype=np.int64),

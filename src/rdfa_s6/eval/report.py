@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import DataError, UserError
 from ..formats.jsonfile import preview
+from ..messages import listed
 from .detection import average_precision
 from .false_positives import false_positive_breakdown
 from .groundtruth import load_ground_truth
@@ -76,8 +77,7 @@ def evaluate(
     det = average_precision(aligned, gt, thr)
     missing = [lab for lab, n in zip(gt.labels, np.bincount(aligned.label, minlength=len(gt.labels))) if n == 0]
     if missing and len(aligned):
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        msg = f"no predictions for {len(missing)} class(es) ({shown}): AP 0"
+        msg = f"no predictions for {len(missing)} class(es) ({listed(missing)}): AP 0"
         log.warning("%s", msg)
         warnings.append(msg)
     rec = average_recall(aligned, gt, thr)
