@@ -353,3 +353,15 @@ def test_a_checkpoint_pruned_while_loading_is_looked_up_again(tmp_path, world, m
     monkeypatch.setattr(api, "load_detector", racing)
     det = api.Detector.from_pretrained(run)
     assert calls == ["epoch001_step0000002", "epoch002_step0000004"] and det.source == newer
+
+
+def test_synth_replaces_planted_links_never_their_targets(tmp_path):
+    victim = _victim(tmp_path)
+    (tmp_path / "s" / "features").mkdir(parents=True)
+    os.symlink(victim, tmp_path / "s" / "features" / "synth_training_0000.npy")
+    os.symlink(victim, tmp_path / "s" / "annotations.json")
+    before = snapshot(victim)
+    outcome = run_cli(["synth", tmp_path / "s", "--videos", "1", "--val-videos", "0", "--test-videos", "0"])
+    assert outcome.rc == 0, outcome.err
+    assert_unchanged(before, victim)
+    assert np.load(tmp_path / "s" / "features" / "synth_training_0000.npy").ndim == 2

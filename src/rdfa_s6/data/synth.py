@@ -11,6 +11,7 @@ step is 4 frames and a segment [a, b] in steps is [(4a + 8) / 30, (4b + 8) / 30]
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +115,9 @@ def generate(out_dir: Path, spec: SynthSpec = SynthSpec()) -> Dict[str, int]:
     for subset, vid in numbered_videos("synth", counts):
         length = int(rng.integers(spec.min_len, spec.max_len + 1))
         feats, actions = make_video(length, spec, patterns, distractors, rng)
-        np.save(out_dir / "features" / f"{vid}.npy", feats)
+        buffer = io.BytesIO()  # written atomically: never through a link planted at the file's name
+        np.save(buffer, feats, allow_pickle=False)
+        atomic_write_bytes(out_dir / "features" / f"{vid}.npy", buffer.getvalue())
         duration = covered_seconds(length, FPS, FEAT_STRIDE, NUM_FRAMES)  # T clips of NUM_FRAMES every FEAT_STRIDE
         annotations = []
         for start, end, cls in actions:
