@@ -28,7 +28,8 @@ from rdfa_s6.runlock import LOCK_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SPEC = SynthSpec(train_videos=2, val_videos=0, test_videos=2, num_classes=2, dim=16, min_len=40, max_len=48, seed=3)
+DATA_SPEC = SynthSpec(train_videos=2, val_videos=0, test_videos=2, num_classes=2, dim=16, min_len=40, max_len=48,
+                      seed=3)
 TINY = ["model.embed_dim=16", "model.stem.recurrences=1", "model.branch.levels=2", "model.stem.chan_pool_len=16",
         "model.regression_ranges=[[0,4],[4,8],[8,10000]]", "data.max_seq_len=64"]
 TRAIN = ["train.epochs=1", "train.batch_size=2", "data.val_split=null", *TINY]
@@ -40,10 +41,10 @@ def world(tmp_path_factory) -> SimpleNamespace:
     """A tiny synthetic dataset and an untrained checkpoint for it (labels as the dataset names them)."""
     base = tmp_path_factory.mktemp("hostile")
     data = base / "data"
-    generate(data, SPEC)
+    generate(data, DATA_SPEC)
     names = {str(v["label_id"]): v["label"] for rec in json.loads((data / "annotations.json").read_text())[
         "database"].values() for v in rec["annotations"]}
-    cfg = load_config("demo", TINY + [f"data.input_dim={SPEC.dim}", f"data.num_classes={SPEC.num_classes}"])
+    cfg = load_config("demo", TINY + [f"data.input_dim={DATA_SPEC.dim}", f"data.num_classes={DATA_SPEC.num_classes}"])
     ckpt = save_checkpoint(base / "ckpt", build_detector(cfg), cfg, meta={"label_names": names})
     feats = sorted((data / "features").glob("synth_test_*.npy"))
     return SimpleNamespace(data=data, ckpt=ckpt, feats=feats, ann=data / "annotations.json")
