@@ -11,6 +11,7 @@ import typing
 from typing import Any, List, Mapping, Union
 
 from ..errors import ConfigError
+from .ranges import check_ranges
 from .schema import Config
 
 #: a float as text, ``1e-4`` included (YAML 1.1 reads that as a string)
@@ -22,6 +23,7 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> Config:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: expected a mapping, got {type(raw).__name__}")
     cfg = _build(Config, raw, "", source)
+    check_ranges(cfg, source)  # every number finite and within its range (the table in .ranges)
     validate(cfg, source)
     return cfg
 
