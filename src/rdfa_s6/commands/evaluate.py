@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import UserError
-from ._common import DEFAULT_TIOU, HelpFormatter, output_file, parse_tiou
+from ._common import DEFAULT_TIOU, HelpFormatter, in_range, output_file, parse_tiou
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -39,7 +38,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--subset", default="test", help="split of the annotations to evaluate on (case-insensitive)")
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
                         help="tIoU thresholds: an inclusive range or a comma-separated list "
-                        "(ActivityNet: 0.5:0.95:0.05)")
+                        "(ActivityNet: 0.5:0.95:0.05); each in (0, 1], at most 1000")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling: 'official' keeps every event, as ActivityNet's "
                         "eval_detection.py does; 'actionformer' drops zero-length events and same-label duplicates "
@@ -57,8 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..eval import evaluate, format_table
 
-    if not (math.isfinite(args.error_tiou) and 0.0 < args.error_tiou <= 1.0):
-        raise UserError(f"--error-tiou must be in (0, 1], got {args.error_tiou}")
+    in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
     output_file(Path(args.json) if args.json else None, "--json", folder_must_exist=True)
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
                        gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)

@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ._common import HelpFormatter, add_inference_arguments, output_dir, output_file, positive
+from ._common import HelpFormatter, add_inference_arguments, in_range, output_dir, output_file
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
 
-    positive(args.fps, "--fps", "frames per second")
-    positive(args.stride, "--stride", "frames")
-    positive(args.window, "--window", "frames", allow_zero=True)
+    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
+    in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
+    in_range(args.window, "--window", 0.0, 100_000.0, "frames")
     if args.min_score != args.min_score:  # NaN
         raise UserError(f"--min-score: expected a number, got {args.min_score}")
     if args.cues < 0:

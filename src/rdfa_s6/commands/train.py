@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ._common import HelpFormatter
+from ._common import HelpFormatter, in_range
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..train.dist import device_of, hold_run_folder, init_distributed
 
+    in_range(args.max_skipped, "--max-skipped", 1, 10**6, "a number of steps")
+    in_range(args.checkpoint_every, "--checkpoint-every", 0, 10**9, "a number of iterations")
+    in_range(args.log_every, "--log-every", 1, 10**9, "a number of iterations")
     cfg = load_config(args.preset, overrides=args.overrides)
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder; expected a run folder")
