@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Dict, List
 
+from ..messages import one_line
 from ._common import HelpFormatter, in_range
 
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         msg = mixed_dims_message(all_dims, examples)
         errors.append(msg)
         lines.append(f"\nerror: {msg}")
-    print("\n".join(lines))
+    print("\n".join(one_line(line) for line in "\n".join(lines).split("\n")))  # file names, ids: escaped
     if errors:
         print(f"\n{len(errors)} error(s): training or testing would fail")
         raise DataError(f"{len(errors)} problem(s) in the dataset, the first: {errors[0]}")

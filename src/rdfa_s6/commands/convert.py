@@ -9,6 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..messages import shown
 from ._common import HelpFormatter, output_dir
 
 log = logging.getLogger(__name__)
@@ -47,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
     state = model.state_dict()
     n = sum(v.numel() for v in state.values())
     source = meta["source_weights"]
-    print(f"converted {args.checkpoint} ({len(state)} tensors, {n:,} values, {source}) -> {args.out_dir}")
+    print(f"converted {shown(args.checkpoint)} ({len(state)} tensors, {n:,} values, {source}) -> {shown(args.out_dir)}")
     return 0

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import UserError
+from ..messages import shown
 from ._common import DEFAULT_TIOU, HelpFormatter, in_range, output_file, parse_tiou
 
 
@@ -69,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
     print(metrics["errors"]["summary"])
     if args.json:
         write_json_atomic(Path(args.json), metrics)
-        print(f"metrics written to {args.json}")
+        print(f"metrics written to {shown(args.json)}")
     return 0

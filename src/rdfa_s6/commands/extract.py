@@ -51,6 +51,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ..messages import one_line, shown
     from ..video.extract import ExtractOptions, dist_env, extract
     from ._progress import video_bar
 
@@ -75,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     where = f" (rank {rank} of {world})" if world > 1 else ""
     speed = f", {summary.video_seconds / summary.seconds:.1f} video-s/s" if summary.seconds > 0 and summary.done else ""
     print(f"extracted {len(summary.done)} video(s){where}, {len(summary.skipped)} already done, "
-          f"{len(summary.failed)} failed, in {summary.seconds:.1f} s{speed} -> {args.out}")
+          f"{len(summary.failed)} failed, in {summary.seconds:.1f} s{speed} -> {shown(args.out)}")
     if summary.merged:
-        print(f"wrote {args.out / 'extraction.json'} and {args.out / 'annotations.json'}")
+        print(f"wrote {shown(args.out / 'extraction.json')} and {shown(args.out / 'annotations.json')}")
     for reason in summary.failed.values():
-        print(f"rdfa-s6 extract: failed: {reason}", file=sys.stderr)
+        print(f"rdfa-s6 extract: failed: {one_line(reason)}", file=sys.stderr)
     return 2 if summary.failed else 0

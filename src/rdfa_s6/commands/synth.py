@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..messages import shown
 from ._common import HelpFormatter, in_range
 
 
@@ -74,5 +75,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     except OSError as err:
         raise UserError(f"{args.out_dir}: cannot write the dataset ({err})") from None
-    print(f"wrote {sum(counts.values())} videos ({', '.join(f'{k} {v}' for k, v in counts.items())}) to {args.out_dir}")
+    print(f"wrote {sum(counts.values())} videos ({', '.join(f'{k} {v}' for k, v in counts.items())}) "
+          f"to {shown(args.out_dir)}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..messages import shown
 from ._common import HelpFormatter, add_inference_arguments, output_dir, output_file
 
 
@@ -55,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, metrics)
     print(format_table(metrics))
-    print(f"results: {out / f'results_{split}.json'}\nmetrics: {out / f'metrics_{split}.json'}")
+    print(f"results: {shown(out / f'results_{split}.json')}\nmetrics: {shown(out / f'metrics_{split}.json')}")
     return 0

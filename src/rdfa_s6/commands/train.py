@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..messages import shown
 from ._common import HelpFormatter, in_range
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,9 @@ def _train(cfg, args: argparse.Namespace) -> int:
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:
-            print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in {stop.folder}; "
-                  f"continue with the same command and --resume", file=sys.stderr)
+            print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in "
+                  f"{shown(stop.folder)}; continue with the same command and --resume", file=sys.stderr)
         return stop.status
     if summary["final"] is not None:
-        print(f"final EMA model: {summary['final']}")
+        print(f"final EMA model: {shown(summary['final'])}")
     return 0

@@ -21,6 +21,7 @@ from ..data.dataset import model_input
 from ..data.features import EXTENSIONS, FeatureReader
 from ..data.transforms import padded_length
 from ..errors import DataError, UserError
+from ..filenames import utf8_id
 from ..messages import shown
 
 #: what :meth:`rdfa_s6.api.Detector.predict` accepts: a ``[T, C]`` numpy array or tensor, or a feature file's path
@@ -42,6 +43,7 @@ def prepare_video(video_id: str, feats: FeatureInput, data: DataConfig, input_di
     """The model input of one video, as the dataset builds it in training (downsampling by
     ``data.downsample_rate``, :func:`rdfa_s6.data.dataset.model_input`). ``fps`` is required (UserError);
     ``stride``/``window`` default to ``data.feat_stride``/``data.num_frames``."""
+    utf8_id(video_id)
     if fps is None:
         raise UserError(f"video '{shown(video_id)}': fps is required: the model's config has no data.default_fps and "
                         f"its training videos had no common frame rate")

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..atomic import atomic_write_bytes, atomic_write_json
 from ..device import resolve_device
 from ..errors import UserError
+from ..filenames import utf8_id
 from ..progress import Progress, report
 from . import records
 from .backbones import Backbone, build_backbone
@@ -74,6 +75,7 @@ def list_videos(inputs: Sequence[Path]) -> Dict[str, Path]:
         if item.is_dir() and not paths:
             raise UserError(f"{item} holds no video file ({', '.join(VIDEO_EXTENSIONS)})")
         for p in paths:
+            utf8_id(p.stem)
             if p.stem in found and found[p.stem] != p:
                 raise UserError(f"two videos with the id {p.stem!r}: {found[p.stem]} and {p}; rename one")
             found[p.stem] = p
