@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export.labelstudio import label_config
 
     in_range(args.min_score, "--min-score", 0.0, 1.0, "a score")
-    in_range(args.fps, "--fps", 0.0, 1000.0, "frames per second", lo_open=True)
+    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
     if args.video_url is not None and "{video_id}" not in args.video_url:
         raise UserError(f"--video-url {args.video_url!r}: expected a template with {{video_id}}")
     if args.format == "labelstudio" and args.fps is None:

@@ -31,7 +31,7 @@ def check_finite(detections: Mapping[str, List["Detection"]]) -> None:
     for vid, dets in detections.items():
         for d in dets:
             if not all(math.isfinite(x) for x in (d.start, d.end, d.score)):
-                raise DataError(f"video {shown(vid)}: a detection holds a non-finite number (segment "
+                raise DataError(f"video '{shown(vid)}': a detection holds a non-finite number (segment "
                                 f"[{d.start}, {d.end}], score {d.score}); check the frame rate, stride and window "
                                 f"given for it")
 
