@@ -98,7 +98,7 @@ RANGES: Dict[str, Range] = {
     # train
     "train.epochs": Range(0, 10**5),
     "train.batch_size": Range(1, 2**16),
-    "train.lr": Range(0, 10),
+    "train.lr": Range(0, 1e30),  # finite in float32; a diverging run stops cleanly (tests/test_train_robustness.py)
     "train.weight_decay": Range(0, 10),
     "train.warmup_epochs": Range(0, 10**5),
     "train.clip_grad": Range(-1, 1e6),  # 0 or less: no clipping
