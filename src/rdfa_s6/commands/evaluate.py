@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from ..errors import UserError
 from ..messages import shown
-from ._common import DEFAULT_TIOU, HelpFormatter, in_range, output_file, parse_tiou
+from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, output_file, parse_tiou
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -39,7 +39,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--subset", default="test", help="split of the annotations to evaluate on (case-insensitive)")
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
                         help="tIoU thresholds: an inclusive range or a comma-separated list "
-                        "(ActivityNet: 0.5:0.95:0.05); each in (0, 1], at most 1000")
+                        f"(ActivityNet: 0.5:0.95:0.05); each in (0, 1], at most {MAX_TIOU}")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling: 'official' keeps every event, as ActivityNet's "
                         "eval_detection.py does; 'actionformer' drops zero-length events and same-label duplicates "

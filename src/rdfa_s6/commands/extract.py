@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..messages import one_line, shown
-    from ..video.extract import ExtractOptions, dist_env, extract
+    from ..video.extract import FPS_RANGE, ExtractOptions, dist_env, extract
     from ._progress import video_bar
 
-    in_range(args.fps, "--fps", 0.01, 1000.0, "frames per second")
+    in_range(args.fps, "--fps", *FPS_RANGE, "frames per second")
     in_range(args.stride, "--stride", 1, 100_000, "frames")
     in_range(args.window, "--window", 1, 1024, "frames")
     in_range(args.batch_size, "--batch-size", 1, 1024, "clips")

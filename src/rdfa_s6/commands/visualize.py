@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-from ._common import DEFAULT_TIOU, HelpFormatter, in_range, parse_tiou
+from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, parse_tiou
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "(default: evaluate --pred against --gt here)")
     parser.add_argument("--eval-tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
                         help="tIoU thresholds of the evaluation computed when --metrics is not given (each in (0, 1], "
-                        "at most 1000)")
+                        f"at most {MAX_TIOU})")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling, as in 'rdfa-s6 evaluate'")
     parser.add_argument("--run", metavar="RUN_DIR", default=None,
