@@ -131,6 +131,9 @@ def test_bad_config_values_are_refused_by_every_command_that_takes_overrides(w, 
             roots=roots)
     assert not (w.tmp / "run").exists()
     refused(["check-data", "demo", "--data-root", w.root, override], key, roots=roots)
+    fake = w.tmp / "official.pth"
+    fake.write_bytes(b"not read: the config is checked first")
+    refused(["convert", fake, w.tmp / "converted", "--set", override], key, roots=roots)
     if key.startswith("infer."):  # test takes infer.* and eval.* overrides only
         refused(["test", w.ckpt, "--data-root", w.root, "--out", w.tmp / "t", "--no-progress", override], key,
                 roots=roots + [w.ckpt])
@@ -153,6 +156,19 @@ def test_tiou_refusals(w, text, needle):
     refused(["visualize", "--pred", w.pred, "--gt", w.ann, "--out", w.tmp / "fig", f"--eval-tiou={text}"],
             "--eval-tiou", needle, roots=roots)
     assert not (w.tmp / "v.html").exists() and not (w.tmp / "fig").exists()
+
+
+def test_in_range_bounds():
+    from rdfa_s6.commands._common import in_range
+
+    in_range(None, "--x", 0, 1)
+    for ok in (0, 0.5, 1, 1.0):
+        in_range(ok, "--x", 0, 1)
+    for bad in (-1e-300, 1.0000001, math.nan, math.inf, -math.inf, 10**400):
+        with pytest.raises(UserError, match=r"^--x: expected a number in \[0, 1\], got "):
+            in_range(bad, "--x", 0, 1)
+    with pytest.raises(UserError, match=r"in \(0, 1\], got 0"):
+        in_range(0, "--x", 0, 1, lo_open=True)
 
 
 def test_tiou_still_parses_the_official_thresholds():
