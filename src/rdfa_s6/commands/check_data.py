@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         msg = mixed_dims_message(all_dims, examples)
         errors.append(msg)
         lines.append(f"\nerror: {msg}")
-    print("\n".join(one_line(line) for line in "\n".join(lines).split("\n")))  # file names, ids: escaped
+    # file names and ids escaped (a name that is not UTF-8 cannot be printed), no line shortened
+    print("\n".join(one_line(line, limit=10**7) for line in "\n".join(lines).split("\n")))
     if errors:
         print(f"\n{len(errors)} error(s): training or testing would fail")
         raise DataError(f"{len(errors)} problem(s) in the dataset, the first: {errors[0]}")
