@@ -28,6 +28,7 @@ from .config import Config, config_from_dict, config_to_dict
 from .errors import ConfigError, DataError
 from .formats.jsonfile import read_json
 from .formats.meta import read_meta_file
+from .messages import shown
 
 if TYPE_CHECKING:
     from .models.detector import Detector
@@ -173,21 +174,49 @@ def read_meta(directory: Union[str, Path]) -> Dict[str, Any]:
 
 
 # ---- finding the checkpoint of a run folder --------------------------------------------------------------------
+#: the longest ``LATEST`` file read: a checkpoint name is one short line
+_MAX_LATEST = 256
+
+
 def latest_name(run_dir: Path) -> Optional[str]:
-    """The name in ``run_dir/checkpoints/LATEST`` (the newest published checkpoint), or None."""
+    """The name in ``run_dir/checkpoints/LATEST`` (the newest published checkpoint), or None.
+
+    DataError naming the file when it is not a checkpoint name: not UTF-8 text, longer than a name, or anything
+    but one plain folder name (``..``, a path, control characters), which could lead outside ``checkpoints/``."""
     pointer = run_dir / "checkpoints" / LATEST
     try:
-        return pointer.read_text().strip() or None
+        with open(pointer, "rb") as fh:
+            data = fh.read(_MAX_LATEST + 1)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as err:
+        raise DataError(f"{shown(pointer)}: cannot read the name of the newest checkpoint: "
+                        f"{err.strerror or err}") from None
+    try:
+        name = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise DataError(f"{shown(pointer)}: expected the name of a checkpoint folder, got bytes that are not "
+                        f"UTF-8 text (it holds one line, e.g. epoch003_step0000120)") from None
+    if not name:
+        return None
+    plain = (len(data) <= _MAX_LATEST and name not in (".", "..") and "/" not in name and "\\" not in name
+             and all(ch.isprintable() for ch in name))
+    if not plain:
+        raise DataError(f"{shown(pointer)}: expected the name of a checkpoint folder in {shown(pointer.parent)}, "
+                        f"got '{shown(name)}'")
+    return name
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The newest complete checkpoint folder of a run, or None."""
+    """The newest complete checkpoint folder of a run, or None. Only a real folder inside ``checkpoints/``
+    counts: a symbolic link named by ``LATEST`` (which could point anywhere) is a DataError."""
     name = latest_name(run_dir)
     if name is None:
         return None
     folder = run_dir / "checkpoints" / name
+    if folder.is_symlink():
+        raise DataError(f"{shown(run_dir / 'checkpoints' / LATEST)}: names {shown(folder)}, a symbolic link; "
+                        f"expected a checkpoint folder")
     return folder if (folder / META_FILE).is_file() else None
 
 

@@ -54,3 +54,15 @@ def file_stems(names: Iterable[str], what: str = "video id") -> Dict[str, str]:
         if other != n:
             raise UserError(f"the {what}s {shown(other)!s} and {shown(n)!s} map to one file name {stem!r}; rename one")
     return out
+
+
+def utf8_id(name: str, what: str = "video id") -> str:
+    """``name`` itself when it is valid text; a UserError naming it (escaped) when it holds a lone surrogate: the
+    stem of a file whose name is not UTF-8 (Python decodes such bytes to ``\\udc80``-``\\udcff``), which no JSON,
+    CSV or web page can hold. Call it where an id is made from a file name."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{what} '{shown(name)}' (from a file name that is not UTF-8 text) cannot be written to "
+                        f"JSON, CSV or a page; rename the file") from None
+    return name

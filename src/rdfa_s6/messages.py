@@ -55,6 +55,13 @@ def shown(value: Any, limit: int = MAX_SHOWN) -> str:
     return text
 
 
+def printable(value: Any) -> str:
+    """A path or name for ordinary output (where a file was written): the escapes of :func:`shown`, so that a
+    name that is not UTF-8 or holds a newline prints as one line, but never shortened (it is there to be
+    copied)."""
+    return shown(value, limit=1 << 62)
+
+
 def listed(values: Iterable[Any], first: int = 5, limit: int = 60) -> str:
     """The first ``first`` of ``values``, each :func:`shown` (at most ``limit`` characters), comma-separated, with
     `` ...`` when there are more: for messages that name a few labels, videos or files of many."""

@@ -32,13 +32,21 @@ def output_dir(path: Optional[Path], option: str) -> None:
     check_outputs([(path, option, "folder")])
 
 
-def positive(value: Optional[float], option: str, what: str, allow_zero: bool = False) -> None:
-    """A finite number > 0 (>= 0 with ``allow_zero``), else a UserError naming the option."""
+def in_range(value: Optional[float], option: str, lo: float, hi: float, what: str = "a number",
+             lo_open: bool = False) -> None:
+    """A number from the user must be finite and within ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``), else a
+    UserError naming the option and the range. ``None`` (an option not given) passes."""
     if value is None:
         return
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise UserError(f"{option}: expected a {'non-negative' if allow_zero else 'positive'} number of {what}, "
-                        f"got {value}")
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if finite and (value > lo if lo_open else value >= lo) and value <= hi:
+        return
+    span = f"{'(' if lo_open else '['}{_number(lo)}, {_number(hi)}]"
+    raise UserError(f"{option}: expected {what} in {span}, got {shown(value)}")
+
+
+def _number(x: float) -> str:
+    return str(x) if isinstance(x, int) else (str(int(x)) if x.is_integer() and abs(x) < 1e16 else f"{x:g}")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -56,8 +64,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return text + " (default: %(default)s)"
 
 
-def parse_tiou(text: str) -> List[float]:
-    """``start:stop:step`` (stop included, e.g. ``0.5:0.95:0.05``) or a comma list (``0.3,0.5,0.7``).
+#: the most tIoU thresholds ``--tiou`` may give (the official protocols use 5 or 10)
+MAX_TIOU = 1000
+
+
+def parse_tiou(text: str, option: str = "--tiou") -> List[float]:
+    """``start:stop:step`` (stop included, e.g. ``0.5:0.95:0.05``) or a comma list (``0.3,0.5,0.7``); every
+    threshold in (0, 1], at most :data:`MAX_TIOU` of them, else a UserError naming ``option``.
 
     A range gives the same values as ``numpy.linspace(start, stop, n)`` with ``n = (stop - start) / step + 1``,
     as the official evaluation scripts build their thresholds.
@@ -68,21 +81,30 @@ def parse_tiou(text: str) -> List[float]:
             parts = [float(p) for p in text.split(":")]
             if len(parts) != 3:
                 raise ValueError
+            for value in parts[:2]:
+                in_range(value, f"{option} {shown(text)}", 0.0, 1.0, "thresholds", lo_open=True)
             start, stop, step = parts
-            if step <= 0 or stop < start:
-                raise UserError(f"--tiou {text}: need start <= stop and step > 0")
+            if not (math.isfinite(step) and step > 0) or stop < start:
+                raise UserError(f"{option} {shown(text)}: need start <= stop and a finite step > 0")
+            if (stop - start) / step + 1 > MAX_TIOU + 0.5:
+                raise UserError(f"{option} {shown(text)}: more than {MAX_TIOU} thresholds")
             count = int(round((stop - start) / step)) + 1
             if abs(start + (count - 1) * step - stop) > 1e-6 * max(1.0, abs(stop)):
-                raise UserError(f"--tiou {text}: stop is not start plus a whole number of steps")
+                raise UserError(f"{option} {shown(text)}: stop is not start plus a whole number of steps")
             if count == 1:
                 return [start]
             step = (stop - start) / (count - 1)  # numpy.linspace's arithmetic: start + i * step, last = stop
             return [start + i * step for i in range(count - 1)] + [stop]
         values = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise UserError(f"--tiou {text!r}: expected start:stop:step or a comma-separated list of numbers") from None
+        raise UserError(f"{option} {shown(text)}: expected start:stop:step or a comma-separated list of "
+                        f"numbers") from None
     if not values:
-        raise UserError("--tiou: no threshold given")
+        raise UserError(f"{option}: no threshold given")
+    if len(values) > MAX_TIOU:
+        raise UserError(f"{option}: {len(values)} thresholds, at most {MAX_TIOU}")
+    for value in values:
+        in_range(value, option, 0.0, 1.0, "thresholds", lo_open=True)
     return values
 
 

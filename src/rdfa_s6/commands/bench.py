@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import HelpFormatter
+from ._common import HelpFormatter, in_range
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -29,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from ..precision import describe, devices_here
     from ..ssm.timing import time_backends
 
+    in_range(args.batch, "--batch", 1, 64, "a batch size")
+    in_range(args.dim, "--dim", 1, 4096, "a number of channels")
+    in_range(args.length, "--length", 1, 16_384, "a sequence length")
+    in_range(args.state, "--state", 1, 256, "a state size")
     for device in devices_here():
         print(describe(device))
 

@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Dict, List
 
-from ._common import HelpFormatter
+from ..messages import one_line
+from ._common import HelpFormatter, in_range
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -50,10 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data.checks import check_split, format_reports, mixed_dims_message
     from ..data.features import feature_reader
     from ..data.prepare import resolve_paths, skip_videos
-    from ..errors import DataError, UserError
+    from ..errors import DataError
 
-    if args.show < 0:
-        raise UserError(f"--show must be >= 0, got {args.show}")
+    in_range(args.show, "--show", 0, 10**9, "a number of videos")
     cfg = load_config(args.preset, overrides=args.overrides)
     ann_path, feat_dir = resolve_paths(cfg.data, args.data_root)
     annotations = load_annotations(ann_path, cfg.data.default_fps)
@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         msg = mixed_dims_message(all_dims, examples)
         errors.append(msg)
         lines.append(f"\nerror: {msg}")
-    print("\n".join(lines))
+    # file names and ids escaped (a name that is not UTF-8 cannot be printed), no line shortened
+    print("\n".join(one_line(line, limit=10**7) for line in "\n".join(lines).split("\n")))
     if errors:
         print(f"\n{len(errors)} error(s): training or testing would fail")
         raise DataError(f"{len(errors)} problem(s) in the dataset, the first: {errors[0]}")

@@ -9,6 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..messages import printable
 from ._common import HelpFormatter
 
 log = logging.getLogger(__name__)
@@ -49,5 +50,6 @@ def run(args: argparse.Namespace) -> int:
     state = model.state_dict()
     n = sum(v.numel() for v in state.values())
     source = meta["source_weights"]
-    print(f"converted {args.checkpoint} ({len(state)} tensors, {n:,} values, {source}) -> {args.out_dir}")
+    print(f"converted {printable(args.checkpoint)} ({len(state)} tensors, {n:,} values, {source}) -> "
+          f"{printable(args.out_dir)}")
     return 0

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ._common import HelpFormatter, add_precision_argument
+from ._common import HelpFormatter, add_precision_argument, in_range
 
 MARKER = ".rdfa-s6-demo"
 #: the quick variant: the same data, half the epochs (about 45 s on 2 idle cores). Fewer or shorter training
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..runlock import hold_folder
 
+    in_range(args.seed, "--seed", 0, 2**32 - 1, "a seed")
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder")
     with hold_folder(args.out):

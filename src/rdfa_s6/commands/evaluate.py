@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import UserError
+from ..messages import printable
 from ..outputs import check_outputs
-from ._common import DEFAULT_TIOU, HelpFormatter, output_file, parse_tiou
+from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, output_file, parse_tiou
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -40,7 +40,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--subset", default="test", help="split of the annotations to evaluate on (case-insensitive)")
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
                         help="tIoU thresholds: an inclusive range or a comma-separated list "
-                        "(ActivityNet: 0.5:0.95:0.05)")
+                        f"(ActivityNet: 0.5:0.95:0.05); each in (0, 1], at most {MAX_TIOU}")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling: 'official' keeps every event, as ActivityNet's "
                         "eval_detection.py does; 'actionformer' drops zero-length events and same-label duplicates "
@@ -58,8 +58,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..eval import evaluate, format_table
 
-    if not (math.isfinite(args.error_tiou) and 0.0 < args.error_tiou <= 1.0):
-        raise UserError(f"--error-tiou must be in (0, 1], got {args.error_tiou}")
+    in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
     output_file(Path(args.json) if args.json else None, "--json", folder_must_exist=True)
     check_outputs([(args.json, "--json", "file")], [(args.pred, "--pred"), (args.gt, "--gt")])
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
@@ -73,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
     print(metrics["errors"]["summary"])
     if args.json:
         write_json_atomic(Path(args.json), metrics)
-        print(f"metrics written to {args.json}")
+        print(f"metrics written to {printable(args.json)}")
     return 0

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import HelpFormatter, output_file
+from ._common import HelpFormatter, in_range, output_file
 
 FORMAT_NAMES = ["csv", "srt", "vtt", "eaf", "labelstudio", "activitynet"]
 
@@ -47,10 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from ..export import Options, export_results, formats
     from ..export.labelstudio import label_config
 
-    if not math.isfinite(args.min_score):
-        raise UserError(f"--min-score: expected a finite number, got {args.min_score}")
-    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
-        raise UserError(f"--fps: expected a positive number of frames per second, got {args.fps}")
+    in_range(args.min_score, "--min-score", 0.0, 1.0, "a score")
+    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
     if args.video_url is not None and "{video_id}" not in args.video_url:
         raise UserError(f"--video-url {args.video_url!r}: expected a template with {{video_id}}")
     if args.format == "labelstudio" and args.fps is None:

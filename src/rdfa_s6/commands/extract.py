@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, output_dir
+from ._common import HelpFormatter, in_range, output_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -31,17 +31,18 @@ def register(subparsers) -> argparse.ArgumentParser:
                          help="a torchvision state dict file (default: torchvision's cache, if it holds the file)")
     weights.add_argument("--random-init", action="store_true",
                          help="an untrained network with a fixed seed (tests and demos; recorded as such)")
-    parser.add_argument("--fps", type=float, default=None, help="resample every video to this frame rate (default: "
-                        "each video's own rate; a variable-rate video is resampled to its average rate)")
-    parser.add_argument("--stride", type=int, default=4, help="S: frames between consecutive clips")
-    parser.add_argument("--window", type=int, default=16, help="W: frames per clip")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call")
+    parser.add_argument("--fps", type=float, default=None, help="resample every video to this frame rate, 0.01 to "
+                        "1000 (default: each video's own rate; a variable-rate video is resampled to its average rate)")
+    parser.add_argument("--stride", type=int, default=4, help="S: frames between consecutive clips (1 to 100000)")
+    parser.add_argument("--window", type=int, default=16, help="W: frames per clip (1 to 1024)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call (1 to 1024)")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="bf16 autocast for the backbone; auto = bf16 on CUDA and on CPUs with AMX, else fp32")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="of the feature files")
     parser.add_argument("--subset", default="training", help="subset of the new videos in annotations.json")
-    parser.add_argument("--workers", type=int, default=1, help="decoding processes (0: decode in the main process)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="decoding processes, 0 to 64 (0: decode in the main process)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
@@ -50,9 +51,15 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from ..video.extract import ExtractOptions, dist_env, extract
+    from ..messages import one_line, printable, shown
+    from ..video.extract import FPS_RANGE, ExtractOptions, dist_env, extract
     from ._progress import video_bar
 
+    in_range(args.fps, "--fps", *FPS_RANGE, "frames per second")
+    in_range(args.stride, "--stride", 1, 100_000, "frames")
+    in_range(args.window, "--window", 1, 1024, "frames")
+    in_range(args.batch_size, "--batch-size", 1, 1024, "clips")
+    in_range(args.workers, "--workers", 0, 64, "processes")
     output_dir(args.out, "--out")
     rank, world, _ = dist_env()
     opts = ExtractOptions(out=args.out, backbone=args.backbone, weights=args.weights, random_init=args.random_init,
@@ -69,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     where = f" (rank {rank} of {world})" if world > 1 else ""
     speed = f", {summary.video_seconds / summary.seconds:.1f} video-s/s" if summary.seconds > 0 and summary.done else ""
     print(f"extracted {len(summary.done)} video(s){where}, {len(summary.skipped)} already done, "
-          f"{len(summary.failed)} failed, in {summary.seconds:.1f} s{speed} -> {args.out}")
+          f"{len(summary.failed)} failed, in {summary.seconds:.1f} s{speed} -> {shown(args.out)}")
     if summary.merged:
-        print(f"wrote {args.out / 'extraction.json'} and {args.out / 'annotations.json'}")
+        print(f"wrote {printable(args.out / 'extraction.json')} and {printable(args.out / 'annotations.json')}")
     for reason in summary.failed.values():
-        print(f"rdfa-s6 extract: failed: {reason}", file=sys.stderr)
+        print(f"rdfa-s6 extract: failed: {one_line(reason)}", file=sys.stderr)
     return 2 if summary.failed else 0

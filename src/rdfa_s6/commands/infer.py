@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ._common import HelpFormatter, add_inference_arguments, positive
+from ._common import HelpFormatter, add_inference_arguments, in_range
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export_results
     from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
-    from ..messages import shown
+    from ..messages import printable, shown
     from ..outputs import check_outputs
 
-    positive(args.fps, "--fps", "frames per second")
-    positive(args.stride, "--stride", "frames")
-    positive(args.window, "--window", "frames", allow_zero=True)
+    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
+    in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
+    in_range(args.window, "--window", 0.0, 100_000.0, "frames")
     if args.min_score != args.min_score:  # NaN
         raise UserError(f"--min-score: expected a number, got {args.min_score}")
     if args.cues < 0:
@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
                 export_results(results_document(best), fmt, getattr(args, fmt), min_score=args.cue_min_score)
     total = sum(len(v) for v in results.values())
     fused = len(set(external or {}) & set(videos))
-    extra = "".join(f", {p}" for p in (args.csv, args.srt, args.vtt) if p)
-    print(f"{total} detections in {len(results)} video(s): {args.out}{extra}"
+    extra = "".join(f", {printable(p)}" for p in (args.csv, args.srt, args.vtt) if p)
+    print(f"{total} detections in {len(results)} video(s): {printable(args.out)}{extra}"
           + (f" ({fused} fused with external class scores)" if fused else ""))
     for reason in failed.values():
         print(f"rdfa-s6 infer: failed: {shown(reason, 400)}", file=sys.stderr)

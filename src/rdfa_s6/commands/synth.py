@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from ._common import HelpFormatter
+from ..messages import shown
+from ._common import HelpFormatter, in_range
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -41,8 +41,7 @@ def check_options(args: argparse.Namespace) -> None:
 
     for option, value in (("--videos", args.videos), ("--val-videos", args.val_videos),
                           ("--test-videos", args.test_videos)):
-        if value < 0:
-            raise UserError(f"{option} must be >= 0, got {value}")
+        in_range(value, option, 0, 100_000, "a number of videos")
     if args.videos + args.val_videos + args.test_videos == 0:
         raise UserError("--videos, --val-videos and --test-videos are all 0: expected at least one video")
     if not 1 <= args.classes <= len(CLASS_NAMES):
@@ -54,8 +53,10 @@ def check_options(args: argparse.Namespace) -> None:
         raise UserError(f"--min-len must be at least {shortest} feature steps, got {args.min_len}")
     if args.max_len < args.min_len:
         raise UserError(f"--max-len must be >= --min-len ({args.min_len}), got {args.max_len}")
-    if not (math.isfinite(args.noise) and args.noise >= 0):
-        raise UserError(f"--noise must be a finite number >= 0, got {args.noise}")
+    in_range(args.noise, "--noise", 0.0, 100.0, "a standard deviation")
+    in_range(args.dim, "--dim", 1, 4096, "a number of channels")
+    in_range(args.max_len, "--max-len", 1, 100_000, "a number of feature steps")
+    in_range(args.seed, "--seed", 0, 2**32 - 1, "a seed")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise UserError(f"{args.out_dir}: exists and is not a folder; expected a folder to write the dataset into")
 
@@ -74,5 +75,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     except OSError as err:
         raise UserError(f"{args.out_dir}: cannot write the dataset ({err})") from None
-    print(f"wrote {sum(counts.values())} videos ({', '.join(f'{k} {v}' for k, v in counts.items())}) to {args.out_dir}")
+    print(f"wrote {sum(counts.values())} videos ({', '.join(f'{k} {v}' for k, v in counts.items())}) "
+          f"to {shown(args.out_dir)}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..messages import printable
 from ._common import HelpFormatter, add_inference_arguments
 
 
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, metrics)
     print(format_table(metrics))
-    print(f"results: {out / f'results_{split}.json'}\nmetrics: {out / f'metrics_{split}.json'}")
+    print(f"results: {printable(out / f'results_{split}.json')}\n"
+          f"metrics: {printable(out / f'metrics_{split}.json')}")
     return 0
 
 

@@ -6,7 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ._common import HelpFormatter
+from ..messages import printable, shown
+from ._common import HelpFormatter, in_range
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs
     from ..train.dist import device_of, hold_run_folder, init_distributed
 
+    in_range(args.max_skipped, "--max-skipped", 1, 10**6, "a number of steps")
+    in_range(args.checkpoint_every, "--checkpoint-every", 0, 10**9, "a number of iterations")
+    in_range(args.log_every, "--log-every", 1, 10**9, "a number of iterations")
     cfg = load_config(args.preset, overrides=args.overrides)
     check_outputs([(args.out, "--out", "folder")])  # a folder, writable (the run's files are its own names)
     if args.resume and not args.out.is_dir():
@@ -90,9 +94,9 @@ def _train(cfg, args: argparse.Namespace) -> int:
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:
-            print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in {stop.folder}; "
-                  f"continue with the same command and --resume", file=sys.stderr)
+            print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in "
+                  f"{shown(stop.folder)}; continue with the same command and --resume", file=sys.stderr)
         return stop.status
     if summary["final"] is not None:
-        print(f"final EMA model: {summary['final']}")
+        print(f"final EMA model: {printable(summary['final'])}")
     return 0

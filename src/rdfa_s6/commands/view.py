@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import HelpFormatter, output_file
+from ._common import MAX_TIOU, HelpFormatter, in_range, output_file
 from .evaluate import DEFAULT_TIOU
 
 
@@ -36,7 +35,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=0.1, help="initial score threshold of the page")
     parser.add_argument("--title", default=None, help="page title (default: the results file name)")
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
-                        help="tIoU thresholds of the evaluation, as in `rdfa-s6 evaluate`")
+                        help=f"tIoU thresholds of the evaluation, as in `rdfa-s6 evaluate` (each in (0, 1], "
+                        f"at most {MAX_TIOU})")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling, as in `rdfa-s6 evaluate`")
     parser.add_argument("--error-tiou", type=float, default=0.5,
@@ -49,10 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_report
     from .evaluate import parse_tiou
 
-    if not math.isfinite(args.threshold):
-        raise UserError(f"--threshold: expected a finite number, got {args.threshold}")
-    if not (math.isfinite(args.error_tiou) and 0.0 < args.error_tiou <= 1.0):
-        raise UserError(f"--error-tiou must be in (0, 1], got {args.error_tiou}")
+    in_range(args.threshold, "--threshold", 0.0, 1.0, "a score")
+    in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
     if args.videos is not None and not args.videos.is_dir():
         raise UserError(f"--videos {args.videos}: not a folder")
     output_file(args.out, "--out")

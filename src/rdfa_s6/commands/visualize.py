@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import DataError, UserError
-from ._common import DEFAULT_TIOU, HelpFormatter, parse_tiou
+from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, parse_tiou
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -44,7 +43,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="metrics written by 'rdfa-s6 evaluate --json' for the AP and error plots "
                         "(default: evaluate --pred against --gt here)")
     parser.add_argument("--eval-tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
-                        help="tIoU thresholds of the evaluation computed when --metrics is not given")
+                        help="tIoU thresholds of the evaluation computed when --metrics is not given (each in (0, 1], "
+                        f"at most {MAX_TIOU})")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling, as in 'rdfa-s6 evaluate'")
     parser.add_argument("--run", metavar="RUN_DIR", default=None,
@@ -58,12 +58,9 @@ def _safe_name(video_id: str) -> str:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    if args.num_videos < 1:
-        raise UserError(f"--num-videos must be >= 1, got {args.num_videos}")
-    if args.top_k < 1:
-        raise UserError(f"--top-k must be >= 1, got {args.top_k}")
-    if not (math.isfinite(args.tiou) and 0.0 < args.tiou <= 1.0):
-        raise UserError(f"--tiou must be in (0, 1], got {args.tiou}")
+    in_range(args.num_videos, "--num-videos", 1, 10_000, "a number of videos")
+    in_range(args.top_k, "--top-k", 1, 1000, "a number of detections")
+    in_range(args.tiou, "--tiou", 0.0, 1.0, "a tIoU", lo_open=True)
 
 
 def _training_metrics(run_dir: str) -> Path:
@@ -107,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: exists and is not a folder")
     run_metrics = _training_metrics(args.run) if args.run else None
     metrics = load_metrics(args.metrics) if args.metrics else None
-    thresholds = parse_tiou(args.eval_tiou) if metrics is None else None
+    thresholds = parse_tiou(args.eval_tiou, "--eval-tiou") if metrics is None else None
 
     if args.gt is None:
         return _print_written(_detections_only(args, out, metrics, run_metrics), out)

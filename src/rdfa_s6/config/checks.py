@@ -1,6 +1,7 @@
 """A raw mapping into a validated :class:`~rdfa_s6.config.schema.Config`: every key and type checked against
-the dataclass schema (unknown keys get a "did you mean" hint naming the dotted key), then the rules that
-involve more than one field or a value range. Every problem is one :class:`rdfa_s6.errors.ConfigError` line.
+the dataclass schema (unknown keys get a "did you mean" hint naming the dotted key), then every number against
+its range (the one table of ranges, in :mod:`.ranges`) and the rules that involve more than one field. Every
+problem is one :class:`rdfa_s6.errors.ConfigError` line.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typing
 from typing import Any, List, Mapping, Union
 
 from ..errors import ConfigError
+from .ranges import check_ranges
 from .schema import Config
 
 #: a float as text, ``1e-4`` included (YAML 1.1 reads that as a string)
@@ -153,49 +155,28 @@ def is_str_type(hint: Any) -> bool:
 
 # ------------------------------------------------------------------------------------- cross-field rules
 def validate(cfg: Config, source: str = "config") -> None:
-    """Rules that involve more than one field or a value range; raises ConfigError naming the key."""
+    """Every number within its range (:func:`.ranges.check_ranges`, the one table of ranges), then the rules that
+    involve more than one field or the shape of a value; raises ConfigError naming the key."""
+    check_ranges(cfg, source)
     m, d = cfg.model, cfg.data
 
     def need(ok: bool, key: str, msg: str) -> None:
         if not ok:
             raise ConfigError(f"{source}: config key {key!r}: {msg}")
 
-    need(d.max_seq_len > 0, "data.max_seq_len", f"must be positive, got {d.max_seq_len}")
-    need(d.downsample_rate >= 1, "data.downsample_rate", f"must be >= 1, got {d.downsample_rate}")
-    need(d.feat_stride > 0, "data.feat_stride", f"must be positive, got {d.feat_stride}")
-    need(d.input_dim is None or d.input_dim > 0, "data.input_dim", f"must be positive or null, got {d.input_dim}")
-    need(d.num_classes is None or d.num_classes > 0, "data.num_classes",
-         f"must be positive or null, got {d.num_classes}")
-    need(d.crop_ratio is None or (len(d.crop_ratio) == 2 and 0 < d.crop_ratio[0] <= d.crop_ratio[1] <= 1),
+    need(d.crop_ratio is None or (len(d.crop_ratio) == 2 and d.crop_ratio[0] <= d.crop_ratio[1]),
          "data.crop_ratio", f"must be null or [lo, hi] with 0 < lo <= hi <= 1, got {d.crop_ratio}")
-    need(0 <= d.trunc_thresh <= 1, "data.trunc_thresh", f"must be in [0, 1], got {d.trunc_thresh}")
-    need(m.embed_dim > 0, "model.embed_dim", f"must be positive, got {m.embed_dim}")
-    need(m.embed_layers >= 1, "model.embed_layers", f"must be >= 1, got {m.embed_layers}")
     need(m.embed_kernel_size % 2 == 1, "model.embed_kernel_size", f"must be odd, got {m.embed_kernel_size}")
-    need(m.stem.recurrences >= 0, "model.stem.recurrences", f"must be >= 0, got {m.stem.recurrences}")
-    need(len(m.stem.kernel_sizes) > 0 and all(k >= 1 for k in m.stem.kernel_sizes), "model.stem.kernel_sizes",
+    need(len(m.stem.kernel_sizes) > 0, "model.stem.kernel_sizes",
          f"must be a non-empty list of positive ints, got {m.stem.kernel_sizes}")
-    need(m.stem.chan_pool_len is None or m.stem.chan_pool_len > 0, "model.stem.chan_pool_len",
-         f"must be positive or null, got {m.stem.chan_pool_len}")
-    for key, p in (("model.stem.drop_path", m.stem.drop_path), ("model.branch.drop_path", m.branch.drop_path),
-                   ("model.baseline.attn_drop_path", m.baseline.attn_drop_path)):
-        need(0 <= p < 1, key, f"must be in [0, 1), got {p}")
-    need(m.branch.levels >= 0, "model.branch.levels", f"must be >= 0, got {m.branch.levels}")
-    need(m.branch.kernel_size >= 1, "model.branch.kernel_size", f"must be >= 1, got {m.branch.kernel_size}")
-    need(m.mixer.d_state >= 1 and m.mixer.expand >= 1, "model.mixer", "d_state and expand must be >= 1")
     need(len(m.regression_ranges) == m.branch.levels + 1, "model.regression_ranges",
          f"needs one [lo, hi] per pyramid level = branch.levels + 1 = {m.branch.levels + 1}, "
          f"got {len(m.regression_ranges)}")
     for i, rr in enumerate(m.regression_ranges):
         need(len(rr) == 2 and rr[0] <= rr[1], f"model.regression_ranges[{i}]", f"must be [lo, hi], got {rr}")
-    need(m.max_buffer_len_factor > 0, "model.max_buffer_len_factor", "must be positive")
-    need(m.head.num_layers >= 1, "model.head.num_layers", f"must be >= 1, got {m.head.num_layers}")
     need(m.head.kernel_size % 2 == 1, "model.head.kernel_size", f"must be odd, got {m.head.kernel_size}")
-    need(0 < m.head.prior_prob < 1, "model.head.prior_prob", f"must be in (0, 1), got {m.head.prior_prob}")
-    need(m.baseline.window_size > 1 and m.baseline.window_size % 2 == 1, "model.baseline.window_size",
+    need(m.baseline.window_size % 2 == 1, "model.baseline.window_size",
          f"must be odd and > 1, got {m.baseline.window_size}")
     need(m.embed_dim % m.baseline.num_heads == 0, "model.baseline.num_heads",
          f"must divide model.embed_dim={m.embed_dim}, got {m.baseline.num_heads}")
-    need(cfg.train.epochs >= 0 and cfg.train.batch_size >= 1, "train", "epochs >= 0 and batch_size >= 1")
-    need(0 <= cfg.train.ema_decay < 1, "train.ema_decay", f"must be in [0, 1), got {cfg.train.ema_decay}")
     need(len(cfg.eval.tiou_thresholds) > 0, "eval.tiou_thresholds", "must not be empty")

@@ -8,12 +8,14 @@ appear only in :func:`to_seconds`, which delegates to :func:`rdfa_s6.data.coords
 from __future__ import annotations
 
 import logging
+import math
 from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from rdfa_s6.data.coords import steps_to_seconds
+from rdfa_s6.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,11 @@ def to_seconds(segments_grid, fps: float, feat_stride: float, num_frames: float,
 
     ``feat_stride`` is in frames per feature step (already multiplied by any downsampling), ``num_frames`` the
     clip length in frames. Works on any shape; this is a thin wrapper so that the conversion lives in one place,
-    :func:`rdfa_s6.data.coords.steps_to_seconds`.
+    :func:`rdfa_s6.data.coords.steps_to_seconds`. A UserError when the conversion would not give finite times
+    (a NaN or infinite setting, or a frame rate so small that one step lasts longer than any float).
     """
+    scales = (fps, feat_stride, num_frames, feat_stride / fps if fps else math.inf, num_frames / fps if fps else 0.0)
+    if not all(math.isfinite(x) for x in scales) or (duration is not None and not math.isfinite(duration)):
+        raise UserError(f"times in seconds would not be finite numbers: fps {fps}, feat_stride {feat_stride} frames, "
+                        f"num_frames {num_frames} frames, duration {duration} s")
     return steps_to_seconds(segments_grid, fps, feat_stride, num_frames, duration)

@@ -21,6 +21,8 @@ from ..data.dataset import model_input
 from ..data.features import EXTENSIONS, FeatureReader
 from ..data.transforms import padded_length
 from ..errors import DataError, UserError
+from ..filenames import utf8_id
+from ..messages import shown
 
 #: what :meth:`rdfa_s6.api.Detector.predict` accepts: a ``[T, C]`` numpy array or tensor, or a feature file's path
 FeatureInput = Union[np.ndarray, Tensor, str, Path]
@@ -41,16 +43,20 @@ def prepare_video(video_id: str, feats: FeatureInput, data: DataConfig, input_di
     """The model input of one video, as the dataset builds it in training (downsampling by
     ``data.downsample_rate``, :func:`rdfa_s6.data.dataset.model_input`). ``fps`` is required (UserError);
     ``stride``/``window`` default to ``data.feat_stride``/``data.num_frames``."""
+    utf8_id(video_id)
     if fps is None:
-        raise UserError(f"video {video_id!r}: fps is required: the model's config has no data.default_fps and "
+        raise UserError(f"video '{shown(video_id)}': fps is required: the model's config has no data.default_fps and "
                         f"its training videos had no common frame rate")
     for name, value, allow_zero in (("fps", fps, False), ("stride", stride, False), ("window", window, True)):
         if value is not None and not (math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
-            raise UserError(f"video {video_id!r}: {name} must be a positive number, got {value}")
+            raise UserError(f"video '{shown(video_id)}': {name} must be a positive number, got {value}")
     file_stride = float(stride if stride is not None else data.feat_stride)
     clip = float(window if window is not None else data.num_frames)
     tensor = as_features(video_id, feats, input_dim)  # [C, T] float32, every row of the file
     duration = covered_seconds(tensor.shape[1], fps, file_stride, clip)
+    if not math.isfinite(duration):  # then every time in seconds (clamped to [0, duration]) is finite too
+        raise UserError(f"video '{shown(video_id)}': its {tensor.shape[1]} feature steps at fps {fps}, stride "
+                        f"{file_stride} and window {clip} frames would end at a time that is not a finite number")
     rate = data.downsample_rate
     tensor = tensor[:, ::rate]  # as FeatureReader does with data.downsample_rate in training
     tensor, eff_stride, num_frames = model_input(tensor, data, file_stride * rate, clip)
@@ -71,16 +77,16 @@ def as_features(video_id: str, feats: FeatureInput, input_dim: int) -> Tensor:
         return FeatureReader(path.parent, "", "", path.suffix, 1, input_dim).load(path.stem)
     array = feats.detach().cpu() if isinstance(feats, Tensor) else torch.as_tensor(np.asarray(feats))
     if array.dim() != 2 or array.shape[0] == 0:
-        raise DataError(f"video {video_id!r}: features must be a [T, C] array with T > 0, got shape "
+        raise DataError(f"video '{shown(video_id)}': features must be a [T, C] array with T > 0, got shape "
                         f"{tuple(array.shape)}")
     if array.shape[1] != input_dim:
-        raise DataError(f"video {video_id!r}: features have C={array.shape[1]} channels but the model expects "
+        raise DataError(f"video '{shown(video_id)}': features have C={array.shape[1]} channels but the model expects "
                         f"{input_dim} ([T, C] arrays; a [C, T] array must be transposed)")
     if not array.dtype.is_floating_point:
-        raise DataError(f"video {video_id!r}: features must be floating point, got {array.dtype}")
+        raise DataError(f"video '{shown(video_id)}': features must be floating point, got {array.dtype}")
     array = array.float()
     if not torch.isfinite(array).all():
-        raise DataError(f"video {video_id!r}: features contain NaN or Inf")
+        raise DataError(f"video '{shown(video_id)}': features contain NaN or Inf")
     return array.t().contiguous()
 
 

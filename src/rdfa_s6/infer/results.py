@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Union
 
-from ..atomic import atomic_write_bytes, atomic_write_json
+from ..atomic import atomic_write_bytes
+from ..errors import DataError
+from ..messages import shown
 
 if TYPE_CHECKING:
     from ..api import Detection
@@ -21,13 +25,28 @@ def results_document(detections: Mapping[str, List["Detection"]]) -> Dict[str, A
             "results": {vid: [d.to_dict() for d in dets] for vid, dets in detections.items()}}
 
 
+def check_finite(detections: Mapping[str, List["Detection"]]) -> None:
+    """DataError naming the video when a detection's start, end or score is NaN or infinite: JSON has no such
+    numbers (Python would write ``NaN``/``Infinity``, which other readers refuse), and neither has a timeline."""
+    for vid, dets in detections.items():
+        for d in dets:
+            if not all(math.isfinite(x) for x in (d.start, d.end, d.score)):
+                raise DataError(f"video '{shown(vid)}': a detection holds a non-finite number (segment "
+                                f"[{d.start}, {d.end}], score {d.score}); check the frame rate, stride and window "
+                                f"given for it")
+
+
 def write_results_json(path: Union[str, Path], detections: Mapping[str, List["Detection"]]) -> None:
-    """Write :func:`results_document` atomically (a crash never leaves half a file under ``path``)."""
-    atomic_write_json(Path(path), results_document(detections))
+    """Write :func:`results_document` atomically (a crash never leaves half a file under ``path``); strict JSON:
+    a non-finite number is a DataError naming its video (:func:`check_finite`) and nothing is written."""
+    check_finite(detections)
+    text = json.dumps(results_document(detections), indent=2, allow_nan=False)
+    atomic_write_bytes(Path(path), (text + "\n").encode("utf-8"))
 
 
 def write_results_csv(path: Union[str, Path], detections: Mapping[str, List["Detection"]]) -> None:
     """One row per detection: ``video_id,start_s,end_s,label,score``, written atomically."""
+    check_finite(detections)
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_HEADER)

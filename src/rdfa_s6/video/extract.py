@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..atomic import atomic_write_bytes, atomic_write_json
 from ..device import resolve_device
 from ..errors import UserError
+from ..filenames import utf8_id
 from ..progress import Progress, report
 from . import records
 from .backbones import Backbone, build_backbone
@@ -74,6 +75,7 @@ def list_videos(inputs: Sequence[Path]) -> Dict[str, Path]:
         if item.is_dir() and not paths:
             raise UserError(f"{item} holds no video file ({', '.join(VIDEO_EXTENSIONS)})")
         for p in paths:
+            utf8_id(p.stem)
             if p.stem in found and found[p.stem] != p:
                 raise UserError(f"two videos with the id {p.stem!r}: {found[p.stem]} and {p}; rename one")
             found[p.stem] = p
@@ -177,11 +179,15 @@ def settings_of(opts: ExtractOptions, backbone: Backbone, precision: str) -> Dic
             "crop": backbone.crop, "dtype": opts.dtype, "precision": precision}
 
 
+#: the frame rates a video may be resampled to: an infinite rate never ends, 1e6 fps takes minutes per second
+FPS_RANGE = (0.01, 1000.0)
+
+
 def validate(opts: ExtractOptions, backbone: Optional[Backbone] = None) -> None:
     if opts.stride < 1 or opts.window < 1 or opts.batch_size < 1 or opts.workers < 0:
         raise UserError("--stride, --window and --batch-size must be >= 1, --workers >= 0")
-    if opts.fps is not None and not opts.fps > 0:
-        raise UserError(f"--fps: expected a positive number of frames per second, got {opts.fps}")
+    if opts.fps is not None and not FPS_RANGE[0] <= opts.fps <= FPS_RANGE[1]:  # NaN and infinities too
+        raise UserError(f"--fps: expected frames per second in [{FPS_RANGE[0]}, {FPS_RANGE[1]:g}], got {opts.fps}")
     if opts.dtype not in ("float32", "float16"):
         raise UserError(f"--dtype: expected float32 or float16, got {opts.dtype!r}")
     if backbone is not None and backbone.window is not None and opts.window != backbone.window:
