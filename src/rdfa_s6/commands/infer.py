@@ -84,12 +84,10 @@ def run(args: argparse.Namespace) -> int:
     in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
     in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
     in_range(args.window, "--window", 0.0, 100_000.0, "frames")
-    if args.min_score != args.min_score:  # NaN
-        raise UserError(f"--min-score: expected a number, got {args.min_score}")
-    if args.cues < 0:
-        raise UserError(f"--cues must be >= 0, got {args.cues}")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    in_range(args.min_score, "--min-score", 0.0, 1.0, "a score")
+    in_range(args.cue_min_score, "--cue-min-score", 0.0, 1.0, "a score")
+    in_range(args.cues, "--cues", 0, 100_000, "a number of cues")
+    in_range(args.batch_size, "--batch-size", 1, 4096, "a number of videos")
     model_dir = _model_dir(args.checkpoint, args.features, resolve_model_dir)
     feature_paths, video_paths = _inputs(args.features)
     per_feature = [f"--{name}" for name in ("fps", "stride", "window") if getattr(args, name) is not None]
