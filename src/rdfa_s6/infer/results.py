@@ -1,17 +1,16 @@
 """Detections to files: the ActivityNet results JSON and a CSV table (times in seconds, labels by name)."""
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Union
 
 from ..atomic import atomic_write_bytes, atomic_write_json
+from ..csvtable import CSV_COLUMNS, detections_csv
 
 if TYPE_CHECKING:
     from ..api import Detection
 
-CSV_HEADER = ("video_id", "start_s", "end_s", "label", "score")
+CSV_HEADER = CSV_COLUMNS
 
 
 def results_document(detections: Mapping[str, List["Detection"]]) -> Dict[str, Any]:
@@ -26,13 +25,10 @@ def write_results_json(path: Union[str, Path], detections: Mapping[str, List["De
     atomic_write_json(Path(path), results_document(detections))
 
 
-def write_results_csv(path: Union[str, Path], detections: Mapping[str, List["Detection"]]) -> None:
-    """One row per detection: ``video_id,start_s,end_s,label,score``, written atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_HEADER)
-    for vid, dets in detections.items():
-        for d in dets:
-            writer.writerow([vid, d.start, d.end, d.label, f"{d.score:.6f}"])
-    atomic_write_bytes(Path(path), buf.getvalue().encode())
+def write_results_csv(path: Union[str, Path], detections: Mapping[str, List["Detection"]], raw: bool = False) -> None:
+    """One row per detection: ``video_id,start_s,end_s,label,score``, written atomically by the one CSV writer
+    (:func:`rdfa_s6.csvtable.detections_csv`, shared with ``export --format csv``): text cells that a
+    spreadsheet would run as a formula get a leading ``'`` unless ``raw``."""
+    rows = ((vid, d.start, d.end, d.label, d.score) for vid, dets in detections.items() for d in dets)
+    atomic_write_bytes(Path(path), detections_csv(rows, raw=raw))
 

@@ -1,5 +1,11 @@
 """The small matplotlib helpers every plot of :mod:`rdfa_s6.viz` uses: a lazy, headless (Agg) pyplot
-import, an atomic PNG writer and a colour per class. Nothing here imports matplotlib at module import time.
+import, an atomic PNG writer, a colour per class and :func:`label_text` for user text on a plot. Nothing here
+imports matplotlib at module import time.
+
+User text (class names, video ids) is drawn literally: :func:`save_png` turns matplotlib's mathtext off on
+every text of the figure before drawing (a label ``$\\frac{1}{$`` is shown as typed instead of failing to
+parse), and :func:`label_text` escapes control characters and shortens long names so that a 20,000-character
+label cannot make the image too large to draw.
 """
 from __future__ import annotations
 
@@ -9,10 +15,27 @@ from typing import Any, Dict, Sequence, Union
 
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
+from ..messages import shown
 
 PathLike = Union[str, Path]
 
 MATPLOTLIB_MISSING = "matplotlib is needed: pip install 'rdfa-s6[viz]'"
+#: the longest class name or video id drawn on a plot (longer ones keep their head and tail)
+MAX_LABEL = 60
+
+
+def label_text(text: Any, limit: int = MAX_LABEL) -> str:
+    """User text as drawn on a plot: one line, control characters and lone surrogates escaped, at most
+    ``limit`` characters (:func:`rdfa_s6.messages.shown`)."""
+    return shown(text, limit)
+
+
+def literal_text(fig: Any) -> None:
+    """Draw every text of ``fig`` as it is written: no mathtext (``$...$``), which user text may hold."""
+    from matplotlib.text import Text
+
+    for artist in fig.findobj(Text):
+        artist.set_parse_math(False)
 
 
 def pyplot() -> Any:
@@ -41,6 +64,7 @@ def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
         if path.is_dir():
             raise UserError(f"{path} is a folder, expected a .png file path")
         buffer = io.BytesIO()
+        literal_text(fig)
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         try:
             atomic_write_bytes(path, buffer.getvalue())
