@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Iterable, Tuple
 
 CSV_COLUMNS = ("video_id", "start_s", "end_s", "label", "score")
@@ -21,15 +22,12 @@ CSV_COLUMNS = ("video_id", "start_s", "end_s", "label", "score")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Row = Tuple[str, float, float, str, float]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def utf8_text(text: str) -> str:
     """``text`` with every lone surrogate (not encodable in UTF-8) replaced by U+FFFD."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(text) else text
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def neutral_cell(text: str) -> str:

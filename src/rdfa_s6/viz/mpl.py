@@ -2,10 +2,10 @@
 import, an atomic PNG writer, a colour per class and :func:`label_text` for user text on a plot. Nothing here
 imports matplotlib at module import time.
 
-User text (class names, video ids) is drawn literally: :func:`save_png` turns matplotlib's mathtext off on
-every text of the figure before drawing (a label ``$\\frac{1}{$`` is shown as typed instead of failing to
-parse), and :func:`label_text` escapes control characters and shortens long names so that a 20,000-character
-label cannot make the image too large to draw.
+User text (class names, video ids, folder names) goes through :func:`label_text` before it is drawn: ``$`` is
+escaped (``\\$``), so matplotlib never reads it as mathtext (a label ``$\\frac{1}{$`` is shown as typed
+instead of failing to parse), control characters are escaped and long names shortened, so that a
+20,000-character label cannot make the image too large to draw.
 """
 from __future__ import annotations
 
@@ -26,16 +26,9 @@ MAX_LABEL = 60
 
 def label_text(text: Any, limit: int = MAX_LABEL) -> str:
     """User text as drawn on a plot: one line, control characters and lone surrogates escaped, at most
-    ``limit`` characters (:func:`rdfa_s6.messages.shown`)."""
-    return shown(text, limit)
-
-
-def literal_text(fig: Any) -> None:
-    """Draw every text of ``fig`` as it is written: no mathtext (``$...$``), which user text may hold."""
-    from matplotlib.text import Text
-
-    for artist in fig.findobj(Text):
-        artist.set_parse_math(False)
+    ``limit`` characters (:func:`rdfa_s6.messages.shown`), and every ``$`` escaped as ``\\$`` (matplotlib
+    shows it as ``$`` and parses no mathtext in a text without unescaped dollars)."""
+    return shown(text, limit).replace("$", "\\$")
 
 
 def pyplot() -> Any:
@@ -64,7 +57,6 @@ def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
         if path.is_dir():
             raise UserError(f"{path} is a folder, expected a .png file path")
         buffer = io.BytesIO()
-        literal_text(fig)
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         try:
             atomic_write_bytes(path, buffer.getvalue())
