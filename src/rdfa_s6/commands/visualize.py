@@ -92,7 +92,7 @@ def _training_metrics(run_dir: str) -> Path:
     if path.is_dir():
         path = path / "metrics.jsonl"
     if not path.is_file():
-        raise UserError(f"--run {run_dir}: no metrics.jsonl found (expected a training run folder)")
+        raise UserError(f"--run {shown(run_dir)}: no metrics.jsonl found (expected a training run folder)")
     return path
 
 
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         return _print_written(_detections_only(args, out, metrics, run_metrics, guard), out)
     gt = load_ground_truth(args.gt, subset=args.subset, gt_policy=args.gt_policy)
     if gt.num_gt == 0:
-        raise DataError(f"ground truth {gt.source}: subset {args.subset!r} has videos but no events")
+        raise DataError(f"ground truth {shown(gt.source)}: subset '{shown(args.subset)}' has videos but no events")
     preds = load_predictions(args.pred)
     check_usable(preds, gt, args.subset)
     if metrics is None:
@@ -212,7 +212,7 @@ def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics, 
 
     preds = load_predictions(args.pred)
     if not preds.videos:
-        raise DataError(f"predictions {preds.source}: no videos")
+        raise DataError(f"predictions {shown(preds.source)}: no videos")
     if args.videos:
         missing = [v for v in args.videos if v not in preds.videos]
         if missing:

@@ -9,6 +9,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
+from ..messages import shown
 from .mpl import PathLike, label_text, pyplot, save_png
 
 Source = Union[str, Path, Mapping[str, Any]]
@@ -58,9 +59,9 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
         try:
             arr = np.asarray([float(v) for v in vals], dtype=np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"metrics: per_class_AP['{label_text(lab, 120)}']: expected a list of numbers") from None
+            raise DataError(f"metrics: per_class_AP['{shown(lab)}']: expected a list of numbers") from None
         if arr.size == 0:
-            raise DataError(f"metrics: per_class_AP['{label_text(lab, 120)}'] is empty")
+            raise DataError(f"metrics: per_class_AP['{shown(lab)}'] is empty")
         means.append((str(lab), float(np.nanmean(arr))))
     means.sort(key=lambda x: (-x[1], x[0]))
     avg = m.get("average_mAP")
@@ -119,7 +120,7 @@ def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
     for c in cats:
         v = counts[c]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise DataError(f"metrics: errors.counts[{c!r}]: expected a count >= 0, got {v!r}")
+            raise DataError(f"metrics: errors.counts['{shown(c)}']: expected a count >= 0, got {shown(v, 40)}")
         vals.append(float(v))
     total = sum(vals)
     names = [ERROR_NAMES.get(c, c.replace("_", " ")) for c in cats]

@@ -53,15 +53,15 @@ def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise UserError(f"cannot create folder {folder} for {path.name}: {err}") from None
+            raise UserError(f"cannot create folder {shown(folder)} for {shown(path.name)}: {shown(err)}") from None
         if path.is_dir():
-            raise UserError(f"{path} is a folder, expected a .png file path")
+            raise UserError(f"{shown(path)} is a folder, expected a .png file path")
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         try:
             atomic_write_bytes(path, buffer.getvalue())
         except OSError as err:
-            raise UserError(f"cannot write {path}: {err}") from None
+            raise UserError(f"cannot write {shown(path)}: {shown(err)}") from None
     finally:
         plt.close(fig)
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UserError
+from ..messages import shown
 from .mpl import PathLike, class_colors, label_text, pyplot, save_png
 
 GtSegment = Tuple[float, float, str]
@@ -21,9 +22,9 @@ def _finite(value: Any, what: str) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"{what}: expected a number, got {value!r}") from None
+        raise UserError(f"{what}: expected a number, got {shown(repr(value), 40)}") from None
     if not math.isfinite(out):
-        raise UserError(f"{what}: expected a finite number, got {value!r}")
+        raise UserError(f"{what}: expected a finite number, got {shown(repr(value), 40)}")
     return out
 
 
@@ -53,12 +54,12 @@ def plot_timeline(
     gts: List[GtSegment] = []
     for i, seg in enumerate(gt_segments or []):
         if len(seg) != 3:
-            raise UserError(f"gt_segments[{i}]: expected (start, end, label), got {seg!r}")
+            raise UserError(f"gt_segments[{i}]: expected (start, end, label), got {shown(repr(seg))}")
         gts.append((_finite(seg[0], f"gt_segments[{i}] start"), _finite(seg[1], f"gt_segments[{i}] end"), str(seg[2])))
     preds: List[PredSegment] = []
     for i, seg in enumerate(predictions):
         if len(seg) != 4:
-            raise UserError(f"predictions[{i}]: expected (start, end, label, score), got {seg!r}")
+            raise UserError(f"predictions[{i}]: expected (start, end, label, score), got {shown(repr(seg))}")
         preds.append((_finite(seg[0], f"predictions[{i}] start"), _finite(seg[1], f"predictions[{i}] end"),
                       str(seg[2]), _finite(seg[3], f"predictions[{i}] score")))
 
