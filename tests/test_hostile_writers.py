@@ -174,10 +174,11 @@ def test_visualize_never_overwrites_its_inputs(tmp_path: Path) -> None:
     res = write_results(plots / "timeline_v1.png", {"v1": [det(1.0, 2.0, "x")]})
     link = tmp_path / "r.json"
     link.symlink_to(res)
+    hard = write_results(tmp_path / "h.json", {"v2": [det(1.0, 2.0, "x")]})
+    os.link(hard, plots / "timeline_v2.png")
     before = snapshot(tmp_path)
-    for pred in (res, link):
-        assert_refused(run_cli(["visualize", "--pred", pred, "--out", plots]), "timeline_v1.png", "--pred",
-                       command="visualize")
+    for pred, name in ((res, "timeline_v1.png"), (link, "timeline_v1.png"), (hard, "timeline_v2.png")):
+        assert_refused(run_cli(["visualize", "--pred", pred, "--out", plots]), name, "--pred", command="visualize")
     assert_refused(run_cli(["visualize", "--pred", res, "--out", res]), "--out", command="visualize")
     assert_unchanged(before, tmp_path)
 

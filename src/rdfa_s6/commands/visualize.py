@@ -228,7 +228,8 @@ def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics, 
             by_video[vid].append((float(preds.start[k]), float(preds.end[k]), str(preds.labels[k]),
                                   float(preds.score[k])))
     timelines = _timeline_paths(out, chosen)
-    _check_all(guard, list(timelines.values()) + [out / "class_ap.png", out / "error_breakdown.png"]
+    _check_all(guard, list(timelines.values())
+               + [out / "class_ap.png", out / "error_breakdown.png"] * (metrics is not None)
                + [out / "training_curve.png"] * (run_metrics is not None))
     try:
         out.mkdir(parents=True, exist_ok=True)
