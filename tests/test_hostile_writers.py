@@ -231,6 +231,17 @@ def test_xml_writers_replace_characters_xml_cannot_hold(tmp_path: Path) -> None:
     assert task["data"]["video_id"] == "v\x07id"
 
 
+def test_elan_keeps_line_breaks_of_a_label(tmp_path: Path) -> None:
+    import pympi
+
+    label = "two\r\nlines\rand\ttab "
+    res = write_results(tmp_path / "r.json", {"v": [det(1.0, 2.0, label)]})
+    assert run_cli(["export", res, "--format", "eaf", "--out", tmp_path / "a.eaf"]).rc == 0
+    eaf = pympi.Elan.Eaf(str(tmp_path / "a.eaf"))
+    assert list(eaf.get_tier_names()) == [label]
+    assert [a[2] for a in eaf.get_annotation_data_for_tier(label)] == [label]
+
+
 def test_elan_tier_ids_are_unique_whatever_the_class_names(tmp_path: Path) -> None:
     import pympi
 

@@ -106,4 +106,7 @@ def write_eaf(videos: Videos, options: Options) -> bytes:
     ET.SubElement(root, "LINGUISTIC_TYPE", {"GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": LINGUISTIC_TYPE,
                                             "TIME_ALIGNABLE": "true"})
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    blob = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    # ElementTree escapes a carriage return in attributes but not in text, where a parser would read it as a
+    # newline: written as a character reference, a label keeps it (the indentation holds none)
+    return blob.replace(b"\r", b"&#13;")
