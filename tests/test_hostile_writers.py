@@ -339,3 +339,16 @@ def test_visualize_draws_mathtext_and_long_labels_literally(tmp_path: Path) -> N
         assert out.rc == 0, out.err
         pngs = list((tmp_path / f"plots{len(extra)}").glob("*.png"))
         assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_visualize_draws_extreme_numbers(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    res = write_results(tmp_path / "r.json", {"v": [det(1e300, 1e300, "a", 1e300), det(-1e18, 5.0, "b", -1e300),
+                                                    det(2.0, 2.0, "a", 0.0)]})
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"database": {"v": {"subset": "test", "duration": 1e300, "annotations": [
+        {"label": "a", "segment": [0.0, 1e300]}]}}}))
+    for extra in ([], ["--gt", gt]):
+        out = run_cli(["visualize", "--pred", res, "--out", tmp_path / f"plots{len(extra)}"] + extra)
+        assert out.rc == 0, out.err
+        assert all(p.read_bytes()[:4] == b"\x89PNG" for p in (tmp_path / f"plots{len(extra)}").iterdir())
