@@ -58,6 +58,7 @@ def _write(folder: Path, results: Results) -> Tuple[Path, Path, Dict[str, List[D
            for vid, dets in results.items()}
     gt = {vid: {"subset": "test", "annotations": [{"segment": det["segment"], "label": det["label"]}
                                                   for det in dets[:2]]} for vid, dets in res.items()}
+    res = json.loads(json.dumps(res))  # as the file reads: "\\ud800\\udfff" is one character, U+103FF
     pred_path, gt_path = folder / "results.json", folder / "gt.json"
     pred_path.write_text(json.dumps({"results": res}), encoding="ascii")  # \\ud800 escapes: valid JSON
     gt_path.write_text(json.dumps({"database": gt}), encoding="ascii")
