@@ -16,6 +16,7 @@ from rdfa_s6.cli import main
 from rdfa_s6.export import collect, export_results
 from rdfa_s6.export.elan import pack_tiers
 from rdfa_s6.export.labelstudio import frames
+from rdfa_s6.filenames import file_stems
 
 Row = Tuple[float, float, str]
 
@@ -88,8 +89,9 @@ def test_srt_round_trip(pred_file: Path, tmp_path: Path) -> None:
     import srt
 
     files = export_results(pred_file, "srt", tmp_path / "srt")
-    assert sorted(p.name for p in files) == ["vid_A.srt", "vid_B.srt"]
-    subs = list(srt.parse((tmp_path / "srt" / "vid_A.srt").read_text(encoding="utf-8")))
+    stems = file_stems(["vid A", "vid/B"])  # ids that are not plain file names: sanitised name + hash
+    assert sorted(p.name for p in files) == sorted(f"{stems[v]}.srt" for v in stems)
+    subs = list(srt.parse((tmp_path / "srt" / f"{stems['vid A']}.srt").read_text(encoding="utf-8")))
     close([(s.start.total_seconds(), s.end.total_seconds(), s.content.split("\n")[0]) for s in subs],
           expected("vid A"))
     assert [s.start for s in subs] == sorted(s.start for s in subs)
@@ -196,7 +198,8 @@ def test_export_errors_are_one_line(pred_file: Path, tmp_path: Path, capsys, arg
 def test_export_command_writes_a_folder(pred_file: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "subs"
     assert main(["export", str(pred_file), "--format", "vtt", "--out", str(out), "--min-score", "0.5"]) == 0
-    assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == ["vid_A.vtt", "vid_B.vtt"]
+    stems = file_stems(["vid A", "vid/B"])
+    assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == sorted(f"{stems[v]}.vtt" for v in stems)
     assert "vtt:" in capsys.readouterr().out
 
 

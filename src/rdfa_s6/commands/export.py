@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import HelpFormatter, in_range, output_file
+from ..messages import shown
+from ._common import HelpFormatter, in_range
 
 FORMAT_NAMES = ["csv", "srt", "vtt", "eaf", "labelstudio", "activitynet"]
 
@@ -17,13 +19,17 @@ def register(subparsers) -> argparse.ArgumentParser:
         description="Convert a results file (ActivityNet results JSON, e.g. from `rdfa-s6 infer`) so that the "
         "detections can be checked and corrected in an annotation tool. Times in seconds (milliseconds in SRT, "
         "WebVTT and ELAN; frames in Label Studio), labels as class names. csv: one row per detection "
-        "(video_id,start_s,end_s,label,score). srt, vtt: one cue per detection (label, then score). eaf: ELAN, "
+        "(video_id,start_s,end_s,label,score; a video id or label that starts with =, +, -, @, a tab or a carriage "
+        "return gets a leading ' so that spreadsheets do not run it as a formula, unless --raw-csv). srt, vtt: "
+        "one cue per detection (label, then score). eaf: ELAN, "
         "one tier per class (further tiers '<class> 2', ... where detections of a class overlap, which an ELAN "
         "tier cannot hold). labelstudio: one task per video with the detections as TimelineLabels predictions "
         "(frame ranges, so --fps is needed), plus OUT's labeling configuration as <OUT stem>.label_config.xml. "
         "activitynet: the results JSON of the accepted detections. srt, vtt and eaf hold one video: --out "
         "ending with .srt/.vtt/.eaf writes one file (one video in the results, or --video ID), any other --out "
-        "is a folder that gets <video_id>.<ext> per video.",
+        "is a folder that gets <video_id>.<ext> per video (a video id that is not a plain file name gets a sanitised "
+        "name plus 8 hex digits of its hash, so that distinct ids never share a file). No output may be the "
+        "results file itself.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("results", metavar="RESULTS.json",
@@ -38,36 +44,35 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="where the video is, with {video_id}: the task's data.video for labelstudio "
                         "(default {video_id}.mp4), the media file of an eaf (default none), e.g. "
                         "'/data/local-files/?d=videos/{video_id}.mp4'")
+    parser.add_argument("--raw-csv", action="store_true",
+                        help="csv: write video ids and labels as they are, for programs (by default a cell that "
+                        "starts with =, +, -, @, a tab or a carriage return gets a leading ', against spreadsheet "
+                        "formula injection)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from ..export import Options, export_results, formats
-    from ..export.labelstudio import label_config
+    from ..export.text import check_video_url
+    from ..outputs import check_outputs
 
-    in_range(args.min_score, "--min-score", 0.0, 1.0, "a score")
+    # any finite number: results files of other tools may score outside [0, 1]
+    in_range(args.min_score, "--min-score", -sys.float_info.max, sys.float_info.max, "a finite score")
     in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
-    if args.video_url is not None and "{video_id}" not in args.video_url:
-        raise UserError(f"--video-url {args.video_url!r}: expected a template with {{video_id}}")
+    if args.video_url is not None:
+        check_video_url(args.video_url)
     if args.format == "labelstudio" and args.fps is None:
         raise UserError("--format labelstudio needs --fps: Label Studio's timeline counts frames (use the frameRate "
                         "of the videos)")
     spec = formats()[args.format]
-    if not spec.per_video or args.out.suffix.lower() == spec.extension:
-        output_file(args.out, "--out")
+    kind = "file" if not spec.per_video or args.out.suffix.lower() == spec.extension else "folder"
+    guard = check_outputs([(args.out, "--out", kind)], inputs=[(args.results, "RESULTS.json")])
     written = export_results(args.results, args.format, args.out, min_score=args.min_score, videos=args.video,
-                             options=Options(fps=args.fps, video_url=args.video_url))
-    if args.format == "labelstudio":
-        from ..atomic import atomic_write_bytes
-        from ..export import collect
-
-        labels = [s.label for segs in collect(args.results, args.min_score, args.video).values() for s in segs]
-        config = args.out.with_name(args.out.stem + ".label_config.xml")
-        atomic_write_bytes(config, label_config(labels, args.fps).encode("utf-8"))
-        written.append(config)
+                             options=Options(fps=args.fps, video_url=args.video_url, raw_csv=args.raw_csv),
+                             guard=guard)
     if len(written) <= 3:
-        print(f"{args.format}: " + ", ".join(str(p) for p in written))
+        print(f"{args.format}: " + ", ".join(shown(p) for p in written))
     else:
-        print(f"{args.format}: {len(written)} files in {args.out}")
+        print(f"{args.format}: {len(written)} files in {shown(args.out)}")
     return 0

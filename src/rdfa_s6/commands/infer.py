@@ -40,7 +40,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="frames between consecutive rows of the feature files (default: data.feat_stride)")
     parser.add_argument("--window", type=float, default=None, help="frames per feature clip (default: data.num_frames)")
     parser.add_argument("--out", type=Path, default=Path("detections.json"), help="results JSON to write")
-    parser.add_argument("--csv", type=Path, default=None, help="also write video_id,start_s,end_s,label,score rows")
+    parser.add_argument("--csv", type=Path, default=None,
+                        help="also write video_id,start_s,end_s,label,score rows (text cells that a spreadsheet "
+                        "would run as a formula, starting with = + - @ tab or CR, get a leading ')")
+    parser.add_argument("--raw-csv", action="store_true",
+                        help="write the CSV's video ids and labels exactly as they are (for programs, "
+                        "not spreadsheets)")
     parser.add_argument("--srt", type=Path, default=None, metavar="PATH",
                         help="also write SubRip subtitles, one cue (label, score) per detection: a .srt file for "
                         "one video, else a folder of <video_id>.srt (the format of `rdfa-s6 export --format srt`)")
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                         f"{next(iter(failed.values()))}")
     write_results_json(args.out, results)
     if args.csv:
-        write_results_csv(args.csv, results)
+        write_results_csv(args.csv, results, raw=args.raw_csv)
     if args.srt or args.vtt:  # the export formats of `rdfa-s6 export`, for the --cues best detections per video
         best = {vid: sorted(dets, key=lambda d: -d.score)[: args.cues] for vid, dets in results.items()}
         for fmt in ("srt", "vtt"):

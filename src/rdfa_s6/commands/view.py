@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import MAX_TIOU, HelpFormatter, in_range, output_file
+from ..messages import printable, shown
+from ._common import MAX_TIOU, HelpFormatter, in_range
 from .evaluate import DEFAULT_TIOU
 
 
@@ -19,7 +20,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         "threshold, hover details (with the tIoU of the best-matching ground-truth event), zoom (mouse wheel) "
         "and pan (drag). With --gt it also shows the numbers of `rdfa-s6 evaluate` (mAP per tIoU, per-class AP, "
         "false-positive breakdown). With --videos, each video file found there is linked by relative path (not "
-        "embedded) and played above its timeline: clicking a detection seeks to its start.",
+        "embedded) and played above its timeline: clicking a detection seeks to its start. A time beyond 1e12 s "
+        "is refused (times are stored as integer milliseconds); scores beyond +-1e9 are shown as +-1e9, in "
+        "their order. --out may not be --pred or --gt.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
@@ -46,20 +49,21 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..outputs import check_outputs
     from ..report import write_report
     from .evaluate import parse_tiou
 
     in_range(args.threshold, "--threshold", 0.0, 1.0, "a score")
     in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
     if args.videos is not None and not args.videos.is_dir():
-        raise UserError(f"--videos {args.videos}: not a folder")
-    output_file(args.out, "--out")
+        raise UserError(f"--videos {shown(args.videos)}: not a folder")
+    check_outputs([(args.out, "--out", "file")], inputs=[(args.pred, "--pred"), (args.gt, "--gt")])
     thresholds = parse_tiou(args.tiou) if args.gt else None
     info = write_report(args.pred, args.out, gt=args.gt, subset=args.subset, tiou_thresholds=thresholds,
                         gt_policy=args.gt_policy, error_tiou=args.error_tiou, videos_dir=args.videos,
                         title=args.title, threshold=args.threshold)
     linked = f", {info.num_linked} video file(s) linked" if args.videos is not None else ""
-    print(f"{info.num_detections} detections of {info.num_videos} videos{linked}: {info.path} "
+    print(f"{info.num_detections} detections of {info.num_videos} videos{linked}: {printable(info.path)} "
           f"({info.size / 1024:.0f} KiB)")
     if info.metrics is not None:
         from ..eval import format_table

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import DataError, UserError
+from ..messages import printable, shown
 from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, parse_tiou
 
 
@@ -53,8 +53,29 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _safe_name(video_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", video_id).strip("._") or "video"
+def _timeline_paths(out: Path, chosen: Sequence[str]) -> Dict[str, Path]:
+    """``timeline_<stem>.png`` per video, the stems from :func:`rdfa_s6.filenames.file_stems` (distinct ids,
+    distinct files)."""
+    from ..filenames import file_stems
+
+    stems = file_stems(chosen)
+    return {vid: out / f"timeline_{stems[vid]}.png" for vid in chosen}
+
+
+def _guard(args: argparse.Namespace, out: Path):
+    """The --out folder and every file written into it may not be an input (--pred, --gt, --metrics, --run)."""
+    from ..outputs import check_outputs
+
+    run: Optional[Path] = None
+    if args.run:
+        run = Path(args.run) / "metrics.jsonl" if Path(args.run).is_dir() else Path(args.run)
+    return check_outputs([(out, "--out", "folder")], inputs=[(args.pred, "--pred"), (args.gt, "--gt"),
+                                                             (args.metrics, "--metrics"), (run, "--run")])
+
+
+def _check_all(guard, paths: Sequence[Path]) -> None:
+    for path in paths:
+        guard.check(path, "--out")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -68,7 +89,7 @@ def _training_metrics(run_dir: str) -> Path:
     if path.is_dir():
         path = path / "metrics.jsonl"
     if not path.is_file():
-        raise UserError(f"--run {run_dir}: no metrics.jsonl found (expected a training run folder)")
+        raise UserError(f"--run {shown(run_dir)}: no metrics.jsonl found (expected a training run folder)")
     return path
 
 
@@ -100,17 +121,16 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     pyplot()  # fail early, before any work, when matplotlib is missing
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    guard = _guard(args, out)
     run_metrics = _training_metrics(args.run) if args.run else None
     metrics = load_metrics(args.metrics) if args.metrics else None
     thresholds = parse_tiou(args.eval_tiou, "--eval-tiou") if metrics is None else None
 
     if args.gt is None:
-        return _print_written(_detections_only(args, out, metrics, run_metrics), out)
+        return _print_written(_detections_only(args, out, metrics, run_metrics, guard), out)
     gt = load_ground_truth(args.gt, subset=args.subset, gt_policy=args.gt_policy)
     if gt.num_gt == 0:
-        raise DataError(f"ground truth {gt.source}: subset {args.subset!r} has videos but no events")
+        raise DataError(f"ground truth {shown(gt.source)}: subset '{shown(args.subset)}' has videos but no events")
     preds = load_predictions(args.pred)
     check_usable(preds, gt, args.subset)
     if metrics is None:
@@ -133,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
     if args.videos:
         missing = [v for v in args.videos if v not in vindex]
         if missing:
-            raise UserError(f"--videos: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
-                            f"subset {args.subset!r} of {gt.source}")
+            raise UserError(f"--videos: {', '.join(shown(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                            f"not in subset '{shown(args.subset)}' of {shown(gt.source)}")
         chosen = list(dict.fromkeys(args.videos))
     else:
         with_gt = set(gt.video.tolist())
@@ -152,22 +172,21 @@ def run(args: argparse.Namespace) -> int:
         pred_by_video.setdefault(vid, []).append(
             (float(preds.start[k]), float(preds.end[k]), name, float(preds.score[k])))
 
+    timelines = _timeline_paths(out, chosen)
+    pr_png = out / f"pr_curves_tiou{args.tiou:.2f}.png"
+    _check_all(guard, list(timelines.values()) + [pr_png, out / "class_ap.png", out / "error_breakdown.png"]
+               + [out / "training_curve.png"] * (run_metrics is not None))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserError(f"--out {out}: cannot create the folder: {err}") from None
+        raise UserError(f"--out {shown(out)}: cannot create the folder: {shown(err)}") from None
     written: List[Path] = []
-    used: set = set()
     for vid in chosen:
         rows = (gt.video == vindex[vid]).nonzero()[0]
         segments = [(float(gt.start[i]), float(gt.end[i]), gt.labels[int(gt.label[i])]) for i in rows]
-        stem = f"timeline_{_safe_name(vid)}"
-        while stem in used:  # two ids that differ only by characters unsafe in file names
-            stem += "_"
-        used.add(stem)
         written.append(plot_timeline(vid, segments, pred_by_video.get(vid, []), durations.get(vid),
-                                     out / f"{stem}.png", top_k_per_class=args.top_k, class_names=gt.labels))
-    written.append(plot_pr_curves(gt, aligned, out / f"pr_curves_tiou{args.tiou:.2f}.png", tiou=args.tiou))
+                                     timelines[vid], top_k_per_class=args.top_k, class_names=gt.labels))
+    written.append(plot_pr_curves(gt, aligned, pr_png, tiou=args.tiou))
     written.append(_metrics_plot(plot_class_ap, metrics, out / "class_ap.png", args.metrics))
     written.append(_metrics_plot(plot_error_breakdown, metrics, out / "error_breakdown.png", args.metrics))
     if run_metrics is not None:
@@ -177,25 +196,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_written(written: List[Path], out: Path) -> int:
-    print(f"{len(written)} files written to {out}:")
+    print(f"{len(written)} files written to {printable(out)}:")
     for path in written:
-        print(f"  {path}")
+        print(f"  {printable(path)}")
     return 0
 
 
-def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics) -> List[Path]:
+def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics, guard) -> List[Path]:
     """Without ground truth: timelines of the detections alone, plus the --metrics and --run plots."""
     from ..eval import load_predictions
     from ..viz import plot_class_ap, plot_error_breakdown, plot_timeline, plot_training_curve
 
     preds = load_predictions(args.pred)
     if not preds.videos:
-        raise DataError(f"predictions {preds.source}: no videos")
+        raise DataError(f"predictions {shown(preds.source)}: no videos")
     if args.videos:
         missing = [v for v in args.videos if v not in preds.videos]
         if missing:
-            raise UserError(f"--videos: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} not in "
-                            f"{preds.source}")
+            raise UserError(f"--videos: {', '.join(shown(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                            f"not in {shown(preds.source)}")
         chosen = list(dict.fromkeys(args.videos))
     else:
         chosen = preds.videos[: args.num_videos]
@@ -205,19 +224,18 @@ def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics) 
         if vid in by_video:
             by_video[vid].append((float(preds.start[k]), float(preds.end[k]), str(preds.labels[k]),
                                   float(preds.score[k])))
+    timelines = _timeline_paths(out, chosen)
+    _check_all(guard, list(timelines.values())
+               + [out / "class_ap.png", out / "error_breakdown.png"] * (metrics is not None)
+               + [out / "training_curve.png"] * (run_metrics is not None))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserError(f"--out {out}: cannot create the folder: {err}") from None
+        raise UserError(f"--out {shown(out)}: cannot create the folder: {shown(err)}") from None
     names = sorted({str(lab) for lab in preds.labels})
     written: List[Path] = []
-    used: set = set()
     for vid in chosen:
-        stem = f"timeline_{_safe_name(vid)}"
-        while stem in used:
-            stem += "_"
-        used.add(stem)
-        written.append(plot_timeline(vid, None, by_video[vid], None, out / f"{stem}.png",
+        written.append(plot_timeline(vid, None, by_video[vid], None, timelines[vid],
                                      top_k_per_class=args.top_k, class_names=names))
     if metrics is not None:
         written.append(_metrics_plot(plot_class_ap, metrics, out / "class_ap.png", args.metrics))

@@ -7,16 +7,18 @@ convention is: frame k (1-based) shows the time [(k - 1) / fps, k / fps), hence 
 + 1 and end = max(start, round(end_s * fps)); back in seconds, (start - 1) / fps and end / fps are within
 half a frame of the detection. Sub-frame times cannot be held by frames: each region's ``meta.text`` carries
 the exact ``start_s``, ``end_s`` and ``score`` (shown in Label Studio's region details), and each region has
-its ``score``. :func:`label_config` gives a matching labeling configuration.
+its ``score``. :func:`label_config` gives a matching labeling configuration, written next to the tasks as
+``<out stem>.label_config.xml``. Labels go through :func:`.text.xml_text` in both files (the tasks' labels must
+be the configuration's), and the JSON is written by :func:`.text.json_bytes` (finite numbers only).
 """
 from __future__ import annotations
 
-import json
 from typing import Iterable
 from xml.sax.saxutils import quoteattr
 
 from ..errors import UserError
-from . import Options, Videos, register
+from . import MAX_FPS, Options, Videos, json_bytes, register
+from .text import video_url, xml_text
 
 FROM_NAME, TO_NAME = "label", "video"
 
@@ -29,31 +31,45 @@ def frames(start_s: float, end_s: float, fps: float) -> tuple:
 
 def label_config(labels: Iterable[str], fps: float) -> str:
     """A Label Studio labeling configuration (XML) for the exported tasks."""
-    items = "\n".join(f"    <Label value={quoteattr(lab)}/>" for lab in sorted(set(labels)))
+    items = "\n".join(f"    <Label value={quoteattr(lab)}/>" for lab in sorted({xml_text(lab) for lab in labels}))
     return (f'<View>\n  <Video name="{TO_NAME}" value="${TO_NAME}" frameRate="{fps:g}" timelineHeight="200"/>\n'
             f'  <TimelineLabels name="{FROM_NAME}" toName="{TO_NAME}">\n{items}\n  </TimelineLabels>\n</View>\n')
 
 
-@register("labelstudio", ".json", per_video=False,
-          description="Label Studio import JSON: one task per video, detections as TimelineLabels predictions "
-          "(frame ranges: needs --fps)")
-def write_labelstudio(videos: Videos, options: Options) -> bytes:
+def _check_fps(options: Options) -> float:
     if not options.fps or options.fps <= 0:
         raise UserError("--format labelstudio needs --fps: Label Studio's timeline counts frames (use the frameRate "
                         "of the videos)")
+    if options.fps > MAX_FPS:
+        raise UserError(f"--fps {options.fps:g}: expected at most {MAX_FPS:g} frames per second")
+    return options.fps
+
+
+def write_label_config(videos: Videos, options: Options) -> bytes:
+    """The labeling configuration of :func:`label_config` for the labels of ``videos``."""
+    labels = [s.label for segs in videos.values() for s in segs]
+    return label_config(labels, _check_fps(options)).encode("utf-8")
+
+
+@register("labelstudio", ".json", per_video=False, integer_times=True,
+          companion=(".label_config.xml", write_label_config),
+          description="Label Studio import JSON: one task per video, detections as TimelineLabels predictions "
+          "(frame ranges: needs --fps)")
+def write_labelstudio(videos: Videos, options: Options) -> bytes:
+    fps = _check_fps(options)
     template = options.video_url or "{video_id}.mp4"
     tasks = []
     for vid, segs in videos.items():
         result = []
         for i, s in enumerate(segs):
-            a, b = frames(s.start, s.end, options.fps)
+            a, b = frames(s.start, s.end, fps)
             result.append({
                 "id": f"d{i + 1}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "timelinelabels",
                 "score": s.score,
-                "value": {"ranges": [{"start": a, "end": b}], "timelinelabels": [s.label]},
+                "value": {"ranges": [{"start": a, "end": b}], "timelinelabels": [xml_text(s.label)]},
                 "meta": {"text": [f"start_s={s.start!r} end_s={s.end!r} score={s.score!r}"]},
             })
         score = max((s.score for s in segs), default=0.0)
-        tasks.append({"data": {TO_NAME: template.format(video_id=vid), "video_id": vid},
+        tasks.append({"data": {TO_NAME: video_url(template, vid), "video_id": vid},
                       "predictions": [{"model_version": "rdfa-s6", "score": score, "result": result}]})
-    return (json.dumps(tasks, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    return json_bytes(tasks)

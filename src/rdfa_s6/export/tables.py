@@ -1,25 +1,16 @@
 """All videos in one file: CSV (one row per detection) and the ActivityNet results JSON."""
 from __future__ import annotations
 
-import csv
-import io
-import json
-
-from . import Options, Videos, register
-
-CSV_COLUMNS = ["video_id", "start_s", "end_s", "label", "score"]
+from ..csvtable import detections_csv
+from . import Options, Videos, json_bytes, register
 
 
 @register("csv", ".csv", per_video=False,
-          description="one row per detection: video_id,start_s,end_s,label,score (as `infer --csv`)")
+          description="one row per detection: video_id,start_s,end_s,label,score (as `infer --csv`; text cells "
+          "that a spreadsheet would run as a formula get a leading ', unless --raw-csv)")
 def write_csv(videos: Videos, options: Options) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for vid, segs in videos.items():
-        for s in segs:
-            writer.writerow([vid, repr(s.start), repr(s.end), s.label, repr(s.score)])
-    return buf.getvalue().encode("utf-8")
+    return detections_csv(((vid, s.start, s.end, s.label, s.score) for vid, segs in videos.items() for s in segs),
+                          raw=options.raw_csv)
 
 
 @register("activitynet", ".json", per_video=False,
@@ -29,4 +20,4 @@ def write_activitynet(videos: Videos, options: Options) -> bytes:
     results = {vid: [{"segment": [s.start, s.end], "label": s.label, "score": s.score} for s in segs]
                for vid, segs in videos.items()}
     doc = {"version": "rdfa-s6", "external_data": {}, "results": results}
-    return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    return json_bytes(doc)

@@ -1,21 +1,20 @@
 """Detections to files: the ActivityNet results JSON and a CSV table (times in seconds, labels by name)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Union
 
 from ..atomic import atomic_write_bytes
+from ..csvtable import CSV_COLUMNS, detections_csv
 from ..errors import DataError
 from ..messages import shown
 
 if TYPE_CHECKING:
     from ..api import Detection
 
-CSV_HEADER = ("video_id", "start_s", "end_s", "label", "score")
+CSV_HEADER = CSV_COLUMNS
 
 
 def results_document(detections: Mapping[str, List["Detection"]]) -> Dict[str, Any]:
@@ -44,14 +43,11 @@ def write_results_json(path: Union[str, Path], detections: Mapping[str, List["De
     atomic_write_bytes(Path(path), (text + "\n").encode("utf-8"))
 
 
-def write_results_csv(path: Union[str, Path], detections: Mapping[str, List["Detection"]]) -> None:
-    """One row per detection: ``video_id,start_s,end_s,label,score``, written atomically."""
+def write_results_csv(path: Union[str, Path], detections: Mapping[str, List["Detection"]], raw: bool = False) -> None:
+    """One row per detection: ``video_id,start_s,end_s,label,score``, written atomically by the one CSV writer
+    (:func:`rdfa_s6.csvtable.detections_csv`, shared with ``export --format csv``): text cells that a
+    spreadsheet would run as a formula get a leading ``'`` unless ``raw``. Non-finite numbers: DataError."""
     check_finite(detections)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_HEADER)
-    for vid, dets in detections.items():
-        for d in dets:
-            writer.writerow([vid, d.start, d.end, d.label, f"{d.score:.6f}"])
-    atomic_write_bytes(Path(path), buf.getvalue().encode())
+    rows = ((vid, d.start, d.end, d.label, d.score) for vid, dets in detections.items() for d in dets)
+    atomic_write_bytes(Path(path), detections_csv(rows, raw=raw))
 

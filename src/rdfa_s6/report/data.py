@@ -16,15 +16,24 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..errors import DataError
 from ..eval.detection import average_precision
 from ..eval.groundtruth import GroundTruth
 from ..eval.predictions import Aligned, Predictions
 from ..formats.annotations import video_durations
+from ..messages import shown
 
 log = logging.getLogger(__name__)
 
 #: scores are stored as round(score * SCORE_SCALE)
 SCORE_SCALE = 10000
+#: the largest time (seconds, either sign) the page can hold: times are stored as integer milliseconds, which
+#: JavaScript holds exactly up to 2**53 (9.007e15 ms); a file with a longer time (about 31,700 years) is
+#: refused, one line naming the video, rather than drawn wrong
+MAX_TIME_S = 1e12
+#: scores beyond +-SCORE_LIMIT are stored as +-SCORE_LIMIT (still exact integers in JavaScript after scaling)
+#: after the detections are sorted by their true score, so the best detection stays first; a warning says so
+SCORE_LIMIT = 1e9
 #: video file extensions looked up by ``find_videos``, in order of preference
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".m4v", ".mov", ".mkv", ".ogv", ".avi")
 #: evaluate() keys the page shows
@@ -32,6 +41,18 @@ METRIC_KEYS = ("subset", "gt_policy", "tiou_thresholds", "mAP", "average_mAP", "
                "num_videos", "num_gt", "num_predictions", "warnings")
 
 PathLike = Union[str, Path]
+
+
+def _check_times(values: np.ndarray, what: str, video: str) -> None:
+    bad = ~(np.abs(values) <= MAX_TIME_S)
+    if bad.any():
+        t = float(values[bad.nonzero()[0][0]])
+        raise DataError(f"{what}: video '{shown(video)}': the time {t:g} s is beyond what the viewer can draw "
+                        f"(|time| <= {MAX_TIME_S:g} s, times are stored as integer milliseconds)")
+
+
+def _ms(seconds: np.ndarray) -> np.ndarray:
+    return np.rint(seconds * 1000.0)
 
 
 def per_video_ap(aligned: Aligned, gt: GroundTruth, thresholds: Sequence[float]) -> List[Optional[float]]:
@@ -110,6 +131,8 @@ def build_view_data(
     ``classes``: ground-truth classes in the evaluator's order, then other predicted labels sorted.
     ``metrics``: the :func:`rdfa_s6.eval.evaluate` keys in ``METRIC_KEYS`` (None without ground truth).
     ``aligned``: the predictions aligned to ``gt``; computed when not given.
+    Every number is finite and exact in JavaScript: a time or duration beyond :data:`MAX_TIME_S` is a DataError
+    naming the video, scores beyond :data:`SCORE_LIMIT` are clipped to it (after sorting, with a warning).
     """
     id_to_name: Dict[int, str] = {}
     classes: List[str] = []
@@ -139,26 +162,41 @@ def build_view_data(
     pidx = {v: i for i, v in enumerate(preds.videos)}
     gidx = {v: i for i, v in enumerate(gt.videos)} if gt is not None else {}
     videos: List[Dict[str, Any]] = []
+    clipped: List[str] = []
     for vid in video_ids:
         entry: Dict[str, Any] = {"id": vid, "ingt": vid in in_gt}
         det: List[int] = []
         if vid in pidx:
             rows = order_all[bounds[pidx[vid]]:bounds[pidx[vid] + 1]]
             rows = rows[np.argsort(-preds.score[rows], kind="mergesort")]
-            cols = np.stack([np.rint(preds.start[rows] * 1000.0), np.rint(preds.end[rows] * 1000.0),
-                             label[rows], np.rint(preds.score[rows] * SCORE_SCALE)], axis=1)
+            _check_times(preds.start[rows], f"predictions {shown(preds.source)}", vid)
+            _check_times(preds.end[rows], f"predictions {shown(preds.source)}", vid)
+            score = preds.score[rows]
+            if (np.abs(score) > SCORE_LIMIT).any():
+                clipped.append(vid)
+                score = np.clip(score, -SCORE_LIMIT, SCORE_LIMIT)
+            cols = np.stack([_ms(preds.start[rows]), _ms(preds.end[rows]), label[rows],
+                             np.rint(score * SCORE_SCALE)], axis=1)
             det = cols.astype(np.int64).reshape(-1).tolist()
         entry["det"] = det
         gflat: List[int] = []
         if gt is not None and vid in gidx:
             g = (gt.video == gidx[vid]).nonzero()[0]
-            gcols = np.stack([np.rint(gt.start[g] * 1000.0), np.rint(gt.end[g] * 1000.0), gt.label[g]], axis=1)
+            _check_times(gt.start[g], "ground truth", vid)
+            _check_times(gt.end[g], "ground truth", vid)
+            gcols = np.stack([_ms(gt.start[g]), _ms(gt.end[g]), gt.label[g]], axis=1)
             gflat = gcols.astype(np.int64).reshape(-1).tolist()
         entry["gt"] = gflat
-        entry["dur"] = (video_durations or {}).get(vid)
+        dur = (video_durations or {}).get(vid)
+        if dur is not None:
+            _check_times(np.array([dur], dtype=np.float64), "ground truth, field 'duration'", vid)
+        entry["dur"] = dur
         entry["src"] = (video_urls or {}).get(vid)
         entry["ap"] = ap[gidx[vid]] if ap and vid in gidx else None
         videos.append(entry)
+    if clipped:
+        log.warning("scores beyond +-%g are shown as +-%g in the viewer (the order of the detections is kept): "
+                    "%d video(s), the first '%s'", SCORE_LIMIT, SCORE_LIMIT, len(clipped), shown(clipped[0]))
     return {
         "version": 1,
         "title": title,

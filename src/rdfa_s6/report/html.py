@@ -21,9 +21,14 @@ def _asset(name: str) -> str:
 
 def data_json(data: Mapping[str, Any]) -> str:
     """``data`` as compact JSON that is safe inside ``<script type="application/json">``: ``<``, ``>`` and
-    ``&`` are written as ``\\u003c`` etc., so no video id or label can close the script element."""
+    ``&`` are written as ``\\u003c`` etc., so no video id or label can close the script element; U+2028 and
+    U+2029 as escapes too. Numbers must be finite (ValueError otherwise). A lone surrogate (a string that is
+    not valid Unicode) is written as its JSON escape, so the page's UTF-8 encodes."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    # a surrogate only occurs inside a JSON string, where the escape \\udc80 reads back as that very character
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def render(data: Mapping[str, Any]) -> str:

@@ -9,7 +9,8 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
-from .mpl import PathLike, pyplot, save_png
+from ..messages import shown
+from .mpl import PathLike, label_text, pyplot, save_png
 
 Source = Union[str, Path, Mapping[str, Any]]
 
@@ -58,9 +59,9 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
         try:
             arr = np.asarray([float(v) for v in vals], dtype=np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"metrics: per_class_AP[{lab!r}]: expected a list of numbers") from None
+            raise DataError(f"metrics: per_class_AP['{shown(lab)}']: expected a list of numbers") from None
         if arr.size == 0:
-            raise DataError(f"metrics: per_class_AP[{lab!r}] is empty")
+            raise DataError(f"metrics: per_class_AP['{shown(lab)}'] is empty")
         means.append((str(lab), float(np.nanmean(arr))))
     means.sort(key=lambda x: (-x[1], x[0]))
     avg = m.get("average_mAP")
@@ -84,7 +85,7 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
         ax.barh(yi, 100 * v, color="C0" if v >= avg else "C3", alpha=0.85, height=0.75)
         ax.text(100 * v + 0.8, yi, f"{100 * v:.1f}", va="center", fontsize=7)
     ax.set_yticks(y)
-    ax.set_yticklabels(["" if r is None else r[0] for r in rows], fontsize=8)
+    ax.set_yticklabels(["" if r is None else label_text(r[0]) for r in rows], fontsize=8)
     ax.axvline(100 * avg, color="0.2", linestyle="--", linewidth=1, zorder=1)
     ax.set_xlim(0, max(100.0, 100 * max(v for _, v in means) + 8))
     ax.set_ylim(-0.7, len(rows) - 0.3)
@@ -119,7 +120,7 @@ def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
     for c in cats:
         v = counts[c]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise DataError(f"metrics: errors.counts[{c!r}]: expected a count >= 0, got {v!r}")
+            raise DataError(f"metrics: errors.counts['{shown(c)}']: expected a count >= 0, got {shown(v, 40)}")
         vals.append(float(v))
     total = sum(vals)
     names = [ERROR_NAMES.get(c, c.replace("_", " ")) for c in cats]

@@ -1,5 +1,11 @@
 """The small matplotlib helpers every plot of :mod:`rdfa_s6.viz` uses: a lazy, headless (Agg) pyplot
-import, an atomic PNG writer and a colour per class. Nothing here imports matplotlib at module import time.
+import, an atomic PNG writer, a colour per class and :func:`label_text` for user text on a plot. Nothing here
+imports matplotlib at module import time.
+
+User text (class names, video ids, folder names) goes through :func:`label_text` before it is drawn: ``$`` is
+escaped (``\\$``), so matplotlib never reads it as mathtext (a label ``$\\frac{1}{$`` is shown as typed
+instead of failing to parse), control characters are escaped and long names shortened, so that a
+20,000-character label cannot make the image too large to draw.
 """
 from __future__ import annotations
 
@@ -9,10 +15,20 @@ from typing import Any, Dict, Sequence, Union
 
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
+from ..messages import shown
 
 PathLike = Union[str, Path]
 
 MATPLOTLIB_MISSING = "matplotlib is needed: pip install 'rdfa-s6[viz]'"
+#: the longest class name or video id drawn on a plot (longer ones keep their head and tail)
+MAX_LABEL = 60
+
+
+def label_text(text: Any, limit: int = MAX_LABEL) -> str:
+    """User text as drawn on a plot: one line, control characters and lone surrogates escaped, at most
+    ``limit`` characters (:func:`rdfa_s6.messages.shown`), and every ``$`` escaped as ``\\$`` (matplotlib
+    shows it as ``$`` and parses no mathtext in a text without unescaped dollars)."""
+    return shown(text, limit).replace("$", "\\$")
 
 
 def pyplot() -> Any:
@@ -37,15 +53,15 @@ def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise UserError(f"cannot create folder {folder} for {path.name}: {err}") from None
+            raise UserError(f"cannot create folder {shown(folder)} for {shown(path.name)}: {shown(err)}") from None
         if path.is_dir():
-            raise UserError(f"{path} is a folder, expected a .png file path")
+            raise UserError(f"{shown(path)} is a folder, expected a .png file path")
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         try:
             atomic_write_bytes(path, buffer.getvalue())
         except OSError as err:
-            raise UserError(f"cannot write {path}: {err}") from None
+            raise UserError(f"cannot write {shown(path)}: {shown(err)}") from None
     finally:
         plt.close(fig)
     return path

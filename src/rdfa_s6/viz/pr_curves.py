@@ -9,7 +9,7 @@ from typing import Any, Dict
 import numpy as np
 
 from ..errors import DataError, UserError
-from .mpl import PathLike, pyplot, save_png
+from .mpl import PathLike, label_text, pyplot, save_png
 
 
 def precision_recall(preds: Any, gt: Any, tiou: float = 0.5) -> Dict[str, Dict[str, Any]]:
@@ -108,7 +108,7 @@ def plot_pr_curves(
         else:
             ax.text(0.5, 0.5, "no predictions", ha="center", va="center", fontsize=8, color="0.4",
                     transform=ax.transAxes)
-        name = lab if len(lab) <= 24 else lab[:22] + "..."
+        name = label_text(lab, 24)
         ax.set_title(f"{name}\nAP {100 * c['ap']:.1f}%  ({c['num_gt']} GT, {c['num_pred']} det)", fontsize=7.5)
         ax.set_xlim(0, 1.0)
         ax.set_ylim(0, 1.05)

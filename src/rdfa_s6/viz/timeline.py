@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UserError
-from .mpl import PathLike, class_colors, pyplot, save_png
+from ..messages import shown
+from .mpl import PathLike, class_colors, label_text, pyplot, save_png
 
 GtSegment = Tuple[float, float, str]
 PredSegment = Tuple[float, float, str, float]
@@ -21,9 +22,9 @@ def _finite(value: Any, what: str) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"{what}: expected a number, got {value!r}") from None
+        raise UserError(f"{what}: expected a number, got {shown(repr(value), 40)}") from None
     if not math.isfinite(out):
-        raise UserError(f"{what}: expected a finite number, got {value!r}")
+        raise UserError(f"{what}: expected a finite number, got {shown(repr(value), 40)}")
     return out
 
 
@@ -53,12 +54,12 @@ def plot_timeline(
     gts: List[GtSegment] = []
     for i, seg in enumerate(gt_segments or []):
         if len(seg) != 3:
-            raise UserError(f"gt_segments[{i}]: expected (start, end, label), got {seg!r}")
+            raise UserError(f"gt_segments[{i}]: expected (start, end, label), got {shown(repr(seg))}")
         gts.append((_finite(seg[0], f"gt_segments[{i}] start"), _finite(seg[1], f"gt_segments[{i}] end"), str(seg[2])))
     preds: List[PredSegment] = []
     for i, seg in enumerate(predictions):
         if len(seg) != 4:
-            raise UserError(f"predictions[{i}]: expected (start, end, label, score), got {seg!r}")
+            raise UserError(f"predictions[{i}]: expected (start, end, label, score), got {shown(repr(seg))}")
         preds.append((_finite(seg[0], f"predictions[{i}] start"), _finite(seg[1], f"predictions[{i}] end"),
                       str(seg[2]), _finite(seg[3], f"predictions[{i}] score")))
 
@@ -112,7 +113,8 @@ def plot_timeline(
                         fontsize=6, va="center", ha="left" if right else "right", color="0.2", zorder=4,
                         clip_on=True, bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "alpha": 0.7,
                                             "edgecolor": "none"})
-    labels = ["ground truth"] * int(has_gt) + [f"{lab} (top {len(top[lab])}/{len(by_class[lab])})" for lab in rows]
+    labels = ["ground truth"] * int(has_gt) + [f"{label_text(lab)} (top {len(top[lab])}/{len(by_class[lab])})"
+                                               for lab in rows]
     if not rows:
         labels.append("predictions")
         ax.text(xmax / 2, 0, "no predictions for this video", ha="center", va="center", fontsize=9, color="0.35")
@@ -128,13 +130,14 @@ def plot_timeline(
     subtitle = (f"{len(gts)} ground-truth events; top {top_k_per_class} detections per class, "
                 f"opacity = score, dashed = ground truth of the class" if has_gt else
                 f"detections (no ground truth given): top {top_k_per_class} per class, opacity = score")
-    ax.set_title(f"{video_id}\n{subtitle}", fontsize=9)
+    ax.set_title(f"{label_text(video_id)}\n{subtitle}", fontsize=9)
     if has_gt and not gts:
         ax.text(xmax / 2, y_gt, "no ground-truth events", ha="center", va="center", fontsize=8, color="0.35")
     legend_labels = list(dict.fromkeys(gt_labels + rows))
     if legend_labels:
         handles = [Patch(facecolor=colors[lab], edgecolor="black", linewidth=0.5,
-                         label=lab + ("" if lab in gt_labels or not has_gt else " (no GT)")) for lab in legend_labels]
+                         label=label_text(lab) + ("" if lab in gt_labels or not has_gt else " (no GT)"))
+                   for lab in legend_labels]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
                   title="class", title_fontsize=8)
     return save_png(fig, out_png)

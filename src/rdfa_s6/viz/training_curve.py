@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..formats.metrics import read_metrics_jsonl
-from .mpl import PathLike, pyplot, save_png
+from .mpl import PathLike, label_text, pyplot, save_png
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,6 @@ def plot_training_curve(metrics_jsonl_path: PathLike, out_png: PathLike) -> Path
         top.set_xlabel("end of epoch", fontsize=8)
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(labels), fontsize=8,
               frameon=False)
-    ax.set_title(f"Training curve: {path.parent.name or path.name}", fontsize=9,
+    ax.set_title(f"Training curve: {label_text(path.parent.name or path.name)}", fontsize=9,
                  pad=24 if ep_step.size else 6)
     return save_png(fig, out_png)
