@@ -263,8 +263,8 @@ CASES: Dict[str, Callable[[Ctx], Tuple[list, List[str]]]] = {
     "infer/out-is-a-folder": lambda c: (c.infer(None, *FPS, "--out", c.tmp), ["--out", str(c.tmp)]),
     "synth/min-len-zero": lambda c: (["synth", c.tmp / "s", "--min-len", "0"], ["--min-len"]),
     "synth/noise-nan": lambda c: (["synth", c.tmp / "s", "--noise", "nan"], ["--noise", "nan"]),
-    "synth/no-videos": lambda c: (["synth", c.tmp / "s", "--videos", "0", "--val-videos", "0", "--test-videos", "0"],
-                                  ["--videos"]),
+    "synth/no-videos": lambda c: (["synth", c.tmp / "s", "--train-videos", "0", "--val-videos", "0",
+                                   "--test-videos", "0"], ["--train-videos"]),
     "synth/out-is-a-file": lambda c: (["synth", c.ann], [str(c.ann), "not a folder"]),
     "demo/out-is-not-a-demo-folder": lambda c: (["demo", "--out", c.root], [str(c.root), "not an earlier demo"]),
 }

@@ -24,7 +24,7 @@ from rdfa_s6.data.coords import covered_seconds, expected_steps
 TINY = ["model.embed_dim=16", "model.stem.recurrences=1", "model.branch.levels=2", "model.stem.chan_pool_len=16",
         "model.regression_ranges=[[0,4],[4,8],[8,10000]]", "data.max_seq_len=64", "train.epochs=1",
         "train.batch_size=2", "train.warmup_epochs=0"]
-SYNTH = ["--videos", "4", "--val-videos", "2", "--test-videos", "2", "--classes", "2", "--dim", "10",
+SYNTH = ["--train-videos", "4", "--val-videos", "2", "--test-videos", "2", "--classes", "2", "--dim", "10",
          "--min-len", "32", "--max-len", "60", "--seed", "3"]
 FPS, STRIDE, WINDOW = 30.0, 4, 16  # the synthetic data's (and the demo preset's) units
 

@@ -51,7 +51,7 @@ def small_input(seed: int = 0):
 def test_convert_round_trip_gives_identical_tensors_and_outputs(official, tmp_path, weights):
     path, raw, ema = official
     out = tmp_path / "ckpt"
-    assert main(["convert", str(path), str(out), "--weights", weights]) == 0
+    assert main(["convert", str(path), str(out), "--weight-set", {"model": "raw"}.get(weights, weights)]) == 0
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "meta.json"}
     model, cfg = load_detector(out)
     expected = ema if weights == "ema" else raw

@@ -185,9 +185,9 @@ def test_min_score_and_video_selection(pred_file: Path) -> None:
 @pytest.mark.parametrize("argv, message", [
     (["--format", "labelstudio", "--out", "{tmp}/t.json"], "needs --fps"),
     (["--format", "srt", "--out", "{tmp}/one.srt"], "one .srt file holds one video"),
-    (["--format", "csv", "--out", "{tmp}/x.csv", "--video", "nope"], "--video nope: not in"),
+    (["--format", "csv", "--out", "{tmp}/x.csv", "--video-ids", "nope"], "--video-ids nope: not in"),
     (["--format", "csv", "--out", "{tmp}/x.csv", "--min-score", "nan"], "--min-score"),
-    (["--format", "eaf", "--out", "{tmp}/a.eaf", "--video", "vid A", "--video-url", "x.mp4"], "{video_id}"),
+    (["--format", "eaf", "--out", "{tmp}/a.eaf", "--video-ids", "vid A", "--video-url", "x.mp4"], "{video_id}"),
 ])
 def test_export_errors_are_one_line(pred_file: Path, tmp_path: Path, capsys, argv, message) -> None:
     code = main(["export", str(pred_file)] + [a.replace("{tmp}", str(tmp_path)) for a in argv])

@@ -18,7 +18,7 @@ from rdfa_s6.cli import main
 #: the mAP (average over tIoU 0.3:0.7) that the recipe must reach on this data: measured 0.478 (0.762 at tIoU 0.3);
 #: 0.0 before the fix, when every fused detection was dropped
 MIN_AVG_MAP = 0.35
-SYNTH = ["--videos", "48", "--val-videos", "8", "--test-videos", "16", "--classes", "3", "--dim", "16",
+SYNTH = ["--train-videos", "48", "--val-videos", "8", "--test-videos", "16", "--classes", "3", "--dim", "16",
          "--min-len", "64", "--max-len", "128", "--seed", "5"]
 TRAIN = ["train.epochs=12", "train.warmup_epochs=1", "model.embed_dim=32", "model.stem.recurrences=1",
          "data.val_split=null", "data.class_agnostic=true", "infer.ext_score_file=ext_scores.json"]

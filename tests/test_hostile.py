@@ -362,7 +362,7 @@ def test_synth_replaces_planted_links_never_their_targets(tmp_path):
     os.symlink(victim, tmp_path / "s" / "features" / "synth_training_0000.npy")
     os.symlink(victim, tmp_path / "s" / "annotations.json")
     before = snapshot(victim)
-    outcome = run_cli(["synth", tmp_path / "s", "--videos", "1", "--val-videos", "0", "--test-videos", "0"])
+    outcome = run_cli(["synth", tmp_path / "s", "--train-videos", "1", "--val-videos", "0", "--test-videos", "0"])
     assert outcome.rc == 0, outcome.err
     assert_unchanged(before, victim)
     assert np.load(tmp_path / "s" / "features" / "synth_training_0000.npy").ndim == 2

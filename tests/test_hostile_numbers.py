@@ -133,7 +133,7 @@ def test_bad_config_values_are_refused_by_every_command_that_takes_overrides(w, 
     refused(["check-data", "demo", "--data-root", w.root, override], key, roots=roots)
     fake = w.tmp / "official.pth"
     fake.write_bytes(b"not read: the config is checked first")
-    refused(["convert", fake, w.tmp / "converted", "--set", override], key, roots=roots)
+    refused(["convert", fake, w.tmp / "converted", override], key, roots=roots)
     if key.startswith("infer."):  # test takes infer.* and eval.* overrides only
         refused(["test", w.ckpt, "--data-root", w.root, "--out", w.tmp / "t", "--no-progress", override], key,
                 roots=roots + [w.ckpt])
@@ -153,8 +153,8 @@ def test_tiou_refusals(w, text, needle):
     refused(["evaluate", "--pred", w.pred, "--gt", w.ann, f"--tiou={text}"], "--tiou", needle, roots=roots)
     refused(["view", "--pred", w.pred, "--gt", w.ann, "--out", w.tmp / "v.html", f"--tiou={text}"], "--tiou", needle,
             roots=roots)
-    refused(["visualize", "--pred", w.pred, "--gt", w.ann, "--out", w.tmp / "fig", f"--eval-tiou={text}"],
-            "--eval-tiou", needle, roots=roots)
+    refused(["visualize", "--pred", w.pred, "--gt", w.ann, "--out", w.tmp / "fig", f"--tiou={text}"],
+            "--tiou", needle, roots=roots)
     assert not (w.tmp / "v.html").exists() and not (w.tmp / "fig").exists()
 
 
@@ -208,7 +208,7 @@ def _cases(w) -> List[tuple]:
         (export + ["--min-score", "nan"], "--min-score"), (export + ["--min-score", "inf"], "--min-score"),
         (export + ["--fps", "1e-320"], "--fps"), (export + ["--fps", "inf"], "--fps"),
         (["synth", out, "--noise", "inf"], "--noise"), (["synth", out, "--noise", "nan"], "--noise"),
-        (["synth", out, "--videos", str(10**9)], "--videos"), (["synth", out, "--seed", "-1"], "--seed"),
+        (["synth", out, "--train-videos", str(10**9)], "--train-videos"), (["synth", out, "--seed", "-1"], "--seed"),
         (["synth", out, "--dim", str(10**6)], "--dim"), (["synth", out, "--max-len", str(10**9)], "--max-len"),
         (["demo", "--out", out, "--seed", "-1"], "--seed"), (["demo", "--out", out, "--seed", str(2**40)], "--seed"),
         (["check-data", "demo", "--data-root", w.root, "--show", "-1"], "--show"),
@@ -313,7 +313,7 @@ def test_a_video_file_not_named_in_utf8_is_refused_by_extract(w):
 
 def test_paths_not_in_utf8_are_printed_escaped(w):
     out = w.tmp / f"synth{BAD}"
-    outcome = run_strict(["synth", out, "--videos", "2", "--val-videos", "0", "--test-videos", "1"])
+    outcome = run_strict(["synth", out, "--train-videos", "2", "--val-videos", "0", "--test-videos", "1"])
     assert outcome.rc == 0 and "synth" + "bad\\udcff" in outcome.out, outcome.err
     outcome = run_strict(["check-data", "demo", "--data-root", out, "data.val_split=null"])
     assert outcome.rc == 0 and "bad\\udcff" in outcome.out, outcome.err

@@ -275,8 +275,8 @@ def test_command_help_lists_every_option() -> None:
     sub = parser.add_subparsers(dest="command")
     p = visualize.register(sub)
     text = p.format_help()
-    for opt in ("--gt", "--pred", "--out", "--subset", "--videos", "--num-videos", "--top-k", "--tiou",
-                "--metrics", "--run"):
+    for opt in ("--gt", "--pred", "--out", "--subset", "--video-ids", "--num-videos", "--top-k", "--error-tiou",
+                "--tiou", "--metrics", "--run"):
         assert opt in text
     assert "(default: 5)" in text  # ArgumentDefaultsHelpFormatter
 
@@ -287,7 +287,7 @@ def test_command_hand_made(tmp_path: Path, files: Dict[str, Path], capsys: pytes
     write_metrics_jsonl(run_dir / "metrics.jsonl")
     out = tmp_path / "plots"
     assert run_cli(["--gt", str(files["gt"]), "--pred", str(files["pred"]), "--out", str(out), "--subset", "test",
-                    "--videos", "v3", "v1", "--run", str(run_dir)]) == 0
+                    "--video-ids", "v3", "v1", "--run", str(run_dir)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["class_ap.png", "error_breakdown.png", "pr_curves_tiou0.50.png", "timeline_v1.png",
                      "timeline_v3.png", "training_curve.png"]
@@ -302,15 +302,16 @@ def test_command_with_metrics_file(tmp_path: Path, files: Dict[str, Path], metri
     mpath.write_text(json.dumps(metrics))
     out = tmp_path / "plots"
     assert run_cli(["--gt", str(files["gt"]), "--pred", str(files["pred"]), "--out", str(out),
-                    "--metrics", str(mpath), "--num-videos", "1", "--tiou", "0.3", "--top-k", "1"]) == 0
+                    "--metrics", str(mpath), "--num-videos", "1", "--error-tiou", "0.3", "--top-k", "1"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["class_ap.png", "error_breakdown.png",
                                                      "pr_curves_tiou0.30.png", "timeline_v1.png"]
 
 
 @pytest.mark.parametrize("extra, match", [
-    (["--videos", "nope"], "not in subset"),
+    (["--video-ids", "nope"], "not in subset"),
     (["--top-k", "0"], "--top-k"),
     (["--num-videos", "0"], "--num-videos"),
+    (["--error-tiou", "0"], "--error-tiou"),
     (["--tiou", "0"], "--tiou"),
     (["--run", "/nonexistent/run"], "metrics.jsonl"),
     (["--subset", "nosuchsplit"], "no video of subset"),
@@ -353,8 +354,8 @@ def test_command_without_ground_truth_draws_detections_alone(tmp_path: Path, fil
     assert len(names) == 2 and all(n.startswith("timeline_") for n in names)
     for p in out.iterdir():
         assert_png(p)
-    with pytest.raises(UserError, match="--videos: nope not in"):
-        run_cli(["--pred", str(files["pred"]), "--out", str(out), "--videos", "nope"])
+    with pytest.raises(UserError, match="--video-ids: nope not in"):
+        run_cli(["--pred", str(files["pred"]), "--out", str(out), "--video-ids", "nope"])
 
 
 def test_timeline_without_ground_truth_has_no_ground_truth_row(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if extra and takes_overrides and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides.extend(extra)
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _unrecognized(parser, args, extra)
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[handler])
@@ -76,6 +76,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"rdfa-s6 {args.command}: error: {one_line(message)}", file=sys.stderr)
         return 2
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: List[str]) -> None:
+    """argparse's error for arguments no option takes, from the command's own parser (its usage line), with a hint
+    when one looks like a config override written as an option (``--train.epochs=1``)."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = sub.choices.get(args.command) if sub is not None and args.command else None
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    dotted = [e for e in extra if e.startswith("--") and "." in e.split("=", 1)[0]]
+    if dotted and command is not None and any(a.dest == "overrides" for a in command._actions):
+        key = dotted[0][2:]
+        message += f"; config overrides are written key=value without dashes: {key if '=' in key else key + '=VALUE'}"
+    (command or parser).error(message)
 
 
 class OneLineFormatter(logging.Formatter):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from ..errors import UserError
 from ..messages import shown
@@ -47,6 +48,37 @@ def in_range(value: Optional[float], option: str, lo: float, hi: float, what: st
 
 def _number(x: float) -> str:
     return str(x) if isinstance(x, int) else (str(int(x)) if x.is_integer() and abs(x) < 1e16 else f"{x:g}")
+
+
+class DeprecatedSpelling(argparse.Action):
+    """An old spelling of an option, kept for one release: hidden from ``--help``; it sets the new option's value
+    (through ``translate`` when the values were renamed too) and prints one line saying what to write instead."""
+
+    def __init__(self, option_strings: List[str], dest: str, new: str = "", translate: Any = None,
+                 append: bool = False, **kwargs: Any) -> None:
+        self.new, self.translate, self.append = new, translate, append
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        command = parser.prog.split()[-1]
+        print(f"rdfa-s6 {command}: note: {option_string} is deprecated; use {self.new} (the old spelling will be "
+              f"removed in the next release)", file=sys.stderr)
+        if self.nargs == 0:
+            values = self.const
+        elif self.translate is not None:
+            values = self.translate(values)
+        if self.append:
+            values = [*getattr(namespace, self.dest, []), values]
+        setattr(namespace, self.dest, values)
+
+
+def deprecated(parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any) -> None:
+    """Accept ``old`` as a hidden, deprecated spelling of ``new`` (same ``dest``); ``kwargs`` as for
+    ``add_argument`` (``type``, ``nargs``, ``const`` for flags, ``translate`` for renamed values, ``append`` for a
+    repeatable option)."""
+    parser.add_argument(old, dest=dest, action=DeprecatedSpelling, new=new, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -116,9 +148,22 @@ def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto
                              "compute 8.0+), else fp32")
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device`` (:func:`rdfa_s6.device.resolve_device`): the same name, default and help in every command."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (the first CUDA GPU if there is one, else the CPU), cpu, cuda, cuda:N or mps")
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional MODEL of the commands that run a trained model (``test``, ``infer``)."""
+    parser.add_argument("model", type=Path, metavar="MODEL",
+                        help="a trained model: a run folder (its final/ model, else its newest checkpoint) or a "
+                        "checkpoint folder")
+
+
 def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     """``--device``, ``--no-progress`` and ``--precision``: the options of a command that runs a checkpoint's
     detector over videos (``infer``, ``test``)."""
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_precision_argument(parser)

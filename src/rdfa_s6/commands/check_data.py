@@ -28,7 +28,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "training) and zero-length segments.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("preset", help="preset name or YAML config")
+    parser.add_argument("preset", help="preset name (see docs/presets.md) or path to a YAML config")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="dataset folder: DIR/annotations.json and DIR/features/, or the preset's "

@@ -34,7 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
-                        help='detections to evaluate: {"results": {video: [{"segment", "label", "score"}]}}')
+                        help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
     parser.add_argument("--gt", required=True, metavar="ANNOTATIONS.json",
                         help='ground-truth annotations: {"database": {video: {"subset", "annotations"}}}')
     parser.add_argument("--subset", default="test", help="split of the annotations to evaluate on (case-insensitive)")
@@ -49,8 +49,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "'actionformer' in every preset")
     parser.add_argument("--error-tiou", type=float, default=0.5,
                         help="tIoU threshold of the false-positive breakdown")
-    parser.add_argument("--json", metavar="OUT", default=None,
-                        help="also write every metric to this JSON file (written atomically)")
+    parser.add_argument("--json", type=Path, metavar="METRICS.json", default=None,
+                        help="also write the metrics to this JSON file (every metric; written atomically)")
     parser.set_defaults(func=run)
     return parser
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval import evaluate, format_table
 
     in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
-    output_file(Path(args.json) if args.json else None, "--json", folder_must_exist=True)
+    output_file(args.json, "--json", folder_must_exist=True)
     check_outputs([(args.json, "--json", "file")], [(args.pred, "--pred"), (args.gt, "--gt")])
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
                        gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
@@ -71,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
           f"R@5x (AN={rec['AN@5x']}) {100 * rec['R@5x']:.2f}%")
     print(metrics["errors"]["summary"])
     if args.json:
-        write_json_atomic(Path(args.json), metrics)
+        write_json_atomic(args.json, metrics)
         print(f"metrics written to {printable(args.json)}")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..messages import shown
-from ._common import HelpFormatter, in_range
+from ._common import HelpFormatter, deprecated, in_range
 
 FORMAT_NAMES = ["csv", "srt", "vtt", "eaf", "labelstudio", "activitynet"]
 
@@ -26,7 +26,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "tier cannot hold). labelstudio: one task per video with the detections as TimelineLabels predictions "
         "(frame ranges, so --fps is needed), plus OUT's labeling configuration as <OUT stem>.label_config.xml. "
         "activitynet: the results JSON of the accepted detections. srt, vtt and eaf hold one video: --out "
-        "ending with .srt/.vtt/.eaf writes one file (one video in the results, or --video ID), any other --out "
+        "ending with .srt/.vtt/.eaf writes one file (one video in the results, or --video-ids ID), any other --out "
         "is a folder that gets <video_id>.<ext> per video (a video id that is not a plain file name gets a sanitised "
         "name plus 8 hex digits of its hash, so that distinct ids never share a file). No output may be the "
         "results file itself.",
@@ -36,8 +36,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
     parser.add_argument("--format", required=True, choices=FORMAT_NAMES, help="output format")
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="file (or folder, see above) to write")
-    parser.add_argument("--min-score", type=float, default=0.0, help="keep the detections with at least this score")
-    parser.add_argument("--video", nargs="+", default=None, metavar="ID", help="only these videos (default: all)")
+    parser.add_argument("--min-score", type=float, default=0.0, help="keep the detections scored at least this")
+    parser.add_argument("--video-ids", nargs="+", default=None, metavar="ID",
+                        help="video ids: only these videos (default: all)")
+    deprecated(parser, "--video", "--video-ids", dest="video_ids", nargs="+")
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate of the videos (labelstudio: the Video tag's frameRate; required there)")
     parser.add_argument("--video-url", default=None, metavar="TEMPLATE",
@@ -45,9 +47,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "(default {video_id}.mp4), the media file of an eaf (default none), e.g. "
                         "'/data/local-files/?d=videos/{video_id}.mp4'")
     parser.add_argument("--raw-csv", action="store_true",
-                        help="csv: write video ids and labels as they are, for programs (by default a cell that "
-                        "starts with =, +, -, @, a tab or a carriage return gets a leading ', against spreadsheet "
-                        "formula injection)")
+                        help="CSV cells as they are: video ids and labels written unchanged, for programs (by "
+                        "default a cell that starts with =, +, -, @, a tab or a carriage return gets a leading ', "
+                        "against spreadsheet formula injection)")
     parser.set_defaults(func=run)
     return parser
 
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     spec = formats()[args.format]
     kind = "file" if not spec.per_video or args.out.suffix.lower() == spec.extension else "folder"
     guard = check_outputs([(args.out, "--out", kind)], inputs=[(args.results, "RESULTS.json")])
-    written = export_results(args.results, args.format, args.out, min_score=args.min_score, videos=args.video,
+    written = export_results(args.results, args.format, args.out, min_score=args.min_score, videos=args.video_ids,
                              options=Options(fps=args.fps, video_url=args.video_url, raw_csv=args.raw_csv),
                              guard=guard)
     if len(written) <= 3:

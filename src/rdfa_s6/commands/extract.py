@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, in_range, output_dir
+from ._common import HelpFormatter, add_device_argument, deprecated, in_range, output_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -27,8 +27,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="r3d_18, r2plus1d_18, s3d, mvit_v2_s, swin3d_t (torchvision, Kinetics-400) or "
                         "colour-motion (weight-free colour and motion statistics; demos)")
     weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--weights", type=Path, default=None,
-                         help="a torchvision state dict file (default: torchvision's cache, if it holds the file)")
+    weights.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
+                         help="backbone weights: a torchvision state dict file (default: torchvision's cache, if it "
+                         "holds the file)")
+    deprecated(weights, "--weights", "--backbone-weights", dest="backbone_weights", type=Path)
     weights.add_argument("--random-init", action="store_true",
                          help="an untrained network with a fixed seed (tests and demos; recorded as such)")
     parser.add_argument("--fps", type=float, default=None, help="resample every video to this frame rate, 0.01 to "
@@ -36,14 +38,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--stride", type=int, default=4, help="S: frames between consecutive clips (1 to 100000)")
     parser.add_argument("--window", type=int, default=16, help="W: frames per clip (1 to 1024)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call (1 to 1024)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda or cuda:N")
+    add_device_argument(parser)
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="bf16 autocast for the backbone; auto = bf16 on CUDA and on CPUs with AMX, else fp32")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="of the feature files")
     parser.add_argument("--subset", default="training", help="subset of the new videos in annotations.json")
     parser.add_argument("--workers", type=int, default=1,
                         help="decoding processes, 0 to 64 (0: decode in the main process)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
 
@@ -62,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     in_range(args.workers, "--workers", 0, 64, "processes")
     output_dir(args.out, "--out")
     rank, world, _ = dist_env()
-    opts = ExtractOptions(out=args.out, backbone=args.backbone, weights=args.weights, random_init=args.random_init,
+    opts = ExtractOptions(out=args.out, backbone=args.backbone, weights=args.backbone_weights,
+                          random_init=args.random_init,
                           fps=args.fps, stride=args.stride, window=args.window, batch_size=args.batch_size,
                           device=args.device, precision=args.precision, subset=args.subset, workers=args.workers,
                           dtype=args.dtype, rank=rank, world_size=world)

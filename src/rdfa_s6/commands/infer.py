@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ._common import HelpFormatter, add_inference_arguments, in_range
+from ._common import HelpFormatter, add_inference_arguments, add_model_argument, in_range
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "memory grows linearly with length. The same pipeline is rdfa_s6.Detector.predict in Python.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
+    add_model_argument(parser)
     parser.add_argument("features", type=Path, nargs="+", metavar="INPUT",
                         help="feature files, video files, or folders of either")
     parser.add_argument("--fps", type=float, default=None,
@@ -44,8 +44,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="also write video_id,start_s,end_s,label,score rows (text cells that a spreadsheet "
                         "would run as a formula, starting with = + - @ tab or CR, get a leading ')")
     parser.add_argument("--raw-csv", action="store_true",
-                        help="write the CSV's video ids and labels exactly as they are (for programs, "
-                        "not spreadsheets)")
+                        help="CSV cells as they are: video ids and labels written unchanged, for programs (not "
+                        "spreadsheets)")
     parser.add_argument("--srt", type=Path, default=None, metavar="PATH",
                         help="also write SubRip subtitles, one cue (label, score) per detection: a .srt file for "
                         "one video, else a folder of <video_id>.srt (the format of `rdfa-s6 export --format srt`)")
@@ -55,9 +55,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--cue-min-score", type=float, default=0.0,
                         help="detections scored below this get no subtitle cue")
     parser.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
-                        help="for video inputs: the backbone weights the training features were extracted with, "
-                        "when torchvision's cache does not hold them (checked by sha256)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop detections scored below this")
+                        help="backbone weights: for video inputs, the file the training features were extracted "
+                        "with, when torchvision's cache does not hold it (checked by sha256)")
+    parser.add_argument("--min-score", type=float, default=0.0, help="keep the detections scored at least this")
     parser.add_argument("--ext-scores", type=Path, default=None, metavar="FILE",
                         help="external video-level class scores to fuse with (JSON {video_id: [p_0..p_K]}, class "
                         "index = label_id) for the videos it lists (default: the config's infer.ext_score_file, "
@@ -65,7 +65,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-ext-scores", action="store_true",
                         help="do not fuse, even when the config names an external score file")
     parser.add_argument("--data-root", type=Path, default=None,
-                        help="folder that a relative infer.ext_score_file of the config is taken under")
+                        help="dataset folder: a relative infer.ext_score_file of the config is taken under it")
     parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (same-length groups)")
     add_inference_arguments(parser)
     parser.set_defaults(func=run)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     in_range(args.cue_min_score, "--cue-min-score", 0.0, 1.0, "a score")
     in_range(args.cues, "--cues", 0, 100_000, "a number of cues")
     in_range(args.batch_size, "--batch-size", 1, 4096, "a number of videos")
-    model_dir = _model_dir(args.checkpoint, args.features, resolve_model_dir)
+    model_dir = _model_dir(args.model, args.features, resolve_model_dir)
     feature_paths, video_paths = _inputs(args.features)
     per_feature = [f"--{name}" for name in ("fps", "stride", "window") if getattr(args, name) is not None]
     if video_paths and per_feature and not feature_paths:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..messages import shown
-from ._common import HelpFormatter, in_range
+from ._common import HelpFormatter, deprecated, in_range
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -20,8 +20,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         "offsets, background noise, drift and distractor bursts. Subsets: training, validation, test.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("out_dir", type=Path, help="folder to write")
-    parser.add_argument("--videos", type=int, default=d.train_videos, help="training videos")
+    parser.add_argument("out_dir", type=Path, help="output folder: the dataset (annotations.json, features/)")
+    parser.add_argument("--train-videos", type=int, default=d.train_videos, help="training videos")
+    deprecated(parser, "--videos", "--train-videos", dest="train_videos", type=int)
     parser.add_argument("--val-videos", type=int, default=d.val_videos, help="validation videos")
     parser.add_argument("--test-videos", type=int, default=d.test_videos, help="test videos")
     parser.add_argument("--classes", type=int, default=d.num_classes, help="number of action classes (1..8)")
@@ -29,7 +30,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--min-len", type=int, default=d.min_len, help="shortest video, feature steps (>= 8)")
     parser.add_argument("--max-len", type=int, default=d.max_len, help="longest video, feature steps")
     parser.add_argument("--noise", type=float, default=d.noise, help="background noise std")
-    parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the synthetic data")
     parser.set_defaults(func=run)
     return parser
 
@@ -39,11 +40,11 @@ def check_options(args: argparse.Namespace) -> None:
     from ..data.synth import CLASS_NAMES, SynthSpec
     from ..errors import UserError
 
-    for option, value in (("--videos", args.videos), ("--val-videos", args.val_videos),
+    for option, value in (("--train-videos", args.train_videos), ("--val-videos", args.val_videos),
                           ("--test-videos", args.test_videos)):
         in_range(value, option, 0, 100_000, "a number of videos")
-    if args.videos + args.val_videos + args.test_videos == 0:
-        raise UserError("--videos, --val-videos and --test-videos are all 0: expected at least one video")
+    if args.train_videos + args.val_videos + args.test_videos == 0:
+        raise UserError("--train-videos, --val-videos and --test-videos are all 0: expected at least one video")
     if not 1 <= args.classes <= len(CLASS_NAMES):
         raise UserError(f"--classes must be in 1..{len(CLASS_NAMES)}, got {args.classes}")
     if args.dim < 3 * args.classes + 4:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     try:
-        spec = SynthSpec(train_videos=args.videos, val_videos=args.val_videos, test_videos=args.test_videos,
+        spec = SynthSpec(train_videos=args.train_videos, val_videos=args.val_videos, test_videos=args.test_videos,
                          num_classes=args.classes, dim=args.dim, min_len=args.min_len, max_len=args.max_len,
                          noise=args.noise, seed=args.seed)
         counts = generate(args.out_dir, spec)

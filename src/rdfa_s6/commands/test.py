@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..messages import printable
-from ._common import HelpFormatter, add_inference_arguments
+from ._common import HelpFormatter, add_inference_arguments, add_model_argument
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -21,9 +21,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         "dropped), which `rdfa-s6 evaluate --gt-policy` selects too.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("checkpoint", type=Path, help="checkpoint folder or run folder")
+    add_model_argument(parser)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides for inference only, e.g. infer.nms_sigma=0.75 "
+                        help="config overrides: for inference only, e.g. infer.nms_sigma=0.75 "
                         "eval.tiou_thresholds=[0.5]")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="dataset folder (DIR/annotations.json, DIR/features/) unless the config names the paths")
@@ -32,7 +32,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="folder for results_<split>.json and metrics_<split>.json (default: the checkpoint's "
                         "folder; for a checkpoint of an unfinished run, which training prunes: "
                         "RUN/tests/<checkpoint>/)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the metrics to this file")
+    parser.add_argument("--json", type=Path, metavar="METRICS.json", default=None,
+                        help="also write the metrics to this JSON file (the shape of `rdfa-s6 evaluate --json`)")
     add_inference_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs
     from ._progress import video_bar
 
-    model_dir = resolve_model_dir(args.checkpoint)
+    model_dir = resolve_model_dir(args.model)
     inputs = [(p, "CHECKPOINT") for p in sorted(model_dir.iterdir()) if p.is_file()]
     check_outputs([(args.out, "--out", "folder"), (args.json, "--json", "file")], inputs)
     det = Detector.from_pretrained(model_dir, device=args.device, precision=args.precision).with_overrides(

@@ -38,7 +38,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=0.1, help="initial score threshold of the page")
     parser.add_argument("--title", default=None, help="page title (default: the results file name)")
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
-                        help=f"tIoU thresholds of the evaluation, as in `rdfa-s6 evaluate` (each in (0, 1], "
+                        help=f"tIoU thresholds: of the evaluation, as in `rdfa-s6 evaluate` (each in (0, 1], "
                         f"at most {MAX_TIOU})")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling, as in `rdfa-s6 evaluate`")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import DataError, UserError
-from ..messages import printable, shown
-from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, parse_tiou
+from ..messages import listed, printable, shown
+from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, deprecated, in_range, parse_tiou
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -30,21 +30,23 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help='detections: {"results": {video: [{"segment", "label", "score"}]}}')
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the PNG files into (created)")
     parser.add_argument("--subset", default="test", help="split of the annotations to draw (case-insensitive)")
-    parser.add_argument("--videos", nargs="+", default=None, metavar="ID",
-                        help="videos to draw timelines for (default: the first --num-videos videos of the "
-                        "split that have ground-truth events; without --gt, of the results file)")
+    parser.add_argument("--video-ids", nargs="+", default=None, metavar="ID",
+                        help="video ids: the videos to draw timelines for (default: the first --num-videos videos of "
+                        "the split that have ground-truth events; without --gt, of the results file)")
+    deprecated(parser, "--videos", "--video-ids", dest="video_ids", nargs="+")
     parser.add_argument("--num-videos", type=int, default=5,
-                        help="number of timelines drawn when --videos is not given")
+                        help="number of timelines drawn when --video-ids is not given")
     parser.add_argument("--top-k", type=int, default=3, help="detections drawn per class in a timeline")
-    parser.add_argument("--tiou", type=float, default=0.5,
-                        help="tIoU threshold of the precision-recall curves (and of the false-positive breakdown "
-                        "when the metrics are computed here)")
+    parser.add_argument("--error-tiou", type=float, default=0.5,
+                        help="tIoU threshold of the false-positive breakdown (when the metrics are computed here) and "
+                        "of the precision-recall curves")
     parser.add_argument("--metrics", metavar="METRICS.json", default=None,
                         help="metrics written by 'rdfa-s6 evaluate --json' for the AP and error plots "
                         "(default: evaluate --pred against --gt here)")
-    parser.add_argument("--eval-tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
-                        help="tIoU thresholds of the evaluation computed when --metrics is not given (each in (0, 1], "
-                        f"at most {MAX_TIOU})")
+    parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
+                        help="tIoU thresholds: of the evaluation computed when --metrics is not given, as in "
+                        f"`rdfa-s6 evaluate` (each in (0, 1], at most {MAX_TIOU})")
+    deprecated(parser, "--eval-tiou", "--tiou", dest="tiou")
     parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
                         help="ground-truth handling, as in 'rdfa-s6 evaluate'")
     parser.add_argument("--run", metavar="RUN_DIR", default=None,
@@ -81,7 +83,12 @@ def _check_all(guard, paths: Sequence[Path]) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     in_range(args.num_videos, "--num-videos", 1, 10_000, "a number of videos")
     in_range(args.top_k, "--top-k", 1, 1000, "a number of detections")
-    in_range(args.tiou, "--tiou", 0.0, 1.0, "a tIoU", lo_open=True)
+    in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
+    if args.tiou != DEFAULT_TIOU and ":" not in args.tiou and "," not in args.tiou:
+        import sys
+
+        print("rdfa-s6 visualize: note: --tiou names the evaluation's thresholds, as in evaluate and view; the "
+              "precision-recall curves' threshold is --error-tiou (it was --tiou before)", file=sys.stderr)
 
 
 def _training_metrics(run_dir: str) -> Path:
@@ -124,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     guard = _guard(args, out)
     run_metrics = _training_metrics(args.run) if args.run else None
     metrics = load_metrics(args.metrics) if args.metrics else None
-    thresholds = parse_tiou(args.eval_tiou, "--eval-tiou") if metrics is None else None
+    thresholds = parse_tiou(args.tiou, "--tiou") if metrics is None else None
 
     if args.gt is None:
         return _print_written(_detections_only(args, out, metrics, run_metrics, guard), out)
@@ -137,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         # evaluate first: it logs the alignment warnings (unknown videos or labels) once, the plots' own
         # alignment below stays quiet
         metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=thresholds,
-                           gt_policy=args.gt_policy, error_tiou=args.tiou, strict=True)
+                           gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
         align_log = logging.getLogger("rdfa_s6.eval.predictions")
         level = align_log.level
         align_log.setLevel(logging.ERROR)
@@ -150,12 +157,12 @@ def run(args: argparse.Namespace) -> int:
     durations = video_durations(args.gt)
 
     vindex = {v: i for i, v in enumerate(gt.videos)}
-    if args.videos:
-        missing = [v for v in args.videos if v not in vindex]
+    if args.video_ids:
+        missing = [v for v in args.video_ids if v not in vindex]
         if missing:
-            raise UserError(f"--videos: {', '.join(shown(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
+            raise UserError(f"--video-ids: {listed(missing)} "
                             f"not in subset '{shown(args.subset)}' of {shown(gt.source)}")
-        chosen = list(dict.fromkeys(args.videos))
+        chosen = list(dict.fromkeys(args.video_ids))
     else:
         with_gt = set(gt.video.tolist())
         chosen = [v for i, v in enumerate(gt.videos) if i in with_gt][: args.num_videos]
@@ -173,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             (float(preds.start[k]), float(preds.end[k]), name, float(preds.score[k])))
 
     timelines = _timeline_paths(out, chosen)
-    pr_png = out / f"pr_curves_tiou{args.tiou:.2f}.png"
+    pr_png = out / f"pr_curves_tiou{args.error_tiou:.2f}.png"
     _check_all(guard, list(timelines.values()) + [pr_png, out / "class_ap.png", out / "error_breakdown.png"]
                + [out / "training_curve.png"] * (run_metrics is not None))
     try:
@@ -186,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         segments = [(float(gt.start[i]), float(gt.end[i]), gt.labels[int(gt.label[i])]) for i in rows]
         written.append(plot_timeline(vid, segments, pred_by_video.get(vid, []), durations.get(vid),
                                      timelines[vid], top_k_per_class=args.top_k, class_names=gt.labels))
-    written.append(plot_pr_curves(gt, aligned, pr_png, tiou=args.tiou))
+    written.append(plot_pr_curves(gt, aligned, pr_png, tiou=args.error_tiou))
     written.append(_metrics_plot(plot_class_ap, metrics, out / "class_ap.png", args.metrics))
     written.append(_metrics_plot(plot_error_breakdown, metrics, out / "error_breakdown.png", args.metrics))
     if run_metrics is not None:
@@ -210,12 +217,12 @@ def _detections_only(args: argparse.Namespace, out: Path, metrics, run_metrics, 
     preds = load_predictions(args.pred)
     if not preds.videos:
         raise DataError(f"predictions {shown(preds.source)}: no videos")
-    if args.videos:
-        missing = [v for v in args.videos if v not in preds.videos]
+    if args.video_ids:
+        missing = [v for v in args.video_ids if v not in preds.videos]
         if missing:
-            raise UserError(f"--videos: {', '.join(shown(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
+            raise UserError(f"--video-ids: {listed(missing)} "
                             f"not in {shown(preds.source)}")
-        chosen = list(dict.fromkeys(args.videos))
+        chosen = list(dict.fromkeys(args.video_ids))
     else:
         chosen = preds.videos[: args.num_videos]
     by_video: Dict[str, List[Tuple[float, float, str, float]]] = {v: [] for v in chosen}

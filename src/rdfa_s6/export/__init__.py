@@ -105,7 +105,7 @@ def collect(pred: Union[str, Path, Mapping[str, Any]], min_score: float = float(
     if videos:
         missing = [v for v in videos if v not in preds.videos]
         if missing:
-            raise UserError(f"--video {shown(missing[0])}: not in {shown(preds.source)} "
+            raise UserError(f"--video-ids {shown(missing[0])}: not in {shown(preds.source)} "
                             f"(it has {len(preds.videos)} videos)")
     wanted = set(videos) if videos else None
     out: Videos = {v: [] for v in preds.videos if wanted is None or v in wanted}
@@ -147,7 +147,7 @@ def export_results(pred: Union[str, Path, Mapping[str, Any]], fmt: str, out: Uni
     if not spec.per_video or out.suffix.lower() == spec.extension:
         if spec.per_video and len(data) != 1:
             raise UserError(f"--out {shown(out)}: one {spec.extension} file holds one video, the results have "
-                            f"{len(data)}; choose one with --video ID or give a folder as --out")
+                            f"{len(data)}; choose one with --video-ids ID or give a folder as --out")
         plan.append((out, data))
     else:
         if out.exists() and not out.is_dir():

@@ -107,7 +107,7 @@ def pick_state_dict(obj: Dict[str, Any], weights: str, path: Path) -> Dict[str, 
         key = "model_ema" if weights == "ema" else "model"
         if key not in obj:
             raise DataError(f"{path} has no {key!r} entry (found: {', '.join(map(str, obj))}); "
-                            f"try --weights {'model' if key == 'model_ema' else 'ema'}")
+                            f"try --weight-set {'raw' if key == 'model_ema' else 'ema'}")
         state = obj[key]
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]

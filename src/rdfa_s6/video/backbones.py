@@ -65,7 +65,7 @@ class Backbone:
 
 BackboneFn = Callable[[Optional[Mapping[str, Tensor]]], Backbone]
 BACKBONES: Dict[str, BackboneFn] = {}
-#: backbones whose weights are optional (no trained parameters): ``--weights``/``--random-init`` do not apply
+#: backbones whose weights are optional (no trained parameters): ``--backbone-weights``/``--random-init`` do not apply
 WEIGHT_FREE = {"colour-motion"}
 
 
@@ -218,20 +218,20 @@ def build_backbone(name: str, weights: Optional[Path] = None, random_init: bool 
     if name not in BACKBONES:
         raise UserError(f"unknown backbone {name!r}; expected one of {', '.join(sorted(BACKBONES))}")
     if weights is not None and random_init:
-        raise UserError("--weights and --random-init exclude each other")
+        raise UserError("--backbone-weights and --random-init exclude each other")
     fn = BACKBONES[name]
     state, origin, digest = None, "", None
     if name in WEIGHT_FREE:
         if weights is not None:
-            raise UserError(f"backbone {name!r} has no weights; drop --weights")
+            raise UserError(f"backbone {name!r} has no weights; drop --backbone-weights")
         origin = "weight-free"
     elif weights is not None:
         state, origin, digest = _load_state(Path(weights)), str(weights), sha256_of(Path(weights))
     elif not random_init:
         cached, url = _cached_torchvision_weights(name) if name in _TV_WEIGHTS else (None, "")
         if cached is None:
-            where = f" download {url} (torchvision's Kinetics-400 weights) and pass --weights FILE, or put it in " \
-                    f"{Path(torch.hub.get_dir()) / 'checkpoints'}," if url else " pass --weights FILE,"
+            where = (f" download {url} (torchvision's Kinetics-400 weights) and pass --backbone-weights FILE, or put "
+                     f"it in {Path(torch.hub.get_dir()) / 'checkpoints'},") if url else " pass --backbone-weights FILE,"
             raise UserError(f"no weights for backbone {name!r}:{where} or use --random-init (features of an "
                             f"untrained network, for tests and demos)")
         state, origin, digest = _load_state(cached), str(cached), sha256_of(cached)
@@ -249,15 +249,15 @@ def build_backbone(name: str, weights: Optional[Path] = None, random_init: bool 
 
 def _load_state(path: Path) -> Dict[str, Tensor]:
     if not path.is_file():
-        raise UserError(f"--weights {path}: file not found")
+        raise UserError(f"--backbone-weights {path}: file not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"--weights {path}: not a torch state dict ({str(err).splitlines()[0]})") from None
+        raise UserError(f"--backbone-weights {path}: not a torch state dict ({str(err).splitlines()[0]})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise UserError(f"--weights {path}: expected a state dict (parameter name -> tensor)")
+        raise UserError(f"--backbone-weights {path}: expected a state dict (parameter name -> tensor)")
     return state
 
 

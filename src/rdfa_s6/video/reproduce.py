@@ -35,17 +35,17 @@ def backbone_for(settings: Mapping[str, Any], weights: Optional[Path] = None) ->
         return build_backbone(name, random_init=True)
     if weights is not None:
         if digest and sha256_of(Path(weights)) != digest:
-            raise UserError(f"--weights {weights}: not the file the model's features were extracted with "
+            raise UserError(f"--backbone-weights {weights}: not the file the model's features were extracted with "
                             f"({origin}, sha256 {digest[:12]}...)")
         return build_backbone(name, weights=Path(weights))
     try:
         backbone = build_backbone(name)  # torchvision's cache
     except UserError as err:
         raise UserError(f"the model's features were extracted with {name} weights {origin}; pass that file as "
-                        f"--weights ({err})") from None
+                        f"--backbone-weights ({err})") from None
     if digest and backbone.sha256 != digest:
         raise UserError(f"the cached {name} weights ({backbone.weights}) are not the file the model's features were "
-                        f"extracted with ({origin}, sha256 {digest[:12]}...); pass that file as --weights")
+                        f"extracted with ({origin}, sha256 {digest[:12]}...); pass that file as --backbone-weights")
     return backbone
 
 
