@@ -240,3 +240,21 @@ def test_reader_npz_member_with_garbled_header(tmp_path):
 @example(data=b"J\x00")
 def test_fuzz_reader_pt_raises_only_data_error(fuzz_dir, data):
     _load_only_data_errors(fuzz_dir, ".pt", data)
+
+
+@pytest.mark.parametrize("ext, data", [(".pt", b"\x80\xf0garbage"),
+                                       (".npy", b"\x93NUMPY\x01\x00\x10\x00{'a':'\\H'}    \n"),
+                                       (".npz", b"PK\x03\x04 not really a zip")])
+def test_a_malformed_file_is_one_data_error_and_no_parser_warning(tmp_path, ext, data):
+    """torch warns "Detected pickle protocol ..." and numpy's header parser about escapes on garbage, and numpy
+    left the file open on a bad zip: the reader names the file once, as a DataError, and closes it."""
+    import gc
+    import warnings
+
+    (tmp_path / f"v{ext}").write_bytes(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataError, match="'v'"):
+            FeatureReader(tmp_path, ext=ext).load("v")
+        gc.collect()  # an unclosed file warns when it is collected
+    assert not [str(w.message) for w in caught]

@@ -8,9 +8,11 @@ reader keeps every ``downsample_rate``-th step, casts to float32 and transposes.
 from __future__ import annotations
 
 import pickle
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -93,27 +95,41 @@ class FeatureReader:
                             f"{self.input_dim} (shape must be [T, C])")
 
 
+@contextmanager
+def quiet_parsers() -> Iterator[None]:
+    """Warnings that numpy's and torch's parsers print for a malformed file (an odd pickle protocol, an invalid
+    escape in a .npy header): such a file is a DataError of ours, named once, not a warning of theirs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        warnings.filterwarnings("ignore", message="invalid escape sequence", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="invalid escape sequence", category=SyntaxWarning)
+        yield
+
+
 def _read_array(path: Path, video_id: str):
     if not path.is_file():
         raise DataError(f"feature file for video {video_id!r} not found: {path}")
     try:
         if path.suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-            if not isinstance(array, np.ndarray):
-                array.close()
-                raise DataError(f"{path}: video {video_id!r}: a .npy file must hold one array (this is a zip archive)")
+            with open(path, "rb") as handle, quiet_parsers():  # closed however numpy fails on a malformed file
+                array = np.load(handle, allow_pickle=False)
+                if not isinstance(array, np.ndarray):
+                    raise DataError(f"{path}: video {video_id!r}: a .npy file must hold one array (this is a zip "
+                                    f"archive)")
         elif path.suffix == ".npz":
-            npz = np.load(path, allow_pickle=False)
-            if isinstance(npz, np.ndarray):
-                raise DataError(f"{path}: video {video_id!r}: a .npz file must be a zip archive "
-                                "(this is a plain .npy array)")
-            with npz:
-                keys = list(npz.keys())
-                if not keys:
-                    raise DataError(f"{path}: video {video_id!r}: the .npz file holds no array")
-                array = npz["feats"] if "feats" in keys else npz[keys[0]]
+            with open(path, "rb") as handle, quiet_parsers():
+                npz = np.load(handle, allow_pickle=False)
+                if isinstance(npz, np.ndarray):
+                    raise DataError(f"{path}: video {video_id!r}: a .npz file must be a zip archive "
+                                    "(this is a plain .npy array)")
+                with npz:
+                    keys = list(npz.keys())
+                    if not keys:
+                        raise DataError(f"{path}: video {video_id!r}: the .npz file holds no array")
+                    array = npz["feats"] if "feats" in keys else npz[keys[0]]
         else:
-            array = torch.load(path, map_location="cpu", weights_only=True)
+            with quiet_parsers():
+                array = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(array, dict):
                 tensors = [v for v in array.values() if isinstance(v, Tensor)]
                 if len(tensors) != 1:
