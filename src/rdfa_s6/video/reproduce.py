@@ -18,9 +18,7 @@ from .backbones import Backbone, build_backbone, sha256_of
 def describe(settings: Optional[Mapping[str, Any]], input_dim: int) -> str:
     """What features a model needs, in words (for the error when they cannot be made here)."""
     if not settings:
-        return (f"[T, {input_dim}] clip features made the way its training features were (e.g. the "
-                f"InternVideo2-6B features of the official models); extract them with that backbone and pass the "
-                f"feature files instead of videos")
+        return f"[T, {input_dim}] feature files made as its training features were (docs/extract.md)"
     return (f"{settings['backbone']} features ({settings['feature_dim']}-d, weights {settings['weights']}, "
             f"clips of {settings['window']} frames every {settings['stride']})")
 
