@@ -27,10 +27,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """The README's layout: ``data/`` from ``rdfa-s6 synth`` and ``runs/x`` from ``rdfa-s6 train`` (tiny)."""
+    """The layout of make demo (tiny): ``demo_out/data`` from ``rdfa-s6 synth``, ``demo_out/run`` from
+    ``rdfa-s6 train``."""
     root = tmp_path_factory.mktemp("api")
-    assert main(["synth", str(root / "data"), *SYNTH]) == 0
-    assert main(["train", "demo", "--data-root", str(root / "data"), "--out", str(root / "runs" / "x"),
+    assert main(["synth", str(root / "demo_out" / "data"), *SYNTH]) == 0
+    assert main(["train", "demo", "--data-root", str(root / "demo_out" / "data"),
+                 "--out", str(root / "demo_out" / "run"),
                  "--no-progress", *TINY]) == 0
     return root
 
@@ -58,12 +60,12 @@ def test_readme_python_api_example_runs_verbatim(workdir, monkeypatch, capsys):
 def test_predict_on_a_feature_file_equals_the_infer_command(workdir, tmp_path, capsys):
     from rdfa_s6 import Detector
 
-    feats = workdir / "data" / "features" / "synth_test_0001.npy"
-    code = main(["infer", str(workdir / "runs" / "x"), str(feats), "--out", str(tmp_path / "r.json"),
+    feats = workdir / "demo_out" / "data" / "features" / "synth_test_0001.npy"
+    code = main(["infer", str(workdir / "demo_out" / "run"), str(feats), "--out", str(tmp_path / "r.json"),
                  "--no-progress"])
     assert code == 0, capsys.readouterr().err
     cli_dets = json.loads((tmp_path / "r.json").read_text())["results"]["synth_test_0001"]
-    api_dets = Detector.from_pretrained(workdir / "runs" / "x").predict(feats)
+    api_dets = Detector.from_pretrained(workdir / "demo_out" / "run").predict(feats)
     assert len(cli_dets) == len(api_dets) > 0
     for c, a in zip(cli_dets, api_dets):
         assert c["label"] == a.label
@@ -76,8 +78,8 @@ def test_predict_many_equals_predict_alone(workdir):
     videos shorter than max_seq_len (one batch) and one longer (its own)."""
     from rdfa_s6 import Detector
 
-    det = Detector.from_pretrained(workdir / "runs" / "x")
-    feats_dir = workdir / "data" / "features"
+    det = Detector.from_pretrained(workdir / "demo_out" / "run")
+    feats_dir = workdir / "demo_out" / "data" / "features"
     videos = {p.stem: np.load(p) for p in sorted(feats_dir.glob("synth_test_*.npy"))}
     videos["long"] = np.random.default_rng(0).standard_normal((150, 10)).astype(np.float32)
     many = det.predict_many(videos, fps=30.0, batch_size=8)
@@ -92,8 +94,8 @@ def test_predict_many_equals_predict_alone(workdir):
 def test_detections_are_seconds_within_the_covered_span_and_named(workdir):
     from rdfa_s6 import Detector
 
-    det = Detector.from_pretrained(workdir / "runs" / "x")
-    feats = np.load(workdir / "data" / "features" / "synth_test_0000.npy")
+    det = Detector.from_pretrained(workdir / "demo_out" / "run")
+    feats = np.load(workdir / "demo_out" / "data" / "features" / "synth_test_0000.npy")
     dets = det.predict(torch.from_numpy(feats), fps=15.0, stride=8, window=8)
     covered = ((feats.shape[0] - 1) * 8 + 8) / 15.0
     assert dets and all(0 <= d.start <= d.end <= covered + 1e-6 for d in dets)
@@ -107,9 +109,9 @@ def test_run_records_the_training_videos_fps_so_infer_needs_no_fps(workdir):
     """``rdfa-s6 synth`` writes fps 30 for every video; the run records it (meta.json ``video_fps``)."""
     from rdfa_s6 import Detector
 
-    det = Detector.from_pretrained(workdir / "runs" / "x")
+    det = Detector.from_pretrained(workdir / "demo_out" / "run")
     assert det.config.data.default_fps is None and det.default_fps == 30.0
-    feats = np.load(workdir / "data" / "features" / "synth_test_0000.npy")
+    feats = np.load(workdir / "demo_out" / "data" / "features" / "synth_test_0000.npy")
     assert det.predict(feats) == det.predict(feats, fps=30.0)
 
 
@@ -118,11 +120,11 @@ def test_external_scores_fuse_under_the_dataset_class_names(workdir):
     (the top two classes), scored sqrt(p_class * p_segment)."""
     from rdfa_s6 import Detector
 
-    det = Detector.from_pretrained(workdir / "runs" / "x")
-    feats = np.load(workdir / "data" / "features" / "synth_test_0000.npy")
+    det = Detector.from_pretrained(workdir / "demo_out" / "run")
+    feats = np.load(workdir / "demo_out" / "data" / "features" / "synth_test_0000.npy")
     plain = det.predict(feats)
     fused = det.predict(feats, ext_scores=[0.2, 0.8])
-    names = json.loads((workdir / "runs" / "x" / "final" / "meta.json").read_text())["class_names"]
+    names = json.loads((workdir / "demo_out" / "run" / "final" / "meta.json").read_text())["class_names"]
     assert {d.label for d in fused} == {names["0"], names["1"]}
     best = [d for d in fused if d.label_id == 1]
     top = sorted(plain, key=lambda d: -d.score)[: len(best)]
@@ -145,9 +147,9 @@ def test_every_tensor_reaching_the_model_is_on_its_device(workdir, tmp_path, mon
         raise Stop
 
     monkeypatch.setattr(Network, "forward_raw", spy)
-    feats = workdir / "data" / "features" / "synth_test_0000.npy"
+    feats = workdir / "demo_out" / "data" / "features" / "synth_test_0000.npy"
     with pytest.raises(Stop):
-        main(["infer", str(workdir / "runs" / "x"), str(feats), "--fps", "30", "--device", "meta", "--out",
+        main(["infer", str(workdir / "demo_out" / "run"), str(feats), "--fps", "30", "--device", "meta", "--out",
               str(tmp_path / "r.json")])
     assert seen == [("meta", "meta", "meta")]
 
@@ -162,7 +164,7 @@ def test_bad_features_are_errors_naming_the_problem(workdir, bad, needle):
     from rdfa_s6 import Detector
     from rdfa_s6.errors import DataError
 
-    det = Detector.from_pretrained(workdir / "runs" / "x")
+    det = Detector.from_pretrained(workdir / "demo_out" / "run")
     with pytest.raises(DataError, match=re.escape(needle)):
         det.predict(bad, fps=30.0)
 
@@ -171,7 +173,7 @@ def test_fps_is_required_when_nothing_records_it(workdir):
     from rdfa_s6 import Detector
     from rdfa_s6.errors import UserError
 
-    det = Detector.from_pretrained(workdir / "runs" / "x")
+    det = Detector.from_pretrained(workdir / "demo_out" / "run")
     det.video_fps = None
     with pytest.raises(UserError, match="fps is required"):
         det.predict(np.zeros((20, 10), np.float32))
