@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..precision import TRAIN_PRECISIONS
 from ._common import HelpFormatter
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint (from the beginning "
                         "if it has none yet)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+    parser.add_argument("--precision", choices=TRAIN_PRECISIONS, default="fp32",
                         help="autocast precision; the selective scan always runs in float32")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--on-nonfinite", choices=["stop", "skip"], default="stop",

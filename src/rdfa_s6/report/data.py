@@ -20,13 +20,12 @@ from ..eval.detection import average_precision
 from ..eval.groundtruth import GroundTruth
 from ..eval.predictions import Aligned, Predictions
 from ..formats.annotations import video_durations
+from ..video.decode import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
 #: scores are stored as round(score * SCORE_SCALE)
 SCORE_SCALE = 10000
-#: video file extensions looked up by ``find_videos``, in order of preference
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".m4v", ".mov", ".mkv", ".ogv", ".avi")
 #: evaluate() keys the page shows
 METRIC_KEYS = ("subset", "gt_policy", "tiou_thresholds", "mAP", "average_mAP", "per_class_AP", "errors",
                "num_videos", "num_gt", "num_predictions", "warnings")
