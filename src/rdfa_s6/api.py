@@ -219,14 +219,15 @@ class Detector:
 
     def predict_video(self, path: Union[str, Path], *, weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
-                      precision: Optional[str] = None) -> List[Detection]:
+                      precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None) -> List[Detection]:
         """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
         and window the model's training features were extracted with (recorded from ``extraction.json`` of the
         training data), then :meth:`predict` runs on them.
 
         ``weights``: the backbone's state dict file, when the training features used trained weights that are not
         in torchvision's cache (checked against the recorded sha256). ``device``/``precision`` of the backbone
-        default to the model's device and the recorded precision. Raises UserError when the model's features
+        default to the model's device and the recorded precision. ``ext_scores``: the video's external class
+        scores, fused as in :meth:`predict`. Raises UserError when the model's features
         cannot be made here (e.g. a converted official model on InternVideo2-6B features), naming what it needs.
         """
         from .video.reproduce import backbone_for, describe, video_features
@@ -243,7 +244,8 @@ class Detector:
         feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
                                      device=device or str(self.device), precision=precision)
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],
-                            window=self.extraction["window"], min_score=min_score, video_id=Path(path).stem)
+                            window=self.extraction["window"], ext_scores=ext_scores, min_score=min_score,
+                            video_id=Path(path).stem)
 
     # ---- evaluation on a dataset ---------------------------------------------------------------------------
     def with_overrides(self, overrides: Sequence[str]) -> "Detector":

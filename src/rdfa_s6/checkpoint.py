@@ -67,6 +67,9 @@ def save_checkpoint(
     """
     from safetensors.torch import save as st_save
 
+    reserved = {"format", "format_version", "rdfa_s6_version", "torch_version", "weights"}
+    if reserved & set(meta or {}):  # before anything is written: no half-written folder
+        raise ValueError(f"checkpoint metadata may not set {sorted(reserved & set(meta or {}))}: they are written here")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(model, nn.Module) and hasattr(model, "input_dim"):
@@ -81,9 +84,6 @@ def save_checkpoint(
         atomic_write_bytes(directory / fname, st_save(_tensors(state), metadata={"format": FORMAT}))
         files[name] = fname
     atomic_write_json(directory / CONFIG_FILE, config_to_dict(cfg))
-    reserved = {"format", "format_version", "rdfa_s6_version", "torch_version", "weights"}
-    if reserved & set(meta or {}):
-        raise ValueError(f"checkpoint metadata may not set {sorted(reserved & set(meta or {}))}: they are written here")
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

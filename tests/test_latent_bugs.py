@@ -1,0 +1,52 @@
+"""Latent bugs found while giving every rule one home (issue 25), each with the test that failed before its fix.
+(The others: the demo's figures and test precision in test_demo_pipeline.py, the once-per-batch bf16 warning in
+test_precision.py.)"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rdfa_s6.api import Detector
+from rdfa_s6.checkpoint import save_checkpoint
+from rdfa_s6.config import load_config
+from rdfa_s6.models import build_detector
+
+TINY = ["model.embed_dim=8", "model.stem.recurrences=1", "model.branch.levels=2", "model.stem.chan_pool_len=8",
+        "model.regression_ranges=[[0,4],[4,8],[8,10000]]", "data.max_seq_len=32"]
+
+
+@pytest.fixture
+def tiny_cfg():
+    torch.manual_seed(0)
+    return load_config("demo", TINY)
+
+
+def test_save_checkpoint_refuses_reserved_metadata_before_writing_anything(tmp_path, tiny_cfg):
+    """It used to write the weights and the config, then refuse: a half-written checkpoint folder."""
+    folder = tmp_path / "ck"
+    with pytest.raises(ValueError, match="may not set"):
+        save_checkpoint(folder, build_detector(tiny_cfg, input_dim=4, num_classes=3), tiny_cfg,
+                        meta={"format": "mine", "epoch": 1})
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_predict_video_fuses_external_class_scores(monkeypatch, tiny_cfg):
+    """``predict`` fused ``ext_scores``; ``predict_video`` had no way to: the video path never fused."""
+    from rdfa_s6.video import reproduce
+
+    feats = np.random.default_rng(0).normal(size=(24, 4)).astype(np.float32)
+    monkeypatch.setattr(reproduce, "backbone_for", lambda settings, weights=None: "backbone")
+    monkeypatch.setattr(reproduce, "video_features", lambda path, settings, backbone, batch_size=8, device="cpu",
+                        precision=None: (feats, {"fps": 30.0}))
+    model = build_detector(tiny_cfg, input_dim=4, num_classes=1)
+    extraction = {"feature_dim": 4, "stride": 4, "window": 16, "backbone": "colour-motion"}
+    det = Detector(model, tiny_cfg, {0: "action"}, {0: "jump", 1: "run", 2: "swim"}, precision="fp32",
+                   extraction=extraction)
+    scores = [0.1, 0.7, 0.2]
+    fused = det.predict_video(Path("v.mp4"), ext_scores=scores)
+    assert fused == det.predict(feats, fps=30.0, stride=4, window=16, ext_scores=scores, video_id="v")
+    assert fused and {d.label for d in fused} <= {"jump", "run", "swim"}
+    assert {d.label for d in det.predict_video(Path("v.mp4"))} == {"action"}
