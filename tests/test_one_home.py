@@ -24,7 +24,7 @@ def _definitions(pattern: str):
     ("video/decode.py", r"^\s*VIDEO_EXTENSIONS\s*[:=]"),              # the video file extensions
     ("device.py", r"^def resolve_device\b"),                         # the device rule
     ("filenames.py", r"^def file_stems\b"),                          # the file-name sanitiser
-    ("data/prepare.py", r"^def under_root\b"),                       # paths relative to --data-root
+    ("data/paths.py", r"^def under_root\b|Path\(data_root\) / (path|value)"),  # paths relative to --data-root
 ])
 def test_one_definition(home, pattern):
     found = _definitions(pattern)
@@ -68,3 +68,27 @@ def test_the_cli_reads_the_precision_choices():
     assert choices("train") == TRAIN_PRECISIONS
     for command in ("infer", "test", "demo", "extract"):
         assert choices(command) == PRECISIONS, command
+
+
+def test_a_segment_after_the_video_is_checked_once_and_warned_about_once_per_run(tmp_path, caplog):
+    """The loader, the training set and check-data each had their own check; training warned twice."""
+    import json
+
+    from _tiny_training import TINY_OVERRIDES, TINY_SPEC
+
+    from rdfa_s6.config import load_config
+    from rdfa_s6.data.synth import generate
+    from rdfa_s6.train.loop import Trainer, TrainOptions
+
+    generate(tmp_path / "data", TINY_SPEC)
+    path = tmp_path / "data" / "annotations.json"
+    ann = json.loads(path.read_text())
+    entry = next(e for e in ann["database"].values() if e["subset"] == "training" and e["annotations"])
+    entry["annotations"][0]["segment"][1] = entry["duration"] + 5.0
+    path.write_text(json.dumps(ann))
+    with caplog.at_level("WARNING"):
+        Trainer(load_config("demo", TINY_OVERRIDES), TrainOptions(out_dir=tmp_path / "run",
+                                                                  data_root=tmp_path / "data", progress=False))
+    warned = [r.getMessage() for r in caplog.records if "after" in r.getMessage() and "duration" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert _definitions(r"segments\[:, 1\] > .*duration|\.end > duration") == []
