@@ -71,3 +71,43 @@ def test_keyed_seeds_are_distinct_and_fixed_width():
     seeded_by_hash = [p.name for p in src.rglob("*.py") if "Random(hash(" in p.read_text(encoding="utf-8")]
     assert not seeded_by_hash
 
+
+
+def test_the_detector_network_has_its_own_name_and_inference_calls_the_module(tiny_cfg):
+    """``rdfa_s6.Detector`` (the API) and the network shared a name; inference called ``forward_raw``, which
+    bypassed module hooks, ``torch.compile`` and DDP wrappers."""
+    import warnings
+
+    import rdfa_s6.models
+    from rdfa_s6.infer.predictor import predict_batch
+    from rdfa_s6.models import DetectorNet
+
+    model = build_detector(tiny_cfg, input_dim=4, num_classes=2).eval()
+    assert type(model) is DetectorNet and "Detector" not in rdfa_s6.models.__all__
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert rdfa_s6.models.Detector is DetectorNet  # the deprecated alias, for one release
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    calls = []
+    model.register_forward_hook(lambda module, args, out: calls.append(len(args)))
+    batch = {"feats": torch.randn(1, 4, 32), "mask": torch.ones(1, 1, 32, dtype=torch.bool),
+             "meta": [{"video_id": "v", "fps": 30.0, "duration": 4.0, "feat_stride": 4.0, "num_frames": 16.0}]}
+    predict_batch(model, batch, tiny_cfg.infer, {0: "a", 1: "b"})
+    assert calls == [2]
+    with torch.no_grad():
+        a, b = model(batch["feats"], batch["mask"]), model.forward_raw(batch["feats"], batch["mask"])
+    assert all(torch.equal(x, y) for x, y in zip(a.cls_logits, b.cls_logits))
+
+
+def test_evaluate_states_its_ground_truth_policy():
+    """``eval.evaluate`` defaults to ``official`` while the config defaults to ``actionformer``: the default is a
+    named constant, and the docstring says which is which."""
+    import inspect
+
+    from rdfa_s6.config.schema import EvalConfig
+    from rdfa_s6.eval import evaluate
+    from rdfa_s6.eval.groundtruth import EVALUATE_GT_POLICY
+
+    assert inspect.signature(evaluate).parameters["gt_policy"].default == EVALUATE_GT_POLICY == "official"
+    assert EvalConfig().gt_policy == "actionformer"
+    assert "gt_policy=cfg.eval.gt_policy" in (evaluate.__doc__ or "")

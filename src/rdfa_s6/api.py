@@ -37,7 +37,7 @@ from .formats import meta as metadata
 from .formats.scores import score_array
 from .infer.inputs import FeatureInput, batch_rows, prepare_video, same_length_groups
 from .infer.predictor import predict_batch
-from .models.detector import Detector as Network
+from .models.detector import DetectorNet
 from .progress import Progress, notebook_bar
 
 __all__ = ["Detection", "Detector", "FeatureInput"]
@@ -72,10 +72,10 @@ class Detector:
     """A trained detector: the network, its config and its class names.
 
     Build it with :meth:`from_pretrained`; call :meth:`predict` / :meth:`predict_many`. ``model`` is the
-    :class:`rdfa_s6.models.Detector` network (in eval mode), ``config`` its resolved :class:`~rdfa_s6.config.Config`.
+    :class:`rdfa_s6.models.DetectorNet` network (in eval mode), ``config`` its resolved :class:`~rdfa_s6.config.Config`.
     """
 
-    def __init__(self, model: Network, config: Config, label_names: Optional[Mapping[int, str]] = None,
+    def __init__(self, model: DetectorNet, config: Config, label_names: Optional[Mapping[int, str]] = None,
                  class_names: Optional[Mapping[int, str]] = None, video_fps: Optional[float] = None,
                  source: Optional[Path] = None, precision: str = "auto",
                  extraction: Optional[Mapping[str, Any]] = None) -> None:

@@ -30,7 +30,7 @@ from .formats.jsonfile import read_json
 from .formats.meta import read_meta_file
 
 if TYPE_CHECKING:
-    from .models.detector import Detector
+    from .models.detector import DetectorNet
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def save_checkpoint(
 
     Args:
         directory: the folder (created if needed).
-        model: a :class:`~rdfa_s6.models.Detector` or its state dict; becomes ``model.safetensors``.
-        cfg: the config it was built from. If ``model`` is a Detector, its ``input_dim``/``num_classes`` are
+        model: a :class:`~rdfa_s6.models.DetectorNet` or its state dict; becomes ``model.safetensors``.
+        cfg: the config it was built from. If ``model`` is a DetectorNet, its ``input_dim``/``num_classes`` are
             written into ``data`` so that :func:`load_detector` can rebuild it without the data.
         meta: JSON-serialisable metadata (epoch, step, source, ...).
         extra_weights: more weight sets, ``{"raw": state_dict}`` -> ``raw.safetensors``.
@@ -145,7 +145,7 @@ def check_state_dict(expected: Mapping[str, Tensor], got: Mapping[str, Tensor], 
 
 def load_detector(
     directory: Union[str, Path], weights: str = "model", device: Union[str, torch.device] = "cpu"
-) -> Tuple["Detector", Config]:
+) -> Tuple["DetectorNet", Config]:
     """Rebuild the detector stored in a checkpoint folder: ``(model in eval mode, cfg)``.
 
     ``weights`` picks ``<weights>.safetensors`` (default ``model``). Errors are :class:`DataError` s naming

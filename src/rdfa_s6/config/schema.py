@@ -191,8 +191,8 @@ class EvalConfig:
     tiou_thresholds: List[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7])
     #: ground truth of the metric in train validation, test and demo: "actionformer" drops zero-length and
     #: same-label duplicate events (the official RDFA-S6/upstream metric); "official" keeps every event as
-    #: ActivityNet's eval_detection.py (the default of ``rdfa-s6 evaluate``)
-    gt_policy: str = field(default="actionformer", metadata=_choices("official", "actionformer"))
+    #: ActivityNet's eval_detection.py (the default of ``rdfa-s6 evaluate`` and of ``rdfa_s6.eval.evaluate``)
+    gt_policy: str = field(default="actionformer", metadata=_registry("rdfa_s6.eval.groundtruth", "GT_POLICIES"))
 
 
 @dataclass
