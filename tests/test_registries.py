@@ -93,3 +93,12 @@ def test_an_outside_encoder_and_scan_backend_train_from_config_overrides(registe
     trainer.run()  # one epoch of two steps
     assert (tmp_path / "run" / "final").is_dir()
     assert CALLS["encoder"] >= 1 and CALLS["scan"] >= 1
+
+
+def test_the_config_package_and_the_precision_choices_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, rdfa_s6.config, rdfa_s6.precision, rdfa_s6.cpuinfo, rdfa_s6.data.paths, rdfa_s6.keyed; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
