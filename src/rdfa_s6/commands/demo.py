@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 @dataclass
 class DemoData:
     """What a data stage made: the dataset folder, the video files (None for the feature demo), the report's
-    description of the data and what to add to the printed summary."""
+    description of the data and the config overrides of its training (``--quick``)."""
 
     root: Path
     videos: Optional[Path] = None
