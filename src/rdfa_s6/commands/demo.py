@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     figures = _figures(out, results, metrics, split)
     _viewer(out, split, metrics, videos_dir=data.videos)
     total = time.perf_counter() - start
-    report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
+    report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick, split)
     report = report.replace("Synthetic data", data.description, 1)
     if example is not None:
         report += (f"\nOne command from a video file to detections: `rdfa-s6 infer {out / 'run'} {example} "
@@ -268,11 +268,11 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any], split:
 
 
 def _report(metrics: Dict[str, Any], epochs: int, train_seconds: float, total: float, figures: List[Path],
-            quick: bool) -> str:
+            quick: bool, split: str = "test") -> str:
     thr = metrics["tiou_thresholds"]
     lines = ["# rdfa-s6 demo report", "",
              f"Synthetic data ({'quick' if quick else 'full'} demo), `demo` preset, {epochs} epochs; final EMA model "
-             f"tested on the test split. Training {train_seconds:.0f} s, total {total:.0f} s.", "",
+             f"tested on the {split} split. Training {train_seconds:.0f} s, total {total:.0f} s.", "",
              "| tIoU | " + " | ".join(f"{t:.2f}" for t in thr) + " | Avg |",
              "|---" * (len(thr) + 2) + "|",
              "| mAP (%) | " + " | ".join(f"{100 * v:.1f}" for v in metrics["mAP"])
