@@ -52,27 +52,6 @@ def test_predict_video_fuses_external_class_scores(monkeypatch, tiny_cfg):
     assert {d.label for d in det.predict_video(Path("v.mp4"))} == {"action"}
 
 
-def test_batch_orders_of_different_seeds_and_epochs_do_not_collide():
-    """``seed * 1000 + epoch`` gave seed 0 epoch 1000 the order of seed 1 epoch 0."""
-    from rdfa_s6.train.randomness import epoch_batches
-
-    assert epoch_batches(64, 4, seed=0, epoch=1000) != epoch_batches(64, 4, seed=1, epoch=0)
-    assert epoch_batches(64, 4, seed=7, epoch=3) == epoch_batches(64, 4, seed=7, epoch=3)
-
-
-def test_keyed_seeds_are_distinct_and_fixed_width():
-    """Crops were seeded with ``hash((seed, epoch, index)) & 0xFFFFFFFF``: 32 bits, and Python's tuple hash."""
-    from rdfa_s6.keyed import CROPS, keyed_seed
-
-    seeds = {keyed_seed(CROPS, s, e, i) for s in range(12) for e in range(12) for i in range(12)}
-    assert len(seeds) == 12 ** 3 and max(seeds) >= 2 ** 32
-    assert keyed_seed(1, 2 ** 32) != keyed_seed(2 ** 32 + 1) != keyed_seed(1, 0, 1)
-    src = Path(__file__).resolve().parents[1] / "src" / "rdfa_s6"
-    seeded_by_hash = [p.name for p in src.rglob("*.py") if "Random(hash(" in p.read_text(encoding="utf-8")]
-    assert not seeded_by_hash
-
-
-
 def test_the_detector_network_has_its_own_name_and_inference_calls_the_module(tiny_cfg):
     """``rdfa_s6.Detector`` (the API) and the network shared a name; inference called ``forward_raw``, which
     bypassed module hooks, ``torch.compile`` and DDP wrappers."""

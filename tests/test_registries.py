@@ -99,6 +99,6 @@ def test_the_config_package_and_the_precision_choices_import_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, rdfa_s6.config, rdfa_s6.precision, rdfa_s6.cpuinfo, rdfa_s6.data.paths, rdfa_s6.keyed; "
+    code = ("import sys, rdfa_s6.config, rdfa_s6.precision, rdfa_s6.cpuinfo, rdfa_s6.data.paths; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
