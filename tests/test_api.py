@@ -135,7 +135,7 @@ def test_external_scores_fuse_under_the_dataset_class_names(workdir):
 def test_every_tensor_reaching_the_model_is_on_its_device(workdir, tmp_path, monkeypatch):
     """``rdfa-s6 infer --device D`` used to build the mask on the CPU, which fails on the first GPU call. No GPU
     here: the model goes to the ``meta`` device and a stand-in forward records where its inputs are."""
-    from rdfa_s6.models.detector import Detector as Network
+    from rdfa_s6.models.detector import DetectorNet as Network
 
     seen = []
 
@@ -146,7 +146,7 @@ def test_every_tensor_reaching_the_model_is_on_its_device(workdir, tmp_path, mon
         seen.append((feats.device.type, mask.device.type, next(self.parameters()).device.type))
         raise Stop
 
-    monkeypatch.setattr(Network, "forward_raw", spy)
+    monkeypatch.setattr(Network, "forward", spy)
     feats = workdir / "demo_out" / "data" / "features" / "synth_test_0000.npy"
     with pytest.raises(Stop):
         main(["infer", str(workdir / "demo_out" / "run"), str(feats), "--fps", "30", "--device", "meta", "--out",

@@ -157,3 +157,20 @@ def test_the_vocabulary_of_the_python_api_matches_the_command_line():
 
     params = inspect.signature(Detector.from_pretrained).parameters
     assert "weight_set" in params and "device" in params and params["device"].default == "auto"
+
+
+def test_the_old_weights_keyword_still_loads_with_a_deprecation_warning(tmp_path):
+    from rdfa_s6 import Detector
+    from rdfa_s6.checkpoint import save_checkpoint
+    from rdfa_s6.config import load_config
+    from rdfa_s6.models import build_detector
+
+    cfg = load_config("demo", ["model.embed_dim=16", "model.stem.recurrences=1", "model.branch.levels=2",
+                               "model.stem.chan_pool_len=16", "model.regression_ranges=[[0,4],[4,8],[8,10000]]",
+                               "data.input_dim=6", "data.num_classes=2"])
+    save_checkpoint(tmp_path / "ckpt", build_detector(cfg), cfg, meta={"label_names": {"0": "a", "1": "b"}})
+    new = Detector.from_pretrained(tmp_path / "ckpt", device="cpu", weight_set="ema")
+    with pytest.warns(DeprecationWarning, match="weight_set"):
+        old = Detector.from_pretrained(tmp_path / "ckpt", device="cpu", weights="model")
+    for a, b in zip(new.model.state_dict().values(), old.model.state_dict().values()):
+        assert (a == b).all()

@@ -37,7 +37,7 @@ from .formats import meta as metadata
 from .formats.scores import score_array
 from .infer.inputs import FeatureInput, batch_rows, prepare_video, same_length_groups
 from .infer.predictor import predict_batch
-from .models.detector import Detector as Network
+from .models.detector import DetectorNet
 from .progress import Progress, notebook_bar
 
 __all__ = ["Detection", "Detector", "FeatureInput"]
@@ -72,10 +72,10 @@ class Detector:
     """A trained detector: the network, its config and its class names.
 
     Build it with :meth:`from_pretrained`; call :meth:`predict` / :meth:`predict_many`. ``model`` is the
-    :class:`rdfa_s6.models.Detector` network (in eval mode), ``config`` its resolved :class:`~rdfa_s6.config.Config`.
+    :class:`rdfa_s6.models.DetectorNet` network (in eval mode), ``config`` its resolved :class:`~rdfa_s6.config.Config`.
     """
 
-    def __init__(self, model: Network, config: Config, label_names: Optional[Mapping[int, str]] = None,
+    def __init__(self, model: DetectorNet, config: Config, label_names: Optional[Mapping[int, str]] = None,
                  class_names: Optional[Mapping[int, str]] = None, video_fps: Optional[float] = None,
                  source: Optional[Path] = None, precision: str = "auto",
                  extraction: Optional[Mapping[str, Any]] = None) -> None:
@@ -104,21 +104,33 @@ class Detector:
 
     # ---- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: Union[str, Path], device: Union[str, torch.device] = "cpu",
-                        weights: str = "model", precision: str = "auto") -> "Detector":
+    def from_pretrained(cls, path: Union[str, Path], device: Union[str, torch.device] = "auto",
+                        weight_set: str = "ema", precision: str = "auto",
+                        weights: Optional[str] = None) -> "Detector":
         """Load a checkpoint folder, or a run folder (its ``final/`` model, else its newest checkpoint).
 
-        ``weights`` picks ``<weights>.safetensors`` of the folder (``model``: the EMA model of a trained run).
-        ``precision``: ``auto`` (default: bf16 where the hardware has fast bfloat16, else fp32), ``fp32``, ``bf16``.
-        Raises :class:`~rdfa_s6.errors.DataError` naming the file when something is missing or malformed.
+        ``device``: ``auto`` (default: the first CUDA GPU if there is one, else the CPU), ``cpu``, ``cuda``,
+        ``cuda:N`` or ``mps``, as ``--device`` of the commands. ``weight_set``: ``ema`` (default: the EMA model of a
+        trained run, ``model.safetensors``), ``raw`` (``raw.safetensors``) or the name of another
+        ``<name>.safetensors`` of the folder, as ``rdfa-s6 convert --weight-set``. ``precision``: ``auto``
+        (default: bf16 where the hardware has fast bfloat16, else fp32), ``fp32``, ``bf16``. ``weights`` is the
+        old name of ``weight_set`` (``"model"`` for the EMA set), accepted with a DeprecationWarning. Raises
+        :class:`~rdfa_s6.errors.DataError` naming the file when something is missing or malformed.
         """
         from .device import resolve_device
 
+        if weights is not None:
+            import warnings
+
+            warnings.warn("Detector.from_pretrained(weights=...) is deprecated; use weight_set= ('ema' for the "
+                          "model.safetensors set, 'raw', or another set's name)", DeprecationWarning, stacklevel=2)
+            weight_set = weights
+        file_stem = {"ema": "model"}.get(weight_set, weight_set)
         dev = resolve_device(device)  # before reading anything: a device this machine lacks is a one-line error
         for attempt in range(3):
             model_dir = resolve_model_dir(Path(path))
             try:
-                model, cfg = load_detector(model_dir, weights=weights, device=dev)
+                model, cfg = load_detector(model_dir, weights=file_stem, device=dev)
                 meta = read_meta(model_dir)
                 break
             except DataError:
@@ -240,14 +252,15 @@ class Detector:
 
     def predict_video(self, path: Union[str, Path], *, weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
-                      precision: Optional[str] = None) -> List[Detection]:
+                      precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None) -> List[Detection]:
         """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
         and window the model's training features were extracted with (recorded from ``extraction.json`` of the
         training data), then :meth:`predict` runs on them.
 
         ``weights``: the backbone's state dict file, when the training features used trained weights that are not
         in torchvision's cache (checked against the recorded sha256). ``device``/``precision`` of the backbone
-        default to the model's device and the recorded precision. Raises UserError when the model's features
+        default to the model's device and the recorded precision. ``ext_scores``: the video's external class
+        scores, fused as in :meth:`predict`. Raises UserError when the model's features
         cannot be made here (e.g. a converted official model on InternVideo2-6B features), naming what it needs.
         """
         from .video.reproduce import backbone_for, describe, video_features
@@ -264,7 +277,8 @@ class Detector:
         feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
                                      device=device or str(self.device), precision=precision)
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],
-                            window=self.extraction["window"], min_score=min_score, video_id=Path(path).stem)
+                            window=self.extraction["window"], ext_scores=ext_scores, min_score=min_score,
+                            video_id=Path(path).stem)
 
     # ---- evaluation on a dataset ---------------------------------------------------------------------------
     def with_overrides(self, overrides: Sequence[str]) -> "Detector":

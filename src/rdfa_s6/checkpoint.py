@@ -31,7 +31,7 @@ from .formats.meta import read_meta_file
 from .messages import shown
 
 if TYPE_CHECKING:
-    from .models.detector import Detector
+    from .models.detector import DetectorNet
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,17 @@ def save_checkpoint(
 
     Args:
         directory: the folder (created if needed).
-        model: a :class:`~rdfa_s6.models.Detector` or its state dict; becomes ``model.safetensors``.
-        cfg: the config it was built from. If ``model`` is a Detector, its ``input_dim``/``num_classes`` are
+        model: a :class:`~rdfa_s6.models.DetectorNet` or its state dict; becomes ``model.safetensors``.
+        cfg: the config it was built from. If ``model`` is a DetectorNet, its ``input_dim``/``num_classes`` are
             written into ``data`` so that :func:`load_detector` can rebuild it without the data.
         meta: JSON-serialisable metadata (epoch, step, source, ...).
         extra_weights: more weight sets, ``{"raw": state_dict}`` -> ``raw.safetensors``.
     """
     from safetensors.torch import save as st_save
 
+    reserved = {"format", "format_version", "rdfa_s6_version", "torch_version", "weights"}
+    if reserved & set(meta or {}):  # before anything is written: no half-written folder
+        raise ValueError(f"checkpoint metadata may not set {sorted(reserved & set(meta or {}))}: they are written here")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(model, nn.Module) and hasattr(model, "input_dim"):
@@ -82,9 +85,6 @@ def save_checkpoint(
         atomic_write_bytes(directory / fname, st_save(_tensors(state), metadata={"format": FORMAT}))
         files[name] = fname
     atomic_write_json(directory / CONFIG_FILE, config_to_dict(cfg))
-    reserved = {"format", "format_version", "rdfa_s6_version", "torch_version", "weights"}
-    if reserved & set(meta or {}):
-        raise ValueError(f"checkpoint metadata may not set {sorted(reserved & set(meta or {}))}: they are written here")
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -146,7 +146,7 @@ def check_state_dict(expected: Mapping[str, Tensor], got: Mapping[str, Tensor], 
 
 def load_detector(
     directory: Union[str, Path], weights: str = "model", device: Union[str, torch.device] = "cpu"
-) -> Tuple["Detector", Config]:
+) -> Tuple["DetectorNet", Config]:
     """Rebuild the detector stored in a checkpoint folder: ``(model in eval mode, cfg)``.
 
     ``weights`` picks ``<weights>.safetensors`` (default ``model``). Errors are :class:`DataError` s naming

@@ -12,7 +12,14 @@ float32 lists, plus :class:`rdfa_s6.models.blocks.ChannelLayerNorm` computing in
   AMD EPYC), so ``auto`` stays in float32 there.
 - CUDA: ``torch.cuda.is_bf16_supported()`` (compute capability 8.0+). Not measured in this project: no GPU.
 
-``fp32`` is exact (no autocast at all); ``bf16`` is honoured on any device, also where it is slow.
+``fp32`` is exact (no autocast at all); ``bf16`` is honoured on any device, also where it is slow (with one
+warning per process and device saying why it is slow).
+
+This module is the one home of the precision rules of every command: the names ``--precision`` accepts
+(:data:`PRECISIONS` for inference, testing, the demo and feature extraction; :data:`TRAIN_PRECISIONS` for
+training, which has no ``auto``), the ``auto`` rule (:func:`resolve_precision`) and the autocast dtype of each
+name (:func:`autocast_dtype`). It imports torch only when a function needs it, so that the command line can
+read the choices without loading torch.
 """
 from __future__ import annotations
 
@@ -20,14 +27,24 @@ import contextlib
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
-import torch
+from . import cpuinfo
+from .errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
+#: ``--precision`` of the commands that run a trained model (infer, test, demo, evaluate in the API) and of
+#: ``extract``: ``auto`` resolves with :func:`resolve_precision`
 PRECISIONS = ("auto", "fp32", "bf16")
+#: ``--precision`` of ``train`` (mixed-precision training; fp16 uses a gradient scaler)
+TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
 _CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+#: (device, reason) pairs already warned about: an explicit slow bf16 is said once per process, not per batch
+_warned: Set[Tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -38,21 +55,41 @@ class BF16Support:
     reason: str
 
 
-def _cpu_flags(path: str = "/proc/cpuinfo") -> Optional[frozenset]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return None
+def autocast_dtype(precision: str) -> "Optional[torch.dtype]":
+    """The :func:`torch.autocast` dtype of a resolved precision (``fp32``: None, no autocast)."""
+    import torch
+
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in dtypes:
+        raise UserError(f"precision must be one of {', '.join(dtypes)}, got {precision!r}")
+    return dtypes[precision]
+
+
+class _AutocastDtypes(Mapping[str, "Optional[torch.dtype]"]):
+    """:data:`TRAIN_PRECISIONS` -> :func:`autocast_dtype`, looked up when used (torch is imported then)."""
+
+    def __getitem__(self, name: str) -> "Optional[torch.dtype]":
+        if name not in TRAIN_PRECISIONS:
+            raise KeyError(name)
+        return autocast_dtype(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TRAIN_PRECISIONS)
+
+    def __len__(self) -> int:
+        return len(TRAIN_PRECISIONS)
+
+
+#: the autocast dtype of each training precision (None: float32, no autocast)
+AUTOCAST_DTYPES: Mapping[str, "Optional[torch.dtype]"] = _AutocastDtypes()
 
 
 @functools.lru_cache(maxsize=None)
 def cpu_bf16_support() -> BF16Support:
     """bfloat16 support of this CPU, from its ``/proc/cpuinfo`` flags (AMX, AVX512-BF16)."""
-    flags = _cpu_flags()
+    import torch
+
+    flags = cpuinfo.cpu_flags()
     capability = torch.backends.cpu.get_cpu_capability()
     if flags is None:
         return BF16Support(False, f"CPU flags unknown (no /proc/cpuinfo; torch capability {capability})")
@@ -63,8 +100,10 @@ def cpu_bf16_support() -> BF16Support:
                               "bfloat16 matmuls would be emulated and slower than float32")
 
 
-def bf16_support(device: Union[str, torch.device] = "cpu") -> BF16Support:
+def bf16_support(device: "Union[str, torch.device]" = "cpu") -> BF16Support:
     """bfloat16 support of ``device`` (``cpu``, ``cuda``, ``cuda:N``; other devices: not fast)."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cpu":
         return cpu_bf16_support()
@@ -77,26 +116,34 @@ def bf16_support(device: Union[str, torch.device] = "cpu") -> BF16Support:
     return BF16Support(False, f"no bfloat16 detection for {device.type} devices")
 
 
-def resolve_precision(precision: str, device: Union[str, torch.device] = "cpu") -> str:
-    """``"fp32"`` or ``"bf16"`` for a requested ``auto | fp32 | bf16`` on ``device``."""
+def resolve_precision(precision: str, device: "Union[str, torch.device]" = "cpu") -> str:
+    """``"fp32"`` or ``"bf16"`` for a requested ``auto | fp32 | bf16`` on ``device`` (the one ``auto`` rule of
+    every command). An explicit ``bf16`` where it is slow is honoured, with one warning per process and device.
+    An unknown name is a :class:`~rdfa_s6.errors.UserError`."""
+    import torch
+
     name = (precision or "auto").strip().lower()
     if name not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if name == "auto":
         return "bf16" if bf16_support(device).fast else "fp32"
-    if name == "bf16" and not bf16_support(device).fast:
-        log.warning("bf16 requested on %s: %s", torch.device(device), bf16_support(device).reason)
+    support = bf16_support(device)
+    if name == "bf16" and not support.fast and (str(torch.device(device)), support.reason) not in _warned:
+        _warned.add((str(torch.device(device)), support.reason))
+        log.warning("bf16 requested on %s: %s", torch.device(device), support.reason)
     return name
 
 
 @contextlib.contextmanager
-def autocast(device: Union[str, torch.device], precision: str = "fp32") -> Iterator[str]:
+def autocast(device: "Union[str, torch.device]", precision: str = "fp32") -> Iterator[str]:
     """Run the body in ``precision`` (``auto | fp32 | bf16``) on ``device``; yields the resolved name.
 
     ``fp32`` is a plain float32 run (autocast disabled, so an enclosing autocast does not leak in);
     ``bf16`` is :func:`torch.autocast` with ``dtype=torch.bfloat16``. Outputs of a bf16 run may be
     bfloat16: cast them with ``.float()`` before post-processing.
     """
+    import torch
+
     resolved = resolve_precision(precision, device)
     device_type = torch.device(device).type
     device_type = device_type if device_type in ("cpu", "cuda") else "cpu"
@@ -108,8 +155,10 @@ def autocast(device: Union[str, torch.device], precision: str = "fp32") -> Itera
             yield resolved
 
 
-def describe(device: Union[str, torch.device] = "cpu") -> str:
+def describe(device: "Union[str, torch.device]" = "cpu") -> str:
     """One line for ``rdfa-s6 bench``: what ``--precision auto`` uses on ``device`` and why."""
+    import torch
+
     support = bf16_support(device)
     chosen = resolve_precision("auto", device)
     return f"precision auto on {torch.device(device)}: {chosen} ({support.reason})"
@@ -117,8 +166,10 @@ def describe(device: Union[str, torch.device] = "cpu") -> str:
 
 def devices_here() -> List[str]:
     """The device types present: ``cpu``, plus ``cuda`` when a GPU is visible."""
+    import torch
+
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-__all__ = ["BF16Support", "PRECISIONS", "autocast", "bf16_support", "cpu_bf16_support", "describe",
-           "devices_here", "resolve_precision"]
+__all__ = ["AUTOCAST_DTYPES", "BF16Support", "PRECISIONS", "TRAIN_PRECISIONS", "autocast", "autocast_dtype",
+           "bf16_support", "cpu_bf16_support", "describe", "devices_here", "resolve_precision"]

@@ -140,12 +140,16 @@ def parse_tiou(text: str, option: str = "--tiou") -> List[float]:
     return values
 
 
-def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
-    """``--precision {auto,fp32,bf16}`` of a command's forward passes (see :mod:`rdfa_s6.precision`)."""
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=default,
-                        help="forward precision: bf16 matmuls (scan, norms and decoding in float32) or exact fp32; "
-                             "auto = bf16 where the hardware has fast bfloat16 (AMX/AVX512-BF16 CPUs, CUDA "
-                             "compute 8.0+), else fp32")
+def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto",
+                           help: str = "forward precision: bf16 matmuls (scan, norms and decoding in float32) or "
+                                       "exact fp32") -> None:
+    """``--precision {auto,fp32,bf16}`` of a command's forward passes: the choices and the ``auto`` rule of
+    :mod:`rdfa_s6.precision` (the one home of both)."""
+    from ..precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help=f"{help}; auto = bf16 where the hardware has fast bfloat16 (AMX/AVX512-BF16 CPUs, "
+                             "CUDA compute 8.0+), else fp32")
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -41,7 +41,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
                         help="tIoU thresholds: an inclusive range or a comma-separated list "
                         f"(ActivityNet: 0.5:0.95:0.05); each in (0, 1], at most {MAX_TIOU}")
-    parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
+    from ..eval.groundtruth import EVALUATE_GT_POLICY, GT_POLICIES
+
+    parser.add_argument("--gt-policy", default=EVALUATE_GT_POLICY, choices=GT_POLICIES,
                         help="ground-truth handling: 'official' keeps every event, as ActivityNet's "
                         "eval_detection.py does; 'actionformer' drops zero-length events and same-label duplicates "
                         "(both boundaries within 1e-3 s), as the official RDFA-S6 and ActionFormer metric does. "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, add_device_argument, deprecated, in_range, output_dir
+from ._common import HelpFormatter, add_device_argument, add_precision_argument, deprecated, in_range, output_dir
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -39,8 +39,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--window", type=int, default=16, help="W: frames per clip (1 to 1024)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call (1 to 1024)")
     add_device_argument(parser)
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="bf16 autocast for the backbone; auto = bf16 on CUDA and on CPUs with AMX, else fp32")
+    add_precision_argument(parser, help="bf16 autocast for the backbone or fp32")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="of the feature files")
     parser.add_argument("--subset", default="training", help="subset of the new videos in annotations.json")
     parser.add_argument("--workers", type=int, default=1,

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..messages import printable, shown
-from ._common import HelpFormatter, in_range
+from ..precision import TRAIN_PRECISIONS
+from ._common import HelpFormatter, add_device_argument, in_range
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint (from the beginning "
                         "if it has none yet)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                        help="autocast precision; the selective scan always runs in float32")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=("auto", *TRAIN_PRECISIONS), default="fp32",
+                        help="forward precision of training: bf16 autocast of the matmuls, fp16 autocast with a "
+                        "gradient scaler (training only), or exact fp32 (the default: low precision changes what is "
+                        "learnt, so it is asked for); auto = bf16 where the hardware has fast bfloat16 "
+                        "(AMX/AVX512-BF16 CPUs, CUDA compute 8.0+), else fp32. The selective scan always runs in "
+                        "float32")
+    add_device_argument(parser)
     parser.add_argument("--on-nonfinite", choices=["stop", "skip"], default="stop",
                         help="what to do when the loss or gradients become NaN/Inf")
     parser.add_argument("--max-skipped", type=int, default=20,
@@ -58,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     in_range(args.max_skipped, "--max-skipped", 1, 10**6, "a number of steps")
     in_range(args.checkpoint_every, "--checkpoint-every", 0, 10**9, "a number of iterations")
     in_range(args.log_every, "--log-every", 1, 10**9, "a number of iterations")
+    if args.precision == "auto":  # the one auto rule (rdfa_s6.precision), for the device this run trains on
+        from ..precision import resolve_precision
+
+        args.precision = resolve_precision("auto", device_of(args.device))
     cfg = load_config(args.preset, overrides=args.overrides)
     check_outputs([(args.out, "--out", "folder")])  # a folder, writable (the run's files are its own names)
     if args.resume and not args.out.is_dir():

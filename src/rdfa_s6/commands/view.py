@@ -11,6 +11,8 @@ from .evaluate import DEFAULT_TIOU
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ..eval.groundtruth import EVALUATE_GT_POLICY, GT_POLICIES
+
     parser = subparsers.add_parser(
         "view",
         help="an interactive HTML viewer of detections (one file, opens offline in any browser)",
@@ -40,7 +42,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--tiou", default=DEFAULT_TIOU, metavar="START:STOP:STEP|T1,T2,...",
                         help=f"tIoU thresholds: of the evaluation, as in `rdfa-s6 evaluate` (each in (0, 1], "
                         f"at most {MAX_TIOU})")
-    parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
+    parser.add_argument("--gt-policy", default=EVALUATE_GT_POLICY, choices=GT_POLICIES,
                         help="ground-truth handling, as in `rdfa-s6 evaluate`")
     parser.add_argument("--error-tiou", type=float, default=0.5,
                         help="tIoU threshold of the false-positive breakdown")

@@ -13,6 +13,8 @@ from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, deprecated, in_range
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ..eval.groundtruth import EVALUATE_GT_POLICY, GT_POLICIES
+
     parser = subparsers.add_parser(
         "visualize",
         help="plot detections, their evaluation and a training run as PNG files",
@@ -47,7 +49,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="tIoU thresholds: of the evaluation computed when --metrics is not given, as in "
                         f"`rdfa-s6 evaluate` (each in (0, 1], at most {MAX_TIOU})")
     deprecated(parser, "--eval-tiou", "--tiou", dest="tiou")
-    parser.add_argument("--gt-policy", default="official", choices=["official", "actionformer"],
+    parser.add_argument("--gt-policy", default=EVALUATE_GT_POLICY, choices=GT_POLICIES,
                         help="ground-truth handling, as in 'rdfa-s6 evaluate'")
     parser.add_argument("--run", metavar="RUN_DIR", default=None,
                         help="training run folder (or its metrics.jsonl): also plot its training curve")

@@ -13,7 +13,7 @@ from typing import Any, List, Mapping, Union
 
 from ..errors import ConfigError
 from .ranges import check_ranges
-from .schema import Config
+from .schema import Config, choices_of
 
 #: a float as text, ``1e-4`` included (YAML 1.1 reads that as a string)
 FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.IGNORECASE)
@@ -49,7 +49,7 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str, source: str) -> Any:
             values[name] = _build(hint, value, dotted, source)
         else:
             values[name] = _check(hint, value, dotted, source)
-            choices = fields[name].metadata.get("choices")
+            choices = choices_of(fields[name])
             if choices and values[name] is not None and values[name] not in choices:
                 raise ConfigError(f"{source}: config key {dotted!r}: expected one of {', '.join(choices)}, "
                                   f"got {values[name]!r}")

@@ -3,16 +3,37 @@
 Units: lengths such as ``max_seq_len``, ``regression_ranges`` and ``chan_pool_len`` are in **feature steps**
 (one step = ``feat_stride * downsample_rate`` frames); ``duration_thresh`` is in feature steps too;
 ``default_fps`` is frames per second. Fields with a fixed set of values list it in ``metadata["choices"]``;
+fields whose values are the names of a registry (encoders, scan backends, stem kinds, residuals, ``bc_source``,
+kernel aggregations, downsamplers) name that registry in ``metadata["registry"]`` instead, read (imported) only
+when a config is checked, so that importing this module stays torch-free and a name registered from outside
+the package is accepted without editing the schema. :func:`choices_of` gives either list;
 :mod:`rdfa_s6.config.checks` checks them together with the cross-field rules.
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 
 def _choices(*values: str) -> dict:
     return {"choices": values}
+
+
+def _registry(module: str, name: str) -> dict:
+    """The field's values are the names (keys) of ``module.name``, a dict or tuple beside the code that uses them."""
+    return {"registry": (module, name)}
+
+
+def choices_of(f: "dataclasses.Field") -> Optional[Tuple[str, ...]]:
+    """The values field ``f`` accepts: its fixed ``choices``, or the names its registry holds now (imported
+    here, at validation time); None for a free field."""
+    if "registry" in f.metadata:
+        module, name = f.metadata["registry"]
+        return tuple(getattr(importlib.import_module(module), name))
+    choices = f.metadata.get("choices")
+    return tuple(choices) if choices else None
 
 
 @dataclass
@@ -51,11 +72,11 @@ class DataConfig:
 class StemConfig:
     """The Dual Bi-S6 stem applied ``recurrences`` times (docs/model.md §3.4)."""
 
-    kind: str = field(default="dual", metadata=_choices("dual", "temporal", "channel", "none"))
+    kind: str = field(default="dual", metadata=_registry("rdfa_s6.models.stem", "STEM_KINDS"))
     recurrences: int = 4
     kernel_sizes: List[int] = field(default_factory=lambda: [2, 3, 4])
     chan_pool_len: Optional[int] = None  #: time bins of the channel branch; null = max_seq_len // 4
-    residual: str = field(default="anchored", metadata=_choices("anchored", "chained"))
+    residual: str = field(default="anchored", metadata=_registry("rdfa_s6.models.stem", "STEM_RESIDUALS"))
     drop_path: float = 0.3
     layerscale_init: float = 1.0e-4  #: initial gamma of every residual branch (stem and branch blocks)
 
@@ -67,7 +88,7 @@ class BranchConfig:
     levels: int = 5
     kernel_size: int = 4
     drop_path: float = 0.3
-    downsample: str = field(default="maxpool", metadata=_choices("maxpool", "avgpool"))
+    downsample: str = field(default="maxpool", metadata=_registry("rdfa_s6.models.blocks", "DOWNSAMPLERS"))
 
 
 @dataclass
@@ -76,8 +97,8 @@ class MixerConfig:
 
     d_state: int = 16
     expand: int = 1
-    bc_source: str = field(default="first", metadata=_choices("first", "per_kernel"))
-    kernel_aggregation: str = field(default="concat", metadata=_choices("concat", "sum"))
+    bc_source: str = field(default="first", metadata=_registry("rdfa_s6.ssm.bis6", "BC_SOURCES"))
+    kernel_aggregation: str = field(default="concat", metadata=_registry("rdfa_s6.ssm.bis6", "AGGREGATIONS"))
     freeze_dwconv: bool = False  #: True reproduces the official training (convs never updated, docs/model.md §4.7)
 
 
@@ -106,7 +127,7 @@ class BaselineConfig:
 class ModelConfig:
     """The detector: encoder (the seam between RDFA-S6 and the baselines), neck, points, heads."""
 
-    encoder: str = field(default="rdfa_s6", metadata=_choices("rdfa_s6", "actionformer", "actionmamba"))
+    encoder: str = field(default="rdfa_s6", metadata=_registry("rdfa_s6.models.encoders", "ENCODERS"))
     embed_dim: int = 512
     embed_layers: int = 2
     embed_kernel_size: int = 3
@@ -120,9 +141,8 @@ class ModelConfig:
     )
     max_buffer_len_factor: float = 6.0
     head: HeadConfig = field(default_factory=HeadConfig)
-    scan_backend: Optional[str] = field(
-        default=None, metadata=_choices("reference", "native", "chunked", "cuda")
-    )
+    #: a name of rdfa_s6.ssm.scan.BACKENDS; null = automatic (``$RDFA_S6_SCAN``, else by device)
+    scan_backend: Optional[str] = field(default=None, metadata=_registry("rdfa_s6.ssm.scan", "BACKENDS"))
 
 
 @dataclass
@@ -171,8 +191,8 @@ class EvalConfig:
     tiou_thresholds: List[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6, 0.7])
     #: ground truth of the metric in train validation, test and demo: "actionformer" drops zero-length and
     #: same-label duplicate events (the official RDFA-S6/upstream metric); "official" keeps every event as
-    #: ActivityNet's eval_detection.py (the default of ``rdfa-s6 evaluate``)
-    gt_policy: str = field(default="actionformer", metadata=_choices("official", "actionformer"))
+    #: ActivityNet's eval_detection.py (the default of ``rdfa-s6 evaluate`` and of ``rdfa_s6.eval.evaluate``)
+    gt_policy: str = field(default="actionformer", metadata=_registry("rdfa_s6.eval.groundtruth", "GT_POLICIES"))
 
 
 @dataclass

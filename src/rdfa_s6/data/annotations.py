@@ -68,6 +68,22 @@ class AnnotationSet:
         return max(self.label_names) + 1 if self.label_names else 0
 
 
+#: seconds a segment may end after its video's duration before it counts as ending after the video
+END_TOLERANCE = 1e-6
+
+
+def ends_after_video(end: Any, duration: float) -> Any:
+    """The one check of "a segment ends after the video": ``end`` (seconds, a number or an array) beyond
+    ``duration``. Loading annotations warns about such segments once (:func:`load_annotations`); ``check-data``
+    counts them (:mod:`rdfa_s6.data.checks`); training handles them as ``data.gt_clip`` says."""
+    return end > duration + END_TOLERANCE
+
+
+def late_segments(rec: "VideoRecord") -> np.ndarray:
+    """The ``[N, 2]`` segments of ``rec`` that end after its duration (seconds)."""
+    return rec.segments[ends_after_video(rec.segments[:, 1], rec.duration)]
+
+
 def parse_annotations(data: Any, path: str = "<annotations>", default_fps: Optional[float] = None) -> AnnotationSet:
     """Validate a decoded annotation JSON for training. ``default_fps`` overrides every video's ``fps`` when set.
 
@@ -99,7 +115,7 @@ def _training_set(raw: AnnotationFile, default_fps: Optional[float]) -> Annotati
                 raise DataError(f"{at}, field 'segment': end {ev.end} is before start {ev.start}")
             if ev.start < 0:
                 raise DataError(f"{at}, field 'segment': negative start {ev.start}")
-            if ev.end > duration + 1e-6:
+            if ends_after_video(ev.end, duration):
                 beyond += 1
                 first_beyond = first_beyond or (f"video {shown(vid)!r}, annotations[{i}]: "
                                                 f"[{ev.start:g}, {ev.end:g}] s, duration {duration:g} s")

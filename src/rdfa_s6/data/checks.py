@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config.schema import DataConfig
 from ..errors import DataError
-from .annotations import AnnotationSet
+from .annotations import AnnotationSet, late_segments
 from .coords import expected_steps, seconds_to_steps
 from .features import FeatureReader
 
@@ -74,7 +74,7 @@ def check_split(annotations: AnnotationSet, reader: FeatureReader, cfg: DataConf
     max_classes = None if cfg.class_agnostic else cfg.num_classes
     for rec in records:
         report.instances += len(rec.labels)
-        late = rec.segments[rec.segments[:, 1] > rec.duration + 1e-6]
+        late = late_segments(rec)
         if len(late):
             report.beyond_duration += len(late)
             report.beyond_videos.append(f"{rec.video_id}: {len(late)} segment(s), e.g. [{late[0, 0]:g}, "

@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataConfig
 from ..errors import DataError
-from ..messages import shown
 from .annotations import AnnotationSet, VideoRecord
 from .coords import seconds_to_steps
 from .features import FeatureReader
@@ -92,17 +91,6 @@ def clip_upstream(segments: np.ndarray, labels: np.ndarray, length: int, feat_st
     return segments, labels[keep]
 
 
-def beyond_duration(records: List[VideoRecord]) -> List[str]:
-    """``video: [start, end] > duration`` for each video with a segment ending after its duration."""
-    found = []
-    for rec in records:
-        late = rec.segments[rec.segments[:, 1] > rec.duration + 1e-6]
-        if len(late):
-            found.append(f"{rec.video_id}: {len(late)} segment(s), e.g. [{late[0, 0]:g}, {late[0, 1]:g}] s, "
-                         f"after its duration {rec.duration:g} s")
-    return found
-
-
 def model_input(feats: Tensor, cfg: DataConfig, feat_stride: float, num_frames: float) -> Tuple[Tensor, float, float]:
     """What the model sees of a video's [C, T] features and the effective stride and clip length in frames:
     with ``force_upsampling`` the features are resized to ``max_seq_len`` steps (docs/model.md §2.5), else unchanged.
@@ -125,13 +113,7 @@ class TALDataset(Dataset):
                  seed: int = 0) -> None:
         self.records, self.reader, self.cfg, self.training = records, reader, cfg, training
         self.seed = seed
-        self.epoch = 0
-        late = beyond_duration(records) if training else []
-        if late:
-            what = ("training cuts segments at the end of the features' last clip (data.gt_clip=upstream)"
-                    if cfg.gt_clip == "upstream" else "training keeps them as annotated (data.gt_clip=none)")
-            log.warning("%d training video(s) have segments that end after the video's duration (first: %s); %s",
-                        len(late), shown(late[0]), what)
+        self.epoch = 0  # segments that end after the video: warned about once, when the annotations are loaded
 
     def __len__(self) -> int:
         return len(self.records)

@@ -14,6 +14,7 @@ from ..errors import DataError
 from .annotations import AnnotationSet, VideoRecord, load_annotations
 from .dataset import split_records
 from .features import FeatureReader, feature_reader
+from .paths import under_root
 from .skiplist import apply_skip_list, read_skip_list, resolve_skip_file
 
 
@@ -56,13 +57,6 @@ class PreparedData:
             if settings is not None:
                 return settings
         return None
-
-
-def under_root(value: str, data_root: Optional[Path]) -> Path:
-    """A data path of the config: absolute as it is; relative under ``data_root`` if given, else under the
-    working directory."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() or data_root is None else Path(data_root) / path
 
 
 def resolve_paths(cfg: DataConfig, data_root: Optional[Path]) -> tuple:

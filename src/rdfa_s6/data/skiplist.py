@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence
 
 from ..errors import DataError
 from .annotations import AnnotationSet
+from .paths import under_root
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def resolve_skip_file(value: str, data_root: Optional[Path]) -> Path:
         packaged = resources.files("rdfa_s6") / "configs" / value
         if packaged.is_file():
             return Path(str(packaged))
-        path = path if data_root is None else Path(data_root) / path
+        path = under_root(path, data_root)
     if not path.is_file():
         raise DataError(f"data.skip_videos_file: {value!r} is neither a file shipped with the presets nor a file "
                         f"at {path}")

@@ -27,7 +27,12 @@ from ..formats.jsonfile import Source
 
 log = logging.getLogger(__name__)
 
+#: the ground-truth policies (the values of the config's ``eval.gt_policy`` and of ``--gt-policy``)
 GT_POLICIES = ("official", "actionformer")
+#: the policy of the library's metric functions (:func:`load_ground_truth`, :func:`rdfa_s6.eval.evaluate`) and of
+#: ``rdfa-s6 evaluate``: every event kept, as ActivityNet's eval_detection.py. Train validation, ``test`` and the
+#: demo score with the config's ``eval.gt_policy`` instead, whose default is ``actionformer``.
+EVALUATE_GT_POLICY = "official"
 #: boundary tolerance (seconds) of the ActionFormer duplicate test
 DUPLICATE_TOL = 1e-3
 
@@ -69,7 +74,7 @@ def _dedupe_actionformer(events: List[Tuple[str, float, float]]) -> List[Tuple[s
 
 
 def load_ground_truth(
-    path_or_dict: Source, subset: str = "test", gt_policy: str = "official"
+    path_or_dict: Source, subset: str = "test", gt_policy: str = EVALUATE_GT_POLICY
 ) -> GroundTruth:
     """Load the ground truth of ``subset`` (case-insensitive) with the given ``gt_policy``.
 

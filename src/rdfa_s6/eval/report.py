@@ -13,7 +13,7 @@ from ..formats.jsonfile import preview
 from ..messages import listed
 from .detection import average_precision
 from .false_positives import false_positive_breakdown
-from .groundtruth import load_ground_truth
+from .groundtruth import EVALUATE_GT_POLICY, load_ground_truth
 from .predictions import align_predictions, check_usable, load_predictions
 from .recall import average_recall
 
@@ -51,11 +51,17 @@ def evaluate(
     gt_path_or_dict: Source,
     subset: str = "test",
     tiou_thresholds: Sequence[float] = THUMOS_TIOUS,
-    gt_policy: str = "official",
+    gt_policy: str = EVALUATE_GT_POLICY,
     error_tiou: float = 0.5,
     strict: bool = False,
 ) -> Dict[str, Any]:
     """Evaluate detections (ActivityNet results JSON, path or dict) against annotations of ``subset``.
+
+    ``gt_policy`` defaults to ``official`` (:data:`~rdfa_s6.eval.groundtruth.EVALUATE_GT_POLICY`: every event
+    kept, as ActivityNet's eval_detection.py and ``rdfa-s6 evaluate``). This is not the config's default:
+    ``eval.gt_policy`` is ``actionformer`` (zero-length and same-label duplicate events dropped, the official
+    RDFA-S6 metric), which train validation, ``test`` and the demo pass explicitly. Pass
+    ``gt_policy=cfg.eval.gt_policy`` to score as they do.
 
     Returns a JSON-able dict: ``tiou_thresholds`` [T], ``mAP`` [T] (fractions), ``average_mAP``,
     ``per_class_AP`` ({label: [T]}), ``recall`` (AR@AN for AN = 1..100, ``AUC``, ``R@1x``, ``R@5x``,

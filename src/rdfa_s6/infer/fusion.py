@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.paths import under_root
 from ..errors import DataError
 from ..formats.jsonfile import where
 from ..formats.scores import WHAT, load_external_scores, score_array
@@ -85,9 +86,7 @@ def external_scores_for(given: Optional[PathLike], configured: Optional[str],
         return load_external_scores(given)
     if not configured:
         return None
-    path = Path(configured).expanduser()
-    if not path.is_absolute() and data_root is not None:
-        path = Path(data_root) / path
+    path = under_root(configured, data_root)
     if not path.is_file():
         raise DataError(f"the model's config names the external score file {configured!r} (infer.ext_score_file), "
                         f"not found at {path}: pass --data-root DIR, --ext-scores FILE, or --no-ext-scores")

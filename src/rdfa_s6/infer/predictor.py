@@ -60,7 +60,7 @@ def predict_batch(model: nn.Module, batch: Mapping[str, Any], cfg: InferConfig, 
     ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`); decoding runs in float32.
     """
     with autocast(batch["feats"].device, precision):
-        out = model.forward_raw(batch["feats"], batch["mask"])
+        out = model(batch["feats"], batch["mask"])  # the module: hooks, compile and wrappers apply
     results = {}
     for i, meta in enumerate(batch["meta"]):
         results[meta["video_id"]] = postprocess_video(

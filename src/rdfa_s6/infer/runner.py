@@ -8,7 +8,8 @@ from torch import nn
 
 from ..config import Config
 from ..data.dataset import Collate, TALDataset, load_batches, split_records
-from ..data.prepare import PreparedData, under_root
+from ..data.paths import under_root
+from ..data.prepare import PreparedData
 from ..eval.report import evaluate
 from ..formats.scores import load_external_scores
 from ..progress import Progress, report

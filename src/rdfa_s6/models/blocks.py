@@ -4,7 +4,7 @@ Layout: features are ``[B, C, T]`` float, masks ``[B, 1, T]`` bool (True on vali
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -175,20 +175,25 @@ def key_drop_path(model: nn.Module, key: Optional[DropPathKey]) -> int:
     return sum(m.drop_prob > 0 for m in modules)
 
 
+#: 2x temporal poolings by name (the values of ``model.branch.downsample``): ``[B, C, T] -> [B, C, ceil(T/2)]``
+DOWNSAMPLERS: Dict[str, Callable[[], nn.Module]] = {
+    "maxpool": lambda: nn.MaxPool1d(3, stride=2, padding=1),
+    "avgpool": lambda: nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False),
+}
+
+
 class Downsample(nn.Module):
-    """2x temporal downsampling of features and mask: ``MaxPool1d(3, 2, 1)`` (official) or ``AvgPool1d``.
+    """2x temporal downsampling of features and mask: ``MaxPool1d(3, 2, 1)`` (official) or ``AvgPool1d``
+    (any pooling of :data:`DOWNSAMPLERS`).
 
     Output length is ``ceil(T / 2)`` for any T; the output is multiplied by the downsampled mask.
     """
 
     def __init__(self, kind: str = "maxpool") -> None:
         super().__init__()
-        if kind == "maxpool":
-            self.pool: nn.Module = nn.MaxPool1d(3, stride=2, padding=1)
-        elif kind == "avgpool":
-            self.pool = nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False)
-        else:
-            raise ValueError(f"downsample must be 'maxpool' or 'avgpool', got {kind!r}")
+        if kind not in DOWNSAMPLERS:
+            raise ValueError(f"downsample must be one of {', '.join(DOWNSAMPLERS)}, got {kind!r}")
+        self.pool: nn.Module = DOWNSAMPLERS[kind]()
         self.kind = kind
 
     def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:

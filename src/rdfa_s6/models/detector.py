@@ -1,13 +1,15 @@
 """The detector: encoder -> neck -> shared heads, plus the anchor points of every level (docs/model.md §1, 3).
 
-``Detector.forward_raw(feats [B, C, T], mask [B, 1, T])`` returns per-level outputs (finest level first):
+:class:`DetectorNet` (the ``nn.Module``; :class:`rdfa_s6.Detector` is the Python API that wraps one) maps
+``(feats [B, C, T], mask [B, 1, T])`` to per-level outputs (finest level first):
 class logits, (left, right) distances in units of the level stride, masks and the points. Decoding to
 segments, losses and NMS live in ``rdfa_s6.train`` / ``rdfa_s6.infer``. Top-level names (``backbone``,
 ``neck``, ``cls_head``, ``reg_head``) and everything below them match the official state dict.
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+import warnings
+from typing import Any, List, NamedTuple, Optional
 
 from torch import Tensor, nn
 
@@ -35,7 +37,7 @@ class DetectorOutput(NamedTuple):
     points: List[Tensor]
 
 
-class Detector(nn.Module):
+class DetectorNet(nn.Module):
     """RDFA-S6 (or a baseline encoder) with ActionFormer's neck and heads.
 
     Build it from a config with :func:`build_detector`. ``input_dim``/``num_classes``/``max_div_factor``
@@ -63,8 +65,11 @@ class Detector(nn.Module):
     def num_levels(self) -> int:
         return len(self.strides)
 
-    def forward_raw(self, feats: Tensor, mask: Tensor) -> DetectorOutput:
-        """feats: [B, C, T] float (C = input_dim, T in feature steps), mask: [B, 1, T] bool -> per-level outputs."""
+    def forward(self, feats: Tensor, mask: Tensor) -> DetectorOutput:
+        """feats: [B, C, T] float (C = input_dim, T in feature steps), mask: [B, 1, T] bool -> per-level outputs.
+
+        Call the module (``model(feats, mask)``), as training and inference do, so that hooks, ``torch.compile``
+        and DDP wrappers apply."""
         if feats.dim() != 3 or feats.shape[1] != self.input_dim:
             raise DataError(f"features must be [B, C={self.input_dim}, T], got shape {tuple(feats.shape)} "
                             f"(is data.input_dim right?)")
@@ -78,12 +83,12 @@ class Detector(nn.Module):
         points = self.point_generator([x.shape[-1] for x in pyramid])
         return DetectorOutput(cls_logits, offsets, [m[:, 0] for m in masks], points)
 
-    def forward(self, feats: Tensor, mask: Tensor) -> DetectorOutput:
-        """Same as :meth:`forward_raw`."""
-        return self.forward_raw(feats, mask)
+    def forward_raw(self, feats: Tensor, mask: Tensor) -> DetectorOutput:
+        """:meth:`forward` without the module machinery (hooks); kept for code written against it."""
+        return self.forward(feats, mask)
 
 
-def build_detector(cfg: Config, input_dim: Optional[int] = None, num_classes: Optional[int] = None) -> Detector:
+def build_detector(cfg: Config, input_dim: Optional[int] = None, num_classes: Optional[int] = None) -> DetectorNet:
     """The detector described by ``cfg``; ``input_dim``/``num_classes`` override ``cfg.data`` (e.g. inferred
     from the data). A class-agnostic config always has one class."""
     input_dim = input_dim if input_dim is not None else cfg.data.input_dim
@@ -97,7 +102,21 @@ def build_detector(cfg: Config, input_dim: Optional[int] = None, num_classes: Op
         raise ConfigError("the number of classes is unknown: set data.num_classes or infer it from the annotations")
     m = cfg.model
     backbone = build_encoder(m, int(input_dim), cfg.chan_pool_len)
-    return Detector(
+    return DetectorNet(
         backbone, m.embed_dim, int(input_dim), int(num_classes), cfg.data.max_seq_len, m.max_buffer_len_factor,
         m.regression_ranges, m.head.num_layers, m.head.kernel_size, m.head.prior_prob, list(m.head.empty_cls),
     )
+
+
+def deprecated_name(module: str, name: str) -> Any:
+    """``Detector``, the old name of :class:`DetectorNet` (it clashed with :class:`rdfa_s6.Detector`, the API):
+    still importable from ``rdfa_s6.models`` for one release, with a DeprecationWarning."""
+    if name == "Detector":
+        warnings.warn("rdfa_s6.models.Detector is now rdfa_s6.models.DetectorNet (rdfa_s6.Detector is the Python "
+                      "API); the old name will be removed in the next release", DeprecationWarning, stacklevel=3)
+        return DetectorNet
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> Any:
+    return deprecated_name(__name__, name)

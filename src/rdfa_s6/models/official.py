@@ -40,7 +40,7 @@ import torch
 
 from ..config import Config, load_config
 from ..errors import DataError
-from .detector import Detector, build_detector
+from .detector import DetectorNet, build_detector
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def pick_state_dict(obj: Dict[str, Any], weights: str, path: Path) -> Dict[str, 
 
 
 def convert_official(path: Path, preset: str = "thumos14", overrides: Sequence[str] = (),
-                     weights: str = "ema") -> Tuple[Detector, Config, Dict[str, Any]]:
+                     weights: str = "ema") -> Tuple[DetectorNet, Config, Dict[str, Any]]:
     """An official ``.pth`` as ``(model, config, metadata)``: the ``weights`` ("ema" or "model") state dict
     loaded into the ``preset``'s detector, with ``data.input_dim``/``num_classes`` read off the weights (they must
     agree with the preset where it sets them). DataError naming the file for anything that does not fit."""

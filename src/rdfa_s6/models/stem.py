@@ -32,7 +32,10 @@ from torch import Tensor, nn
 from ..ssm.bis6 import MixerFactory
 from .blocks import AffineDropPath
 
-BLOCK_KINDS = ("dual", "temporal", "channel")  # the stem's kind "none" is a stem without blocks
+BLOCK_KINDS = ("dual", "temporal", "channel")
+#: the values of ``model.stem.kind``: a block kind, or "none" (a stem without blocks)
+STEM_KINDS = BLOCK_KINDS + ("none",)
+#: the values of ``model.stem.residual``
 STEM_RESIDUALS = ("anchored", "chained")
 
 

@@ -22,6 +22,7 @@ from ..eval.groundtruth import GroundTruth
 from ..eval.predictions import Aligned, Predictions
 from ..formats.annotations import video_durations
 from ..messages import shown
+from ..video.decode import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ MAX_TIME_S = 1e12
 #: scores beyond +-SCORE_LIMIT are stored as +-SCORE_LIMIT (still exact integers in JavaScript after scaling)
 #: after the detections are sorted by their true score, so the best detection stays first; a warning says so
 SCORE_LIMIT = 1e9
-#: video file extensions looked up by ``find_videos``, in order of preference
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".m4v", ".mov", ".mkv", ".ogv", ".avi")
 #: evaluate() keys the page shows
 METRIC_KEYS = ("subset", "gt_policy", "tiou_thresholds", "mAP", "average_mAP", "per_class_AP", "errors",
                "num_videos", "num_gt", "num_predictions", "warnings")

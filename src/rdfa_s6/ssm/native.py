@@ -18,7 +18,6 @@ import ctypes
 import hashlib
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +27,8 @@ from typing import Any, Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from ..cpuinfo import cpu_signature as _cpu_signature
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +83,6 @@ class _ConvParams(ctypes.Structure):
 def _compiler() -> Optional[str]:
     name = os.environ.get("RDFA_S6_CXX") or os.environ.get("CXX") or "g++"
     return shutil.which(name)
-
-
-def _cpu_signature() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return line
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cache_dir() -> Path:

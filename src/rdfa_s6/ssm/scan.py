@@ -10,19 +10,23 @@ Backends (see ``docs/benchmarks.md`` for what each costs):
 The choice is: the ``backend`` argument, else ``$RDFA_S6_SCAN``, else automatic (``cuda`` on CUDA tensors when
 ``mamba_ssm`` imports, ``native`` on CPU when the kernel builds, ``chunked`` otherwise). It is logged once.
 Every backend has the signature of :class:`ScanBackend`.
+
+:data:`BACKENDS` is the registry: the names ``model.scan_backend`` accepts are read from it when a config is
+checked, so a backend added with :func:`register_scan_backend` (also from outside the package) can be chosen
+from a config or ``$RDFA_S6_SCAN``.
 """
 from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, Optional, Protocol, Set
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Protocol, Set, Tuple
 
 import torch
 from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("reference", "native", "chunked", "cuda")
 ENV_VAR = "RDFA_S6_SCAN"
 _logged: Set[str] = set()
 
@@ -47,37 +51,71 @@ class ScanBackend(Protocol):
                  delta_softplus: bool = False) -> Tensor: ...
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """A registered backend: how to get the function (built-ins import lazily), where it can run."""
+
+    load: Callable[[], ScanBackend]
+    available: Callable[[torch.device], bool]
+    device_types: Optional[Tuple[str, ...]] = None  #: the only device types it accepts (None: any)
+
+
+def _lazy(module: str, attr: str) -> Callable[[], ScanBackend]:
+    def load() -> ScanBackend:
+        import importlib
+
+        fn: ScanBackend = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        return fn
+
+    return load
+
+
+def _native_available(device: torch.device) -> bool:
+    from . import native
+
+    return device.type == "cpu" and native.is_available()
+
+
+def _cuda_available(device: torch.device) -> bool:
+    from . import cuda as cuda_backend
+
+    return device.type == "cuda" and cuda_backend.is_available()
+
+
+#: the registry of scan backends, by name (the one list of the names ``model.scan_backend`` accepts)
+BACKENDS: Dict[str, _Entry] = {
+    "reference": _Entry(_lazy("reference", "selective_scan_reference"), lambda device: True),
+    "native": _Entry(_lazy("native", "selective_scan_native"), _native_available, ("cpu",)),
+    "chunked": _Entry(_lazy("chunked", "selective_scan_chunked"), lambda device: True),
+    "cuda": _Entry(_lazy("cuda", "selective_scan_cuda"), _cuda_available, ("cuda",)),
+}
+
+
+def register_scan_backend(name: str, backend: ScanBackend,
+                          available: Optional[Callable[[torch.device], bool]] = None) -> ScanBackend:
+    """Make ``backend`` (a function with the :class:`ScanBackend` signature) selectable by ``name``: as
+    ``model.scan_backend`` in a config, the ``backend`` argument or ``$RDFA_S6_SCAN``. ``available(device)``
+    says where it runs (default: everywhere); automatic selection never picks it. Returns ``backend``."""
+    key = name.strip().lower()
+    if not key or key == "auto":
+        raise ValueError(f"a scan backend cannot be named {name!r}")
+    if key in BACKENDS:
+        raise ValueError(f"scan backend {key!r} is already registered")
+    BACKENDS[key] = _Entry(lambda: backend, available or (lambda device: True))
+    return backend
+
+
 def _load_backend(name: str) -> ScanBackend:
-    if name == "reference":
-        from .reference import selective_scan_reference
-
-        return selective_scan_reference
-    if name == "native":
-        from .native import selective_scan_native
-
-        return selective_scan_native
-    if name == "chunked":
-        from .chunked import selective_scan_chunked
-
-        return selective_scan_chunked
-    if name == "cuda":
-        from .cuda import selective_scan_cuda
-
-        return selective_scan_cuda
-    raise ValueError(f"unknown selective-scan backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    try:
+        entry = BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown selective-scan backend {name!r}; expected one of {', '.join(BACKENDS)}") from None
+    return entry.load()
 
 
 def available_backends(device: torch.device = torch.device("cpu")) -> Dict[str, bool]:
     """Which backends can run on ``device`` here (the native one is built on first call)."""
-    from . import cuda as cuda_backend
-    from . import native
-
-    return {
-        "reference": True,
-        "native": device.type == "cpu" and native.is_available(),
-        "chunked": True,
-        "cuda": device.type == "cuda" and cuda_backend.is_available(),
-    }
+    return {name: entry.available(device) for name, entry in BACKENDS.items()}
 
 
 def resolve_backend(device: torch.device, backend: Optional[str] = None) -> str:
@@ -87,10 +125,12 @@ def resolve_backend(device: torch.device, backend: Optional[str] = None) -> str:
     if name != "auto":
         if name not in BACKENDS:
             raise ValueError(f"{ENV_VAR}/backend={name!r} is not one of auto, {', '.join(BACKENDS)}")
-        if name == "native" and device.type != "cpu":
-            raise ValueError(f"the native scan runs on CPU tensors only, got device {device}")
-        if name == "cuda" and device.type != "cuda":
-            raise ValueError(f"the cuda scan needs CUDA tensors, got device {device}")
+        types = BACKENDS[name].device_types
+        if types is not None and device.type not in types:
+            if name == "native":
+                raise ValueError(f"the native scan runs on CPU tensors only, got device {device}")
+            raise ValueError(f"the {name} scan needs {' or '.join(t.upper() for t in types)} tensors, "
+                             f"got device {device}")
         return name
     if device.type == "cuda":
         from . import cuda as cuda_backend
@@ -106,7 +146,7 @@ def resolve_backend(device: torch.device, backend: Optional[str] = None) -> str:
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Optional[Tensor] = None,
                    z: Optional[Tensor] = None, delta_bias: Optional[Tensor] = None, delta_softplus: bool = False,
                    backend: Optional[str] = None) -> Tensor:
-    """The :class:`ScanBackend` named ``backend`` (``reference | native | chunked | cuda``, None: automatic).
+    """The :class:`ScanBackend` named ``backend`` (a name of :data:`BACKENDS`, None: automatic).
 
     Checks the shapes, then runs the backend in float32 (float64 for float64 ``u``) with autocast off: under
     autocast the recurrence and its state stay in float32 (half precision is a known NaN source). The result

@@ -37,6 +37,7 @@ from ..data.prepare import PreparedData, prepare_data
 from ..errors import DiskFullError, UserError
 from ..models import build_detector
 from ..models.blocks import DropPathKey, key_drop_path
+from ..precision import AUTOCAST_DTYPES as PRECISIONS
 from ..progress import TrainProgress
 from .assign import assign_batch
 from .dist import (
@@ -54,7 +55,7 @@ from .exceptions import NonFiniteError, TrainingInterrupted
 from .losses import LossNormaliser, detection_losses
 from .nonfinite import NonFinitePolicy
 from .optim import ModelEMA, WarmupCosine, parameter_groups
-from .options import PRECISIONS, TrainOptions
+from .options import TrainOptions
 from .randomness import deterministic_algorithms, epoch_batches, seed_everything
 from .resume import commit_final, commit_resume_point, load_weights
 from .runlog import RunLog, epoch_record

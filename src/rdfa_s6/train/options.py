@@ -5,12 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import torch
-
 from ..errors import UserError
-
-#: ``--precision`` -> the autocast dtype of the forward (None: float32, no autocast)
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from ..precision import TRAIN_PRECISIONS
 
 
 @dataclass
@@ -30,8 +26,8 @@ class TrainOptions:
 
     def check(self) -> None:
         """Raise UserError for values the command line would not accept."""
-        if self.precision not in PRECISIONS:
-            raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise UserError(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if self.nonfinite not in ("stop", "skip"):
             raise UserError(f"--on-nonfinite must be stop or skip, got {self.nonfinite!r}")
         if self.max_skipped < 1:

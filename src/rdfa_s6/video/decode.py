@@ -27,7 +27,11 @@ from .clips import resampled_count
 log = logging.getLogger(__name__)
 
 #: video file name endings picked up when a folder is given (any container FFmpeg reads works as a file)
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp")
+#: the one list of video file extensions (lower case): what ``extract``/``infer`` take from a folder and what
+#: the viewer links (``report.data.find_videos``); in order of preference when one video has several files
+#: (those a browser plays first)
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".m4v", ".mov", ".mkv", ".ogv", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
+                    ".3gp")
 #: frame-to-frame time jitter (fraction of the median interval) above which a video counts as variable-rate
 VFR_TOLERANCE = 0.5
 

@@ -24,6 +24,7 @@ from ..atomic import atomic_write_bytes, atomic_write_json
 from ..device import resolve_device
 from ..errors import UserError
 from ..filenames import utf8_id
+from ..precision import resolve_precision
 from ..progress import Progress, report
 from . import records
 from .backbones import Backbone, build_backbone
@@ -85,23 +86,6 @@ def list_videos(inputs: Sequence[Path]) -> Dict[str, Path]:
 def dist_env() -> Tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
-def cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return "amx_bf16" in fh.read(1 << 16)
-    except OSError:
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 on CUDA and on CPUs with AMX (where it is much faster), else fp32."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" or cpu_has_amx() else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise UserError(f"--precision: expected auto, fp32 or bf16, got {precision!r}")
-    return precision
 
 
 class ClipStream(IterableDataset):
