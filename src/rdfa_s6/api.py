@@ -250,30 +250,39 @@ class Detector:
                     on_video(p.video_id)
         return {vid: results[vid] for vid in videos if vid in results}
 
-    def predict_video(self, path: Union[str, Path], *, weights: Optional[Union[str, Path]] = None,
+    def predict_video(self, path: Union[str, Path], *, backbone_weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
-                      precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None) -> List[Detection]:
+                      precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None,
+                      weights: Optional[Union[str, Path]] = None) -> List[Detection]:
         """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
         and window the model's training features were extracted with (recorded from ``extraction.json`` of the
         training data), then :meth:`predict` runs on them.
 
-        ``weights``: the backbone's state dict file, when the training features used trained weights that are not
-        in torchvision's cache (checked against the recorded sha256). ``device``/``precision`` of the backbone
+        ``backbone_weights``: the backbone's state dict file (``--backbone-weights`` of the commands), when the
+        training features used trained weights that are not in torchvision's cache (checked against the recorded
+        sha256); ``weights`` is its old name (DeprecationWarning). ``device``/``precision`` of the backbone
         default to the model's device and the recorded precision. ``ext_scores``: the video's external class
         scores, fused as in :meth:`predict`. Raises UserError when the model's features
-        cannot be made here (e.g. a converted official model on InternVideo2-6B features), naming what it needs.
+        cannot be made here (a model trained on features made elsewhere), in one short line.
         """
+        from .messages import shown
         from .video.reproduce import backbone_for, describe, video_features
 
+        if weights is not None:
+            import warnings
+
+            warnings.warn("predict_video(weights=...) is deprecated; use backbone_weights=", DeprecationWarning,
+                          stacklevel=2)
+            backbone_weights = weights
         if not self.extraction:
-            raise UserError(f"{path}: the model in {self.source or '<in memory>'} was not trained on features from "
-                            f"`rdfa-s6 extract`, so they cannot be made from a video here; it needs "
+            raise UserError(f"{shown(path)}: this model was not trained on features from `rdfa-s6 extract`; it takes "
                             f"{describe(None, self.input_dim)}")
         if self.extraction["feature_dim"] != self.input_dim:
             raise DataError(f"{self.source}: the recorded extraction gives {self.extraction['feature_dim']}-d "
                             f"features but the model expects {self.input_dim}")
-        if self._video_backbone is None or weights is not None:
-            self._video_backbone = backbone_for(self.extraction, None if weights is None else Path(weights))
+        if self._video_backbone is None or backbone_weights is not None:
+            self._video_backbone = backbone_for(self.extraction,
+                                                None if backbone_weights is None else Path(backbone_weights))
         feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
                                      device=device or str(self.device), precision=precision)
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],

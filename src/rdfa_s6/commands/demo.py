@@ -41,7 +41,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"),
                         help="report folder (replaced if it holds an earlier demo)")
-    parser.add_argument("--quick", action="store_true", help="15 instead of 30 epochs: under a minute")
+    parser.add_argument("--quick", action="store_true",
+                        help="a shorter run: half the epochs (the feature demo about 70 s on 2 cores; with --video, "
+                        "fewer and shorter videos too, a few minutes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_precision_argument(parser)
@@ -270,16 +272,20 @@ def _figures(out: Path, results: Dict[str, Any], metrics: Dict[str, Any], split:
 
 def _report(metrics: Dict[str, Any], epochs: int, train_seconds: float, total: float, figures: List[Path],
             quick: bool, split: str = "test") -> str:
+    from ..eval.report import computed_with_text
+
     thr = metrics["tiou_thresholds"]
     lines = ["# rdfa-s6 demo report", "",
              f"Synthetic data ({'quick' if quick else 'full'} demo), `demo` preset, {epochs} epochs; final EMA model "
              f"tested on the {split} split. Training {train_seconds:.0f} s, total {total:.0f} s.", "",
              "| tIoU | " + " | ".join(f"{t:.2f}" for t in thr) + " | Avg |",
              "|---" * (len(thr) + 2) + "|",
-             "| mAP (%) | " + " | ".join(f"{100 * v:.1f}" for v in metrics["mAP"])
-             + f" | {100 * metrics['average_mAP']:.1f} |", "", "| class | AP (%) averaged over tIoU |", "|---|---|"]
+             "| mAP (%) | " + " | ".join(f"{100 * v:.2f}" for v in metrics["mAP"])
+             + f" | {100 * metrics['average_mAP']:.2f} |", "", *([computed_with_text(metrics).capitalize() + ".", ""]
+                                                               if "computed_with" in metrics else []),
+             "| class | AP (%) averaged over tIoU |", "|---|---|"]
     for label, aps in metrics["per_class_AP"].items():
-        lines.append(f"| {label} | {100 * sum(aps) / len(aps):.1f} |")
+        lines.append(f"| {label} | {100 * sum(aps) / len(aps):.2f} |")
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
     return "\n".join(lines) + "\n"

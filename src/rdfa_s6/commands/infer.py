@@ -138,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
                                        on_video=lambda _vid: bar.update(1), on_error=fail)
         for path in video_paths:
             try:
-                results[path.stem] = det.predict_video(path, weights=args.backbone_weights,
-                                                       min_score=args.min_score)
+                results[path.stem] = det.predict_video(path, backbone_weights=args.backbone_weights,
+                                                       min_score=args.min_score,
+                                                       ext_scores=(external or {}).get(path.stem))
             except UserError as err:  # a corrupt or unreadable video: the others go on (as extract does)
                 fail(path.stem, err)
             bar.update(1)
@@ -148,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(next(iter(failed.values())))
         raise UserError(f"none of the {total_inputs} inputs could be used; the first: "
                         f"{next(iter(failed.values()))}")
-    write_results_json(args.out, results)
+    from ..precision import resolve_precision
+
+    write_results_json(args.out, results, {"precision": resolve_precision(det.precision, det.device),
+                                           "device": str(det.device)})
     if args.csv:
         write_results_csv(args.csv, results, raw=args.raw_csv)
     if args.srt or args.vtt:  # the export formats of `rdfa-s6 export`, for the --cues best detections per video
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, fmt):
                 export_results(results_document(best), fmt, getattr(args, fmt), min_score=args.cue_min_score)
     total = sum(len(v) for v in results.values())
-    fused = len(set(external or {}) & set(videos))
+    fused = len(set(external or {}) & (set(videos) | {p.stem for p in video_paths}))
     extra = "".join(f", {printable(p)}" for p in (args.csv, args.srt, args.vtt) if p)
     print(f"{total} detections in {len(results)} video(s): {printable(args.out)}{extra}"
           + (f" ({fused} fused with external class scores)" if fused else ""))

@@ -88,7 +88,7 @@ def evaluate(
         warnings.append(msg)
     rec = average_recall(aligned, gt, thr)
     errs = false_positive_breakdown(aligned, gt, float(err_thr))
-    return {
+    metrics: Dict[str, Any] = {
         "subset": subset,
         "gt_policy": gt_policy,
         "tiou_thresholds": [_display(t) for t in thr],
@@ -110,10 +110,14 @@ def evaluate(
         "num_predictions": len(preds),
         "warnings": list(warnings),
     }
+    if preds.computed_with:
+        metrics["computed_with"] = dict(preds.computed_with)
+    return metrics
 
 
 def format_table(metrics: Mapping[str, Any]) -> str:
-    """mAP per tIoU threshold and their average, in percent, as a two-line text table."""
+    """mAP per tIoU threshold and their average, in percent, as a two-line text table, and a third line saying
+    with which precision and on which device the detections were computed when the metrics know it."""
     thr: List[float] = list(metrics["tiou_thresholds"])
     head = ["tIoU"] + [f"{t:.2f}" for t in thr] + ["Avg"]
     row = ["mAP(%)"] + [f"{100 * v:.2f}" for v in metrics["mAP"]] + [f"{100 * metrics['average_mAP']:.2f}"]
@@ -122,4 +126,12 @@ def format_table(metrics: Mapping[str, Any]) -> str:
     def fmt(cells: List[str]) -> str:
         return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, width)))
 
-    return fmt(head) + "\n" + fmt(row)
+    return fmt(head) + "\n" + fmt(row) + (f"\n{computed_with_text(metrics)}" if "computed_with" in metrics else "")
+
+
+def computed_with_text(metrics: Mapping[str, Any]) -> str:
+    """``detections computed in fp32 on cpu`` from the metrics' ``computed_with`` (empty when unknown)."""
+    how = metrics.get("computed_with") or {}
+    if not how:
+        return ""
+    return f"detections computed in {how.get('precision', '?')} on {how.get('device', '?')}"

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Mapping, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class Predictions:
     score: np.ndarray
     labels: List[Union[str, int]]
     source: str = "<dict>"
+    #: how the detections were computed (``{"precision": "fp32", "device": "cpu"}``), when the file says so
+    computed_with: Optional[Dict[str, str]] = None
 
     def __len__(self) -> int:
         return int(self.video.shape[0])
@@ -84,5 +86,15 @@ def read_results(source: Source, what: str = "predictions") -> Predictions:
         score=np.array(scores, dtype=np.float64),
         labels=labels,
         source=name,
+        computed_with=_computed_with(data.get("computed_with")),
     )
+
+
+def _computed_with(value: Any) -> Optional[Dict[str, str]]:
+    """The optional top-level ``computed_with`` of a results file (written by rdfa-s6: precision and device of
+    the forward passes): kept when it is an object of short strings, ignored otherwise (it only labels tables)."""
+    if not isinstance(value, Mapping):
+        return None
+    kept = {str(k): str(v)[:40] for k, v in value.items() if k in ("precision", "device") and isinstance(v, str)}
+    return kept or None
 

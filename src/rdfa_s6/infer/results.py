@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from ..atomic import atomic_write_bytes
 from ..csvtable import CSV_COLUMNS, detections_csv
@@ -17,11 +17,16 @@ if TYPE_CHECKING:
 CSV_HEADER = CSV_COLUMNS
 
 
-def results_document(detections: Mapping[str, List["Detection"]]) -> Dict[str, Any]:
+def results_document(detections: Mapping[str, List["Detection"]],
+                     computed_with: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """``{"version", "external_data", "results": {video_id: [{"segment", "label", "label_id", "score"}]}}``:
-    ActivityNet's results format, what ``rdfa-s6 evaluate`` reads."""
-    return {"version": "rdfa-s6", "external_data": {},
-            "results": {vid: [d.to_dict() for d in dets] for vid, dets in detections.items()}}
+    ActivityNet's results format, what ``rdfa-s6 evaluate`` reads; with ``computed_with`` (``{"precision",
+    "device"}``) also that key, which ``evaluate`` shows beside its tables."""
+    doc: Dict[str, Any] = {"version": "rdfa-s6", "external_data": {},
+                           "results": {vid: [d.to_dict() for d in dets] for vid, dets in detections.items()}}
+    if computed_with:
+        doc["computed_with"] = dict(computed_with)
+    return doc
 
 
 def check_finite(detections: Mapping[str, List["Detection"]]) -> None:
@@ -35,11 +40,12 @@ def check_finite(detections: Mapping[str, List["Detection"]]) -> None:
                                 f"given for it")
 
 
-def write_results_json(path: Union[str, Path], detections: Mapping[str, List["Detection"]]) -> None:
+def write_results_json(path: Union[str, Path], detections: Mapping[str, List["Detection"]],
+                       computed_with: Optional[Mapping[str, str]] = None) -> None:
     """Write :func:`results_document` atomically (a crash never leaves half a file under ``path``); strict JSON:
     a non-finite number is a DataError naming its video (:func:`check_finite`) and nothing is written."""
     check_finite(detections)
-    text = json.dumps(results_document(detections), indent=2, allow_nan=False)
+    text = json.dumps(results_document(detections, computed_with), indent=2, allow_nan=False)
     atomic_write_bytes(Path(path), (text + "\n").encode("utf-8"))
 
 

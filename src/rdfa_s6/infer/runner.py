@@ -47,8 +47,13 @@ def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str
     (:mod:`rdfa_s6.precision`), the ground truth handled
     as ``cfg.eval.gt_policy`` says (default ``actionformer``, the official metric's: zero-length and same-label
     duplicate events dropped). ``train`` validation, ``test`` and ``demo`` all score through here."""
+    from ..precision import resolve_precision
+
     with torch.no_grad():
         results = predict_split(model, cfg, data, split, progress, precision)
+    device = next(model.parameters()).device
+    # every table of these numbers says how they were computed (evaluate reads it back from the results file)
+    results["computed_with"] = {"precision": resolve_precision(precision, device), "device": str(device)}
     if cfg.data.class_agnostic and not cfg.infer.ext_score_file:
         # class-agnostic detections carry the label "action": evaluate as proposals of one class
         gt = _agnostic_gt(data)
