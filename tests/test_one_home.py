@@ -57,7 +57,7 @@ def test_users_import_the_one_definition():
 
 def test_the_cli_reads_the_precision_choices():
     from rdfa_s6.cli import build_parser
-    from rdfa_s6.precision import PRECISIONS, TRAIN_PRECISIONS
+    from rdfa_s6.precision import PRECISIONS, TRAIN_CHOICES
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices
@@ -65,7 +65,7 @@ def test_the_cli_reads_the_precision_choices():
     def choices(command):
         return tuple(next(a for a in sub[command]._actions if a.dest == "precision").choices)
 
-    assert choices("train") == TRAIN_PRECISIONS
+    assert choices("train") == TRAIN_CHOICES  # auto and the training precisions
     for command in ("infer", "test", "demo", "extract"):
         assert choices(command) == PRECISIONS, command
 

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16")
 #: ``--precision`` of ``train`` (mixed-precision training; fp16 uses a gradient scaler)
 TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
+#: the choices of ``train --precision``: ``auto`` (the one rule of :func:`resolve_precision`, for the training
+#: device) and :data:`TRAIN_PRECISIONS`
+TRAIN_CHOICES = ("auto", *TRAIN_PRECISIONS)
 _CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 #: (device, reason) pairs already warned about: an explicit slow bf16 is said once per process, not per batch
 _warned: Set[Tuple[str, str]] = set()
@@ -171,5 +174,5 @@ def devices_here() -> List[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-__all__ = ["AUTOCAST_DTYPES", "BF16Support", "PRECISIONS", "TRAIN_PRECISIONS", "autocast", "autocast_dtype",
+__all__ = ["AUTOCAST_DTYPES", "BF16Support", "PRECISIONS", "TRAIN_CHOICES", "TRAIN_PRECISIONS", "autocast", "autocast_dtype",
            "bf16_support", "cpu_bf16_support", "describe", "devices_here", "resolve_precision"]

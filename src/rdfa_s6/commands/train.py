@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..messages import printable, shown
-from ..precision import TRAIN_PRECISIONS
+from ..precision import TRAIN_CHOICES
 from ._common import HelpFormatter, add_device_argument, in_range
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint (from the beginning "
                         "if it has none yet)")
-    parser.add_argument("--precision", choices=("auto", *TRAIN_PRECISIONS), default="fp32",
+    parser.add_argument("--precision", choices=TRAIN_CHOICES, default="fp32",
                         help="forward precision of training: bf16 autocast of the matmuls, fp16 autocast with a "
                         "gradient scaler (training only), or exact fp32 (the default: low precision changes what is "
                         "learnt, so it is asked for); auto = bf16 where the hardware has fast bfloat16 "
