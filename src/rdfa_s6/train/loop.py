@@ -25,7 +25,7 @@ import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
 from torch import nn
@@ -187,15 +187,12 @@ class Trainer:
         dtype = PRECISIONS[self.opts.precision]
         with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
             out = self.net(feats, mask)
-        cls_t, reg_t = self._targets(out.points, batch)
+        # label assignment (docs/model.md §4.1): cls [B, M, K] and reg [B, M, 2] targets
+        cls_t, reg_t = assign_batch(out.points, batch["segments"], batch["labels"], self.data.num_classes,
+                                    tc.center_sample_radius)
         return detection_losses([x.float() for x in out.cls_logits], [x.float() for x in out.offsets], out.masks,
                                 cls_t, reg_t, self.normaliser, tc.label_smoothing, tc.loss_weight,
                                 reduce=lambda t: all_reduce_sum(t, self.dist))
-
-    def _targets(self, points: List[torch.Tensor], batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Label assignment (docs/model.md §4.1): cls [B, M, K] and reg [B, M, 2] targets of ``batch``."""
-        return assign_batch(points, batch["segments"], batch["labels"], self.data.num_classes,
-                            self.cfg.train.center_sample_radius)
 
     def _backward(self, loss: torch.Tensor) -> torch.Tensor:
         """Gradients of the global batch's loss, unscaled (fp16) and clipped; returns their norm before clipping."""
