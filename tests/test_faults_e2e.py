@@ -137,13 +137,13 @@ def test_torchrun_ranks_stop_together_when_rank_0_fills_the_disk(tmp_path, tmp_p
 
 
 _DIST_SCRIPT = """
-import errno, json, os, sys
+import contextlib, errno, json, os, sys
 from pathlib import Path
 import torch
 from rdfa_s6.errors import DiskFullError, UserError
-from rdfa_s6.train.dist import hold_run_folder, init_distributed, on_main, raise_together
+from rdfa_s6.train.dist import hold_run_folder, on_main, process_group, raise_together
 
-info = init_distributed(torch.device("cpu"))
+info = contextlib.ExitStack().enter_context(process_group(torch.device("cpu")))
 out = {}
 def attempt(name, fn):
     try:

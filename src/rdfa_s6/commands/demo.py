@@ -77,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..eval.report import format_table
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainOptions
+    from ..train.signals import stop_on_signals
     from ._progress import TrainBars
 
     if getattr(args, "video", False):
@@ -95,7 +96,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config("demo", overrides=overrides)
     print(f"[2/4] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
     trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=out / "data", progress=not args.no_progress))
-    trainer.run(progress=TrainBars(cfg.train.epochs))
+    with stop_on_signals(trainer.request_stop):
+        trainer.run(progress=TrainBars(cfg.train.epochs))
     train_seconds = time.perf_counter() - start
     print("[3/4] testing the final EMA model on the test split")
     model = trainer.ema.module.eval()

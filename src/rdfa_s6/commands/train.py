@@ -51,7 +51,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import UserError
-    from ..train.dist import device_of, hold_run_folder, init_distributed
+    from ..train.dist import device_of, hold_run_folder, process_group
 
     cfg = load_config(args.preset, overrides=args.overrides)
     if args.out.exists() and not args.out.is_dir():
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out.is_dir():
         raise UserError(f"--resume: run folder {args.out} not found")
     # the run folder is this process's (rank 0's under torchrun) before anything is read or written
-    with hold_run_folder(args.out, init_distributed(device_of(args.device))):
+    with process_group(device_of(args.device)) as info, hold_run_folder(args.out, info):
         if not args.resume and (args.out / "checkpoints").exists():
             raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         return _train(cfg, args)
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 def _train(cfg, args: argparse.Namespace) -> int:
     from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
+    from ..train.signals import stop_on_signals
     from ._progress import TrainBars
 
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
@@ -89,7 +90,8 @@ def _train(cfg, args: argparse.Namespace) -> int:
             return metrics
 
     try:
-        summary = trainer.run(evaluate_fn, TrainBars(trainer.cfg.train.epochs))
+        with stop_on_signals(trainer.request_stop):  # the process is the CLI's: its signals too
+            summary = trainer.run(evaluate_fn, TrainBars(trainer.cfg.train.epochs))
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:

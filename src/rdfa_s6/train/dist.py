@@ -38,16 +38,34 @@ def device_of(name: str) -> torch.device:
     return resolve_device(name, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); a no-op otherwise."""
+def dist_info_from_env() -> DistInfo:
+    """This process's place in a ``torchrun`` launch (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), read from the
+    environment without joining anything; one process (rank 0 of 1) otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    return DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[DistInfo]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1; a no-op otherwise) for the
+    duration of the block, and leave it on the way out, also when the block raises, if this call joined it (a
+    group joined by an enclosing block is left by that block)."""
+    expected = dist_info_from_env()
+    if not expected.enabled:
+        yield expected
+        return
     if device.type == "cuda":  # object collectives (messages) under NCCL go through the current device
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
+        torch.cuda.set_device(expected.local_rank)
+    joined = not dist.is_initialized()
+    if joined:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        yield DistInfo(dist.get_rank(), dist.get_world_size(), expected.local_rank)
+    finally:
+        if joined and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
@@ -61,11 +79,6 @@ def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
-
-
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def broadcast_message(message: Optional[str], info: DistInfo) -> Optional[str]:

@@ -8,8 +8,13 @@ the test split is never looked at here.
 Reproducibility: batches, crops and drop-path decisions are functions of (seed, epoch, step, position in the
 global batch) only, so a run resumed from any checkpoint, and a run on N processes with the same global batch,
 follow the uninterrupted 1-process run (bit for bit in ``train.deterministic`` mode for resumption; up to
-float summation order across processes). SIGINT/SIGTERM finish the current iteration, save a resume point and
-raise :class:`TrainingInterrupted`.
+float summation order across processes). :meth:`Trainer.request_stop` (the CLI calls it on SIGINT/SIGTERM,
+``rdfa_s6.train.signals``) finishes the current iteration, saves a resume point and raises
+:class:`TrainingInterrupted`.
+
+Constructing a :class:`Trainer` changes nothing in the process (no global seeding, no process group, no signal
+handler); :meth:`Trainer.run` joins the ``torchrun`` process group (left again when it returns or raises) and
+seeds Python's, NumPy's and torch's global generators.
 
 Faults: :meth:`Trainer.run` holds the run folder (``rdfa_s6.runlock``; rank 0 under ``torchrun``), so a second
 process on it is refused. A full or read-only disk raises :class:`~rdfa_s6.errors.DiskFullError` on every
@@ -45,10 +50,10 @@ from .dist import (
     barrier,
     broadcast_message,
     device_of,
+    dist_info_from_env,
     hold_run_folder,
-    init_distributed,
     on_main,
-    shutdown,
+    process_group,
 )
 from .exceptions import NonFiniteError, TrainingInterrupted
 from .losses import LossNormaliser, detection_losses
@@ -72,7 +77,7 @@ class Trainer:
         self.cfg, self.opts = cfg, opts
         opts.check()
         self.device = device_of(opts.device)
-        self.dist: DistInfo = init_distributed(self.device)
+        self.dist: DistInfo = dist_info_from_env()  # joined by run()
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         tc = cfg.train
@@ -84,8 +89,12 @@ class Trainer:
         num_classes = None if cfg.data.class_agnostic else self.data.num_classes
         self.cfg = cfg = dataclasses.replace(cfg, data=dataclasses.replace(
             cfg.data, input_dim=self.data.input_dim, num_classes=num_classes))
-        seed_everything(tc.seed)
-        self.model = build_detector(cfg, self.data.input_dim, self.data.num_classes).to(self.device)
+        # the initial weights are drawn from torch's generator seeded with train.seed, as they always were, but
+        # in a fork of it: run() seeds the global generators and continues from where the initialisation left it
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(tc.seed)
+            self.model = build_detector(cfg, self.data.input_dim, self.data.num_classes).to(self.device)
+            self._torch_rng_after_init = torch.get_rng_state()
         self.ema = ModelEMA(self.model, tc.ema_decay)
         self.drop_path = DropPathKey(tc.seed)  # the training model's drop decisions (the EMA copy only evaluates)
         key_drop_path(self.model, self.drop_path)
@@ -99,10 +108,7 @@ class Trainer:
         self.schedule = WarmupCosine.for_epochs(tc.lr, tc.warmup_epochs, tc.epochs, self.iters_per_epoch)
         self.normaliser = LossNormaliser(tc.loss_norm, tc.init_loss_norm)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "fp16")
-        self.net: nn.Module = self.model
-        if self.dist.enabled:
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.net: nn.Module = self.model  #: what the forward calls: the model, wrapped for DDP by run()
         self.epoch, self.step, self.iter_in_epoch = 1, 0, 0
         self.epoch_losses: List[float] = []  #: losses of this epoch's iterations so far (kept across resumption)
         self.stop_requested: Optional[int] = None  #: the signal received by this process
@@ -111,7 +117,6 @@ class Trainer:
         self.carried: List[Dict[str, Any]] = []  #: records a resumed run must log first (RunLog.unlogged)
         self.nonfinite = NonFinitePolicy(opts.nonfinite, opts.max_skipped)
         self.runlog = RunLog(opts.out_dir, enabled=self.dist.is_main)
-        self._handlers: Dict[int, Any] = {}
 
     # ---- resume points -----------------------------------------------------------------------------------
     def _where(self) -> str:
@@ -226,9 +231,10 @@ class Trainer:
         stats["skipped"] = True
 
     # ---- agreeing to stop --------------------------------------------------------------------------------
-    def _handle_signal(self, signum: int, _frame: Any) -> None:
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        """Ask this process to stop: all processes finish the current iteration, save a resume point and raise
+        TrainingInterrupted (naming ``signum``). Safe to call from a signal handler (it only sets a flag)."""
         self.stop_requested = signum
-        signal.signal(signum, self._handlers.get(signum, signal.SIG_DFL))  # a second signal acts at once
 
     def _stop_flags(self) -> torch.Tensor:
         """This process's ``[signal received, run log not writable]`` as 0./1. (CPU)."""
@@ -296,8 +302,22 @@ class Trainer:
 
         Holds ``opts.out_dir`` (FolderBusy if another process does) while it works; in ``train.deterministic``
         mode torch's deterministic algorithms are on meanwhile (and restored after)."""
-        with hold_run_folder(self.opts.out_dir, self.dist), deterministic_algorithms(self.cfg.train.deterministic):
-            return self._run(evaluate_fn, progress if self.opts.progress and self.dist.is_main else None)
+        with process_group(self.device) as joined:
+            if joined != self.dist:
+                raise UserError(f"the process group ({joined}) is not the one torchrun's environment described when "
+                                f"the trainer was built ({self.dist})")
+            self._start()
+            with hold_run_folder(self.opts.out_dir, self.dist), deterministic_algorithms(self.cfg.train.deterministic):
+                return self._run(evaluate_fn, progress if self.opts.progress and self.dist.is_main else None)
+
+    def _start(self) -> None:
+        """What a run does to the process: seed the global generators (torch's continues from where the model's
+        initialisation left it) and, under torchrun, wrap the model for data parallelism."""
+        seed_everything(self.cfg.train.seed)
+        torch.set_rng_state(self._torch_rng_after_init)
+        if self.dist.enabled and self.net is self.model:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _run(self, evaluate_fn: Optional[Callable], progress: Optional[TrainProgress]) -> Dict[str, Any]:
         tc = self.cfg.train
@@ -305,7 +325,6 @@ class Trainer:
         if self.opts.resume and self.restore():
             resume_at = {"epoch": self.epoch, "step": self.step}
         on_main(lambda: self.runlog.open(self.cfg, resume_at, self.carried), self.dist)
-        self._handlers = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         history: List[Dict[str, Any]] = []
         try:
             while self.epoch <= tc.epochs:
@@ -338,8 +357,4 @@ class Trainer:
             barrier(self.dist)
             return {"final": final, "history": history, "steps": self.step}
         finally:
-            for s, h in self._handlers.items():
-                signal.signal(s, h)
-            self._handlers = {}
             self.runlog.close()
-            shutdown(self.dist)
