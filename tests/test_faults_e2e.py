@@ -143,7 +143,8 @@ import torch
 from rdfa_s6.errors import DiskFullError, UserError
 from rdfa_s6.train.dist import hold_run_folder, on_main, process_group, raise_together
 
-info = contextlib.ExitStack().enter_context(process_group(torch.device("cpu")))
+group = contextlib.ExitStack()  # the process group, for the whole script
+info = group.enter_context(process_group(torch.device("cpu")))
 out = {}
 def attempt(name, fn):
     try:
