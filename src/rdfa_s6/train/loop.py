@@ -48,7 +48,7 @@ from .dist import (
     DistInfo,
     all_reduce_sum,
     barrier,
-    broadcast_message,
+    broadcast_error,
     device_of,
     dist_info_from_env,
     hold_run_folder,
@@ -266,12 +266,16 @@ class Trainer:
         DiskFullError (on every process) when the run log could not be written."""
         if not self.log_failed:
             return TrainingInterrupted(self.stop_requested, folder, self._where())
-        message = None
+        error = None
         if self.dist.is_main:
-            message = (f"{self.runlog.failure}; stopped at {self._where()}; resume point saved in {folder} (with "
-                       f"the {len(self.runlog.unlogged)} record(s) not logged); free space and continue with the "
-                       f"same command and --resume")
-        return DiskFullError(broadcast_message(message, self.dist) or "")
+            failure = self.runlog.failure
+            error = DiskFullError(
+                f"{failure}; stopped at {self._where()}; resume point saved in {folder} (with the "
+                f"{len(self.runlog.unlogged)} record(s) not logged); free space and continue with the same command "
+                f"and --resume", failure.path if failure else None, failure.reason if failure else "")
+        shared = broadcast_error(error, self.dist)
+        assert isinstance(shared, DiskFullError)  # rank 0's, rebuilt with its path and reason
+        return shared
 
     def _train_epoch(self, progress: Optional[TrainProgress]) -> int:
         """The remaining iterations of ``self.epoch``; returns how many ran. Stops early when asked to."""
