@@ -221,9 +221,9 @@ def test_segments_beyond_the_features_give_no_positive_point(hand_trainer):
                                                                       trainer.train_set[edge]])
     trainer.model.eval()  # points and masks do not depend on the mode; drop path would need a step
     with torch.no_grad():
-        out = trainer.model(batch["feats"], batch["mask"])
+        out = trainer.model(batch.feats, batch.mask)
     trainer.model.train()
-    cls_t, _ = assign_batch(out.points, batch["segments"], batch["labels"], trainer.data.num_classes,
+    cls_t, _ = assign_batch(out.points, batch.segments, batch.labels, trainer.data.num_classes,
                             trainer.cfg.train.center_sample_radius)
     positive, valid = cls_t.sum(-1) > 0, torch.cat(out.masks, dim=1)
     assert positive[0].any() and not (positive[0] & valid[0]).any()   # "beyond": positives only in padding

@@ -29,7 +29,7 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
     def batches():
         report(progress, 0, len(dataset))
         for done, batch in enumerate(loader, 1):
-            yield {**batch, "feats": batch["feats"].to(device), "mask": batch["mask"].to(device)}
+            yield batch.to(device)
             report(progress, done, len(dataset))
 
     external = None

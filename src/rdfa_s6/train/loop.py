@@ -37,6 +37,7 @@ from torch import nn
 
 from ..checkpoint import latest_checkpoint, save_checkpoint
 from ..config import Config
+from ..data.batch import Batch
 from ..data.dataset import Collate, TALDataset, load_batches
 from ..data.prepare import PreparedData, prepare_data
 from ..errors import DiskFullError, UserError
@@ -166,7 +167,7 @@ class Trainer:
         return True
 
     # ---- one iteration -----------------------------------------------------------------------------------
-    def train_step(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+    def train_step(self, batch: Batch) -> Dict[str, Any]:
         """One iteration on this process's share of a global batch (``self.step`` is its 0-based index)."""
         lr = self.schedule.apply(self.optimizer, self.step)
         losses = self._losses(batch)
@@ -182,18 +183,19 @@ class Trainer:
         self.step += 1
         return stats
 
-    def _losses(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    def _losses(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Forward (autocast in ``--precision``), label assignment and the losses of this process's samples,
         normalised by the positives of the global batch (docs/model.md §4.2)."""
         tc = self.cfg.train
-        feats, mask = batch["feats"].to(self.device), batch["mask"].to(self.device)
+        feats, mask = batch.feats.to(self.device), batch.mask.to(self.device)
         first = self.dist.rank * (tc.batch_size // self.dist.world_size)
         self.drop_path.begin(self.step, range(first, first + feats.shape[0]))
         dtype = PRECISIONS[self.opts.precision]
         with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
             out = self.net(feats, mask)
         # label assignment (docs/model.md §4.1): cls [B, M, K] and reg [B, M, 2] targets
-        cls_t, reg_t = assign_batch(out.points, batch["segments"], batch["labels"], self.data.num_classes,
+        assert batch.segments is not None and batch.labels is not None, "a training batch carries targets"
+        cls_t, reg_t = assign_batch(out.points, batch.segments, batch.labels, self.data.num_classes,
                                     tc.center_sample_radius)
         return detection_losses([x.float() for x in out.cls_logits], [x.float() for x in out.offsets], out.masks,
                                 cls_t, reg_t, self.normaliser, tc.label_smoothing, tc.loss_weight,
@@ -251,7 +253,7 @@ class Trainer:
         return self.stopping
 
     # ---- the loop ----------------------------------------------------------------------------------------
-    def _loader(self, batches: List[List[int]]) -> Iterator[Dict[str, Any]]:
+    def _loader(self, batches: List[List[int]]) -> Iterator[Batch]:
         per_rank = self.cfg.train.batch_size // self.dist.world_size
         r = self.dist.rank
         local = [b[r * per_rank : (r + 1) * per_rank] for b in batches]
