@@ -68,7 +68,7 @@ def test_building_a_trainer_a_model_and_a_detector_changes_nothing(tiny_data, tm
     with unchanged("a Trainer"):
         trainer = Trainer(load_config("demo", overrides=TINY_OVERRIDES),
                           TrainOptions(out_dir=tmp_path / "run", data_root=tiny_data, progress=False))
-    assert trainer.dist == dist.DistInfo(0, 2, 0) and trainer.net is trainer.model
+    assert trainer.dist == dist.DistInfo(0, 2, 0) and trainer.learner.net is trainer.model
     monkeypatch.delenv("WORLD_SIZE")
     cfg = load_config("demo", TINY_MODEL)
     with unchanged("a model"):

@@ -95,21 +95,21 @@ def _run(args: argparse.Namespace) -> int:
     generate(out / "data", spec)
     cfg = load_config("demo", overrides=overrides)
     print(f"[2/4] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
-    trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=out / "data", progress=not args.no_progress))
+    trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=out / "data", progress=not args.no_progress,
+                                        validate=False))  # the demo tests the final model instead
     with stop_on_signals(trainer.request_stop):
-        trainer.run(progress=TrainBars(cfg.train.epochs))
+        result = trainer.run(progress=TrainBars(cfg.train.epochs))
     train_seconds = time.perf_counter() - start
     print("[3/4] testing the final EMA model on the test split")
-    model = trainer.ema.module.eval()
-    results, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.test_split,
-                                      precision=args.precision)
+    model, cfg = result.model.eval(), result.config
+    results, metrics = evaluate_split(model, cfg, result.data, cfg.data.test_split, precision=args.precision)
     atomic_write_json(out / "results.json", results)
     atomic_write_json(out / "metrics.json", metrics)
     print("[4/4] report")
     figures = _figures(out, results, metrics)
-    _viewer(out, trainer.cfg.data.test_split, metrics)
+    _viewer(out, cfg.data.test_split, metrics)
     total = time.perf_counter() - start
-    report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick)
+    report = _report(metrics, cfg.train.epochs, train_seconds, total, figures, args.quick)
     atomic_write_bytes(out / "report.md", report.encode("utf-8"))
     print(format_table(metrics))
     print(f"\ndone in {total:.0f} s. Report: {out / 'report.md'}\n  metrics: {out / 'metrics.json'}\n"

@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(cfg, args: argparse.Namespace) -> int:
-    from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
     from ..train.signals import stop_on_signals
     from ._progress import TrainBars
@@ -79,25 +78,15 @@ def _train(cfg, args: argparse.Namespace) -> int:
                         max_skipped=args.max_skipped,
                         checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     trainer = Trainer(cfg, opts)
-    evaluate_fn = None
-    if trainer.cfg.data.val_split:
-        every = max(1, trainer.cfg.train.epochs // 5)
-
-        def evaluate_fn(model, epoch):
-            if epoch % every and epoch != trainer.cfg.train.epochs:
-                return None
-            _, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.val_split)
-            return metrics
-
-    try:
+    try:  # validation on the preset's validation split is the trainer's (rdfa_s6.train.validation)
         with stop_on_signals(trainer.request_stop):  # the process is the CLI's: its signals too
-            summary = trainer.run(evaluate_fn, TrainBars(trainer.cfg.train.epochs))
+            result = trainer.run(progress=TrainBars(trainer.cfg.train.epochs))
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:
             print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in {stop.folder}; "
                   f"continue with the same command and --resume", file=sys.stderr)
         return stop.status
-    if summary["final"] is not None:
-        print(f"final EMA model: {summary['final']}")
+    if result.final is not None:
+        print(f"final EMA model: {result.final}")
     return 0
