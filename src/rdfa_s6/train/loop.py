@@ -105,11 +105,10 @@ class Trainer:
         self.cfg = cfg = dataclasses.replace(cfg, data=dataclasses.replace(
             cfg.data, input_dim=self.data.input_dim, num_classes=num_classes))
         # the initial weights are drawn from torch's generator seeded with train.seed, as they always were, but
-        # in a fork of it: run() seeds the global generators and continues from where the initialisation left it
+        # in a fork of it (build_detector leaves the global generator as it was); run() seeds the global ones
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(tc.seed)
             self.model = build_detector(cfg, self.data.input_dim, self.data.num_classes).to(self.device)
-            self._torch_rng_after_init = torch.get_rng_state()
         self.train_set = TALDataset(self.data.annotations.split(cfg.data.train_split), self.data.reader, cfg.data,
                                     training=True, seed=tc.seed)
         self.iters_per_epoch = len(self.train_set) // tc.batch_size
@@ -282,10 +281,10 @@ class Trainer:
                 return self._run(evaluate_fn, progress if self.opts.progress and self.dist.is_main else None)
 
     def _start(self) -> None:
-        """What a run does to the process: seed the global generators (torch's continues from where the model's
-        initialisation left it) and, under torchrun, wrap the model for data parallelism."""
+        """What a run does to the process: seed the global generators (nothing in training draws from them: drop
+        path is keyed, batches and crops have generators of their own) and, under torchrun, wrap the model for
+        data parallelism."""
         seed_everything(self.cfg.train.seed)
-        torch.set_rng_state(self._torch_rng_after_init)
         if self.dist.enabled and self.learner.net is self.model:
             self.learner.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
