@@ -112,6 +112,25 @@ def test_stop_on_signals_asks_once_then_restores_the_handlers():
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+def test_the_train_command_installs_its_handlers_for_the_run_only(tiny_data, tmp_path, monkeypatch):
+    from rdfa_s6.cli import main as cli_main
+    from rdfa_s6.train import signals
+
+    installed: list = []
+    real = signals.stop_on_signals
+
+    def spy(request_stop, *args):
+        installed.append({s: signal.getsignal(s) for s in signals.STOP_SIGNALS})
+        return real(request_stop, *args)
+
+    monkeypatch.setattr(signals, "stop_on_signals", spy)
+    before = {s: signal.getsignal(s) for s in signals.STOP_SIGNALS}
+    assert cli_main(["train", "demo", "--data-root", str(tiny_data), "--out", str(tmp_path / "run"),
+                     "--no-progress", *TINY_OVERRIDES]) == 0
+    assert installed == [before]  # installed once, around the run
+    assert {s: signal.getsignal(s) for s in before} == before  # and restored
+
+
 def test_the_process_group_is_left_when_the_run_raises(monkeypatch):
     calls: list = []
     state = {"up": False}
