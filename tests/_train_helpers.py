@@ -173,9 +173,9 @@ class CodePayload:
 
 def poison_losses(monkeypatch, bad_steps) -> None:
     """Make the loss NaN at the given 0-based iterations (a test hook; one loss call per iteration)."""
-    from rdfa_s6.train import loop
+    from rdfa_s6.train import step
 
-    real, calls = loop.detection_losses, {"n": 0}
+    real, calls = step.detection_losses, {"n": 0}
 
     def poisoned(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -184,4 +184,4 @@ def poison_losses(monkeypatch, bad_steps) -> None:
         calls["n"] += 1
         return out
 
-    monkeypatch.setattr(loop, "detection_losses", poisoned)
+    monkeypatch.setattr(step, "detection_losses", poisoned)

@@ -131,7 +131,7 @@ def test_training_dataset_warns_and_follows_gt_clip(data_dir, caplog):
         dataset = TALDataset(data.annotations.split("training"), data.reader, cfg.data, training=True)
     assert "duration" not in caplog.text
     sample = dataset[0]
-    assert sample["video_id"] == "synth_training_0000"
+    assert sample["meta"].video_id == "synth_training_0000"
     untouched = TALDataset(data.annotations.split("training"), data.reader, cfg.data, training=False)[0]
     length = sample["feats"].shape[1]
     assert float(untouched["segments"][:, 1].max()) > length + 2
@@ -201,9 +201,9 @@ def test_infer_feeds_the_model_as_training_did(run_dir, tmp_path, capsys, monkey
 
     def fake_predict_batch(model, batch, cfg, names, external=None, precision="fp32"):
         assert precision == "auto"  # infer's default --precision reaches the predictor
-        seen.append((batch["feats"].shape, batch["mask"].sum().item(), batch["meta"][0], dict(names)))
-        meta = batch["meta"][0]
-        return {meta["video_id"]: [{"segment": [0.0, meta["duration"]], "label": names[0], "label_id": 0,
+        seen.append((batch.feats.shape, batch.mask.sum().item(), batch.meta[0], dict(names)))
+        meta = batch.meta[0]
+        return {meta.video_id: [{"segment": [0.0, meta.duration], "label": names[0], "label_id": 0,
                                     "score": 0.5}]}
 
     monkeypatch.setattr(api, "predict_batch", fake_predict_batch)
@@ -212,9 +212,9 @@ def test_infer_feeds_the_model_as_training_did(run_dir, tmp_path, capsys, monkey
     code, _, err = cli(capsys, "infer", ckpt, tmp_path / "v.npy", "--fps", "10", "--out", tmp_path / "d.json")
     assert code == 0, err
     (shape, valid, meta, names), = seen
-    assert meta["duration"] == pytest.approx((19 * 4 + 16) / 10)
+    assert meta.duration == pytest.approx((19 * 4 + 16) / 10)
     assert valid == steps and shape[1] == 10
-    assert meta["feat_stride"] == pytest.approx(stride) and meta["num_frames"] == pytest.approx(window)
+    assert meta.feat_stride == pytest.approx(stride) and meta.num_frames == pytest.approx(window)
     assert sorted(names.values()) == ["Jump", "Throw"]
 
 

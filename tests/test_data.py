@@ -87,10 +87,11 @@ def test_dataset_training_crops_are_reproducible(synth_root):
         assert len(s["segments"]) == len(s["labels"])
         if len(s["segments"]):
             assert (s["segments"] >= -0.01).all() and (s["segments"] <= t).all()
-        assert s["feat_stride"] == 4.0 and s["num_frames"] == 16.0 and s["fps"] == 30.0
+        assert s["meta"].feat_stride == 4.0 and s["meta"].num_frames == 16.0 and s["meta"].fps == 30.0
     batch = Collate(cfg.max_seq_len, 32, training=True)(first[:2])
-    assert batch["feats"].shape == (2, SMALL.dim, cfg.max_seq_len)
-    assert batch["mask"][0, 0].sum() == first[0]["feats"].shape[1]
+    assert batch.feats.shape == (2, SMALL.dim, cfg.max_seq_len) and batch.mask.dtype == torch.bool
+    assert batch.mask[0, 0].sum() == first[0]["feats"].shape[1]
+    assert batch.meta == [first[0]["meta"], first[1]["meta"]] and batch.segments[1] is first[1]["segments"]
 
 
 def test_dataset_inference_samples_are_whole_videos(synth_root):
@@ -100,7 +101,7 @@ def test_dataset_inference_samples_are_whole_videos(synth_root):
     ds = TALDataset(split_records(ann, "test"), reader, cfg, training=False)
     for i, rec in enumerate(ds.records):
         s = ds[i]
-        assert s["video_id"] == rec.video_id
+        assert s["meta"].video_id == rec.video_id
         torch.testing.assert_close(s["feats"], reader.load(rec.video_id))
         expected = seconds_to_steps(rec.segments, 30.0, 4.0, 16.0).astype(np.float32)
         np.testing.assert_allclose(s["segments"].numpy(), expected.reshape(-1, 2))

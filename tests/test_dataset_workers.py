@@ -36,7 +36,7 @@ def test_a_bad_sample_raises_its_one_line_error_from_a_worker_too(poisoned, work
     seen = []
     with pytest.raises(SampleError) as raised:
         for batch in load_batches(dataset, collate, batch_size=1, num_workers=workers):
-            seen.append(batch["meta"][0]["video_id"])
+            seen.append(batch.meta[0].video_id)
     assert str(raised.value) == direct  # the worker's message, not PyTorch's traceback text
     assert "Traceback" not in str(raised.value) and seen == [dataset.records[0].video_id]
 

@@ -44,10 +44,14 @@ def stubbed(monkeypatch, tmp_path):
 
     class Trainer:
         def __init__(self, cfg_, opts):
-            self.cfg, self.data, self.ema = cfg, None, SimpleNamespace(module=SimpleNamespace(eval=lambda: "model"))
+            self.cfg = cfg
+
+        def request_stop(self, why):
+            pass
 
         def run(self, progress=None):
-            return {}
+            return SimpleNamespace(final=None, history=[], steps=0, model=SimpleNamespace(eval=lambda: "model"),
+                                   config=cfg, data=None)
 
     def evaluate_split(model, cfg_, data, split, progress=None, precision="fp32"):
         seen["precision"].append(precision)

@@ -322,7 +322,7 @@ def test_a_full_disk_during_training_stops_in_one_line_and_resume_matches(where,
     options = {"checkpoint_every": 1} if where == "checkpoint" else {}
     with monkeypatch.context() as patch:
         if where == "metrics":
-            _fail_at(patch, runlog, "_append", 2)
+            _fail_at(patch, runlog, "append_whole", 2)
         elif where == "tensorboard":
             _fail_at(patch, SummaryWriter, "add_scalar", 6 * 2 + 3 + 1)  # 6 per train record, 3 per epoch
         else:
@@ -362,10 +362,10 @@ def test_the_command_line_reports_a_run_log_failure_in_one_line(tiny_data, tmp_p
 
     from _train_helpers import child_env
 
-    code = ("import errno, os, sys\nfrom rdfa_s6.train import runlog\nreal, calls = runlog._append, [0]\n"
+    code = ("import errno, os, sys\nfrom rdfa_s6.train import runlog\nreal, calls = runlog.append_whole, [0]\n"
             "def failing(fd, data):\n    calls[0] += 1\n    if calls[0] == 4:\n"
             "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n    return real(fd, data)\n"
-            "runlog._append = failing\nfrom rdfa_s6.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+            "runlog.append_whole = failing\nfrom rdfa_s6.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     run = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-c", code, "train", "demo", "--data-root", str(tiny_data), "--out",
                            str(run), "--no-progress", "--log-every", "1", *TINY_OVERRIDES],

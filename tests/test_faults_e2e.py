@@ -137,20 +137,21 @@ def test_torchrun_ranks_stop_together_when_rank_0_fills_the_disk(tmp_path, tmp_p
 
 
 _DIST_SCRIPT = """
-import errno, json, os, sys
+import contextlib, errno, json, os, sys
 from pathlib import Path
 import torch
 from rdfa_s6.errors import DiskFullError, UserError
-from rdfa_s6.train.dist import hold_run_folder, init_distributed, on_main, raise_together
+from rdfa_s6.train.dist import hold_run_folder, on_main, process_group, raise_together
 
-info = init_distributed(torch.device("cpu"))
+group = contextlib.ExitStack()  # the process group, for the whole script
+info = group.enter_context(process_group(torch.device("cpu")))
 out = {}
 def attempt(name, fn):
     try:
         fn()
         out[name] = "ok"
-    except UserError as err:
-        out[name] = "error: " + str(err)
+    except UserError as err:  # a DiskFullError keeps its path and reason on every rank
+        out[name] = "error: " + str(err) + (f" [{err.path} | {err.reason}]" if isinstance(err, DiskFullError) else "")
 
 def held():
     with hold_run_folder(Path(sys.argv[1]), info):
@@ -158,13 +159,14 @@ def held():
 
 def rank0_disk_full():
     def write():
-        raise DiskFullError("cannot write run/x: the disk is full (ENOSPC)")
+        raise DiskFullError("cannot write run/x: the disk is full (ENOSPC)", "run/x", "the disk is full (ENOSPC)")
     on_main(write, info)
 
 attempt("held", held)
 attempt("free", lambda: on_main(lambda: None, info))
 attempt("rank0", rank0_disk_full)
-attempt("rank1", lambda: raise_together(UserError("shard 1 failed") if info.rank == 1 else None, info))
+attempt("rank1", lambda: raise_together(UserError("shard 1 failed: the disk is fine") if info.rank == 1 else None,
+                                        info))
 attempt("none", lambda: raise_together(None, info))
 print(json.dumps(out), flush=True)
 """
@@ -197,5 +199,5 @@ def test_distributed_helpers_give_every_rank_the_same_verdict(tmp_path):
     assert got["held"] == (f"error: {folder} is in use by another process (PID {holder.pid}: rdfa-s6 first); wait "
                            f"for it to finish or stop it, or choose another folder")
     assert got["free"] == "ok" and got["none"] == "ok"
-    assert got["rank0"] == "error: cannot write run/x: the disk is full (ENOSPC)"
-    assert got["rank1"] == "error: shard 1 failed"
+    assert got["rank0"] == "error: cannot write run/x: the disk is full (ENOSPC) [run/x | the disk is full (ENOSPC)]"
+    assert got["rank1"] == "error: shard 1 failed: the disk is fine"  # a UserError, whatever its text says

@@ -69,12 +69,14 @@ def test_the_detector_network_has_its_own_name_and_inference_calls_the_module(ti
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
     calls = []
     model.register_forward_hook(lambda module, args, out: calls.append(len(args)))
-    batch = {"feats": torch.randn(1, 4, 32), "mask": torch.ones(1, 1, 32, dtype=torch.bool),
-             "meta": [{"video_id": "v", "fps": 30.0, "duration": 4.0, "feat_stride": 4.0, "num_frames": 16.0}]}
+    from rdfa_s6.data.batch import Batch, VideoMeta
+
+    batch = Batch(torch.randn(1, 4, 32), torch.ones(1, 1, 32, dtype=torch.bool),
+                  [VideoMeta(video_id="v", fps=30.0, duration=4.0, feat_stride=4.0, num_frames=16.0)])
     predict_batch(model, batch, tiny_cfg.infer, {0: "a", 1: "b"})
     assert calls == [2]
     with torch.no_grad():
-        a, b = model(batch["feats"], batch["mask"]), model.forward_raw(batch["feats"], batch["mask"])
+        a, b = model(batch.feats, batch.mask), model.forward_raw(batch.feats, batch.mask)
     assert all(torch.equal(x, y) for x, y in zip(a.cls_logits, b.cls_logits))
 
 

@@ -76,8 +76,10 @@ def test_an_explicit_slow_bf16_warns_once_not_once_per_batch(cpu_flags, monkeypa
                                "model.regression_ranges=[[0,4],[4,8],[8,10000]]", "data.max_seq_len=32",
                                "model.stem.chan_pool_len=8"])
     model = build_detector(cfg, input_dim=4, num_classes=2).eval()
-    batch = {"feats": torch.randn(1, 4, 32), "mask": torch.ones(1, 1, 32, dtype=torch.bool),
-             "meta": [{"video_id": "v", "fps": 30.0, "duration": 4.0, "feat_stride": 4.0, "num_frames": 16.0}]}
+    from rdfa_s6.data.batch import Batch, VideoMeta
+
+    batch = Batch(torch.randn(1, 4, 32), torch.ones(1, 1, 32, dtype=torch.bool),
+                  [VideoMeta(video_id="v", fps=30.0, duration=4.0, feat_stride=4.0, num_frames=16.0)])
     with caplog.at_level("WARNING", logger="rdfa_s6.precision"):
         for _ in range(3):
             predict_batch(model, batch, cfg.infer, {0: "a", 1: "b"}, precision="bf16")

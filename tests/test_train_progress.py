@@ -42,7 +42,7 @@ def test_training_reports_each_iteration_and_epoch_to_the_callback_and_prints_no
     assert kinds == [("start", 1, 0, 2), ("iteration", 1, 1, 2), ("iteration", 1, 2, 2),
                      ("start", 2, 0, 2), ("iteration", 2, 1, 2), ("iteration", 2, 2, 2)]
     epochs = [e for e in progress.events if e[0] == "epoch"]
-    assert epochs == [("epoch", r["epoch"], round(r["loss"], 6)) for r in summary["history"]]
+    assert epochs == [("epoch", r["epoch"], round(r["loss"], 6)) for r in summary.history]
     assert [e[0] for e in progress.events].index("epoch") == 3  # after the epoch's iterations
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""  # the library prints nothing; the CLI draws the callback

@@ -20,6 +20,7 @@ from rdfa_s6.data.prepare import prepare_data
 from rdfa_s6.data.skiplist import read_skip_list, resolve_skip_file
 from rdfa_s6.errors import DataError
 from rdfa_s6.infer import runner
+from rdfa_s6.train.assign import assign_batch
 from rdfa_s6.train.loop import Trainer, TrainOptions
 from rdfa_s6.train.optim import WarmupCosine
 
@@ -220,9 +221,10 @@ def test_segments_beyond_the_features_give_no_positive_point(hand_trainer):
                                                                       trainer.train_set[edge]])
     trainer.model.eval()  # points and masks do not depend on the mode; drop path would need a step
     with torch.no_grad():
-        out = trainer.model(batch["feats"], batch["mask"])
+        out = trainer.model(batch.feats, batch.mask)
     trainer.model.train()
-    cls_t, _ = trainer._targets(out.points, batch)
+    cls_t, _ = assign_batch(out.points, batch.segments, batch.labels, trainer.data.num_classes,
+                            trainer.cfg.train.center_sample_radius)
     positive, valid = cls_t.sum(-1) > 0, torch.cat(out.masks, dim=1)
     assert positive[0].any() and not (positive[0] & valid[0]).any()   # "beyond": positives only in padding
     assert (positive[1] & valid[1]).any()                              # "edge": positives inside

@@ -16,7 +16,7 @@ rows cover.
 The pipeline (features -> model input -> padded batch on the model's device -> network -> decode -> NMS ->
 optional score fusion -> seconds) is the one ``rdfa-s6 infer``, ``test``, ``train`` (validation) and ``demo``
 use: the dataset path builds its batches with the same :func:`rdfa_s6.data.dataset.model_input` and
-:func:`rdfa_s6.data.transforms.pad_batch`, and every path ends in :func:`rdfa_s6.infer.predictor.predict_batch`.
+:meth:`rdfa_s6.data.batch.Batch.pad`, and every path ends in :func:`rdfa_s6.infer.predictor.predict_batch`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .checkpoint import META_FILE, load_detector, read_meta, resolve_model_dir
 from .config import Config
-from .data.transforms import pad_batch
+from .data.batch import Batch
 from .errors import DataError, UserError
 from .formats import meta as metadata
 from .formats.scores import score_array
@@ -232,9 +232,9 @@ class Detector:
         results: Dict[str, List[Detection]] = {}
         for group in same_length_groups(prepared, batch_size, self.config.data.max_seq_len,
                                         self.model.max_div_factor):
-            feats, mask = pad_batch([p.feats for p in group], self.config.data.max_seq_len,
+            batch = Batch.pad([p.feats for p in group], [p.meta for p in group], self.config.data.max_seq_len,
                                     self.model.max_div_factor, training=False)
-            batch = {"feats": feats.to(self.device), "mask": mask.to(self.device), "meta": [p.meta for p in group]}
+            batch = batch.to(self.device)
             fused = {p.video_id: external[p.video_id] for p in group if p.video_id in external}
             plain = [p for p in group if p.video_id not in fused]
             if plain:

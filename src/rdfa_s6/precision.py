@@ -174,5 +174,5 @@ def devices_here() -> List[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-__all__ = ["AUTOCAST_DTYPES", "BF16Support", "PRECISIONS", "TRAIN_CHOICES", "TRAIN_PRECISIONS", "autocast", "autocast_dtype",
-           "bf16_support", "cpu_bf16_support", "describe", "devices_here", "resolve_precision"]
+__all__ = ["AUTOCAST_DTYPES", "BF16Support", "PRECISIONS", "TRAIN_CHOICES", "TRAIN_PRECISIONS", "autocast",
+           "autocast_dtype", "bf16_support", "cpu_bf16_support", "describe", "devices_here", "resolve_precision"]

@@ -106,16 +106,16 @@ def _run(args: argparse.Namespace) -> int:
     stages = 5 if video else 4
     data = _video_data(args, out) if video else _feature_data(args, out)
     data_seconds = time.perf_counter() - start
-    trainer = _train(args, out, data, stages)
+    trained = _train(args, out, data, stages)
     train_seconds = time.perf_counter() - start - data_seconds
-    split = trainer.cfg.data.test_split
-    results, metrics = _test(args, out, trainer, split, stages)
+    split = trained.config.data.test_split
+    results, metrics = _test(args, out, trained, split, stages)
     print(f"[{stages}/{stages}] report")
     example = _example(out, args.precision) if video else None
     figures = _figures(out, results, metrics, split)
     _viewer(out, split, metrics, videos_dir=data.videos)
     total = time.perf_counter() - start
-    report = _report(metrics, trainer.cfg.train.epochs, train_seconds, total, figures, args.quick, split)
+    report = _report(metrics, trained.config.train.epochs, train_seconds, total, figures, args.quick, split)
     report = report.replace("Synthetic data", data.description, 1)
     if example is not None:
         report += (f"\nOne command from a video file to detections: `rdfa-s6 infer {out / 'run'} {example} "
@@ -159,25 +159,28 @@ def _video_data(args: argparse.Namespace, out: Path) -> DemoData:
 
 
 def _train(args: argparse.Namespace, out: Path, data: DemoData, stages: int) -> Any:
-    """Train the ``demo`` preset on ``data`` into OUT/run; returns the Trainer."""
+    """Train the ``demo`` preset on ``data`` into OUT/run (no validation: the demo tests the final model); returns
+    the :class:`~rdfa_s6.train.loop.TrainResult`. Ctrl-C or SIGTERM saves a resume point, as in ``train``."""
     from ..config import load_config
     from ..train.loop import Trainer, TrainOptions
+    from ..train.signals import stop_on_signals
     from ._progress import TrainBars
 
     cfg = load_config("demo", overrides=data.overrides)
     print(f"[{stages - 2}/{stages}] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
-    trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=data.root, progress=not args.no_progress))
-    trainer.run(progress=TrainBars(cfg.train.epochs))
-    return trainer
+    trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=data.root, progress=not args.no_progress,
+                                        validate=False))
+    with stop_on_signals(trainer.request_stop):
+        return trainer.run(progress=TrainBars(cfg.train.epochs))
 
 
-def _test(args: argparse.Namespace, out: Path, trainer: Any, split: str, stages: int) -> Tuple[dict, dict]:
+def _test(args: argparse.Namespace, out: Path, trained: Any, split: str, stages: int) -> Tuple[dict, dict]:
     """The one test stage: the final EMA model on ``split`` in ``--precision``; OUT/results.json, metrics.json."""
     from ..atomic import atomic_write_json
     from ..infer.runner import evaluate_split
 
     print(f"[{stages - 1}/{stages}] testing the final EMA model on the {split} split")
-    results, metrics = evaluate_split(trainer.ema.module.eval(), trainer.cfg, trainer.data, split,
+    results, metrics = evaluate_split(trained.model.eval(), trained.config, trained.data, split,
                                       precision=args.precision)
     atomic_write_json(out / "results.json", results)
     atomic_write_json(out / "metrics.json", metrics)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import UserError
     from ..outputs import check_outputs
-    from ..train.dist import device_of, hold_run_folder, init_distributed
+    from ..train.dist import device_of, hold_run_folder, process_group
 
     in_range(args.max_skipped, "--max-skipped", 1, 10**6, "a number of steps")
     in_range(args.checkpoint_every, "--checkpoint-every", 0, 10**9, "a number of iterations")
@@ -72,15 +72,15 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out.is_dir():
         raise UserError(f"--resume: run folder {args.out} not found")
     # the run folder is this process's (rank 0's under torchrun) before anything is read or written
-    with hold_run_folder(args.out, init_distributed(device_of(args.device))):
+    with process_group(device_of(args.device)) as info, hold_run_folder(args.out, info):
         if not args.resume and (args.out / "checkpoints").exists():
             raise UserError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         return _train(cfg, args)
 
 
 def _train(cfg, args: argparse.Namespace) -> int:
-    from ..infer.runner import evaluate_split
     from ..train.loop import Trainer, TrainingInterrupted, TrainOptions
+    from ..train.signals import stop_on_signals
     from ._progress import TrainBars
 
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
@@ -88,24 +88,15 @@ def _train(cfg, args: argparse.Namespace) -> int:
                         max_skipped=args.max_skipped,
                         checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     trainer = Trainer(cfg, opts)
-    evaluate_fn = None
-    if trainer.cfg.data.val_split:
-        every = max(1, trainer.cfg.train.epochs // 5)
-
-        def evaluate_fn(model, epoch):
-            if epoch % every and epoch != trainer.cfg.train.epochs:
-                return None
-            _, metrics = evaluate_split(model, trainer.cfg, trainer.data, trainer.cfg.data.val_split)
-            return metrics
-
-    try:
-        summary = trainer.run(evaluate_fn, TrainBars(trainer.cfg.train.epochs))
+    try:  # validation on the preset's validation split is the trainer's (rdfa_s6.train.validation)
+        with stop_on_signals(trainer.request_stop):  # the process is the CLI's: its signals too
+            result = trainer.run(progress=TrainBars(trainer.cfg.train.epochs))
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:
             print(f"rdfa-s6 train: {stop.signame}: stopped at {stop.where}; resume point saved in "
                   f"{shown(stop.folder)}; continue with the same command and --resume", file=sys.stderr)
         return stop.status
-    if summary["final"] is not None:
-        print(f"final EMA model: {printable(summary['final'])}")
+    if result.final is not None:
+        print(f"final EMA model: {printable(result.final)}")
     return 0

@@ -1,8 +1,8 @@
 """The TAL dataset: videos of one split -> samples in feature steps -> padded batches.
 
-    sample = {"video_id", "feats" [C, T] float32, "segments" [N, 2] float32 feature steps, "labels" [N] int64,
-              "fps", "duration" (s), "feat_stride", "num_frames" (frames, after any resize)}
-    batch  = {"feats" [B, C, T], "mask" [B, 1, T] bool, "segments"/"labels": lists, "meta": list of dicts}
+    sample = {"feats" [C, T] float32, "segments" [N, 2] float32 feature steps, "labels" [N] int64,
+              "meta": VideoMeta (video_id, fps, duration (s), feat_stride, num_frames (frames, after any resize))}
+    batch  = Batch (feats [B, C, T], mask [B, 1, T] bool, meta, segments/labels: lists), see data/batch.py
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from torch.utils.data import DataLoader, Dataset
 from ..config.schema import DataConfig
 from ..errors import DataError
 from .annotations import AnnotationSet, VideoRecord
+from .batch import Batch, VideoMeta
 from .coords import seconds_to_steps
 from .features import FeatureReader
-from .transforms import pad_batch, random_crop, resize_to_length, resized_stride
+from .transforms import random_crop, resize_to_length, resized_stride
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class _Guarded(Dataset):
             return SampleFailure(str(err))
 
 
-def load_batches(dataset: "TALDataset", collate: "Collate", **loader_options: Any) -> Iterator[Dict[str, Any]]:
+def load_batches(dataset: "TALDataset", collate: "Collate", **loader_options: Any) -> Iterator[Batch]:
     """The batches of a ``DataLoader(dataset, collate_fn=collate, **loader_options)``; a sample's DataError, also
     in a worker process, is raised here as :class:`SampleError` with its one-line message."""
     for batch in DataLoader(_Guarded(dataset), collate_fn=collate, **loader_options):
@@ -145,14 +146,11 @@ class TALDataset(Dataset):
             feats, segments, labels = random_crop(feats, segments, labels, cfg.max_seq_len, cfg.trunc_thresh,
                                                   cfg.crop_ratio, rng)
         return {
-            "video_id": rec.video_id, "feats": feats,
+            "feats": feats,
             "segments": torch.as_tensor(segments, dtype=torch.float32).reshape(-1, 2),
             "labels": torch.as_tensor(labels, dtype=torch.int64),
-            "fps": float(fps), "duration": rec.duration, "feat_stride": float(stride), "num_frames": float(num_frames),
+            "meta": VideoMeta(rec.video_id, float(fps), rec.duration, float(stride), float(num_frames)),
         }
-
-
-META_KEYS = ("video_id", "fps", "duration", "feat_stride", "num_frames")
 
 
 class Collate:
@@ -162,16 +160,13 @@ class Collate:
         self.max_seq_len, self.max_div_factor, self.training = max_seq_len, max_div_factor, training
 
     def __call__(self, samples: List[Dict[str, Any]]) -> Any:
-        """The batch (see the module docstring), or the first :class:`SampleFailure` among ``samples``."""
+        """The :class:`Batch` of ``samples``, or the first :class:`SampleFailure` among them."""
         failed = [s for s in samples if isinstance(s, SampleFailure)]
         if failed:
             return failed[0]
-        feats, mask = pad_batch([s["feats"] for s in samples], self.max_seq_len, self.max_div_factor, self.training)
-        return {
-            "feats": feats, "mask": mask,
-            "segments": [s["segments"] for s in samples], "labels": [s["labels"] for s in samples],
-            "meta": [{k: s[k] for k in META_KEYS} for s in samples],
-        }
+        return Batch.pad([s["feats"] for s in samples], [s["meta"] for s in samples], self.max_seq_len,
+                         self.max_div_factor, self.training, segments=[s["segments"] for s in samples],
+                         labels=[s["labels"] for s in samples])
 
 
 def split_records(annotations: AnnotationSet, split: str) -> List[VideoRecord]:

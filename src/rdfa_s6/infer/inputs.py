@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..config.schema import DataConfig
+from ..data.batch import Batch, VideoMeta
 from ..data.coords import covered_seconds
 from ..data.dataset import model_input
 from ..data.features import EXTENSIONS, FeatureReader
@@ -30,12 +31,11 @@ FeatureInput = Union[np.ndarray, Tensor, str, Path]
 
 @dataclass
 class Prepared:
-    """One video made ready for the network: ``feats`` [C, T'] (after downsampling/resizing) and its meta
-    (``video_id``, ``fps``, ``feat_stride`` and ``num_frames`` in frames, ``duration`` in seconds)."""
+    """One video made ready for the network: ``feats`` [C, T'] (after downsampling/resizing) and its meta."""
 
     video_id: str
     feats: Tensor
-    meta: Dict[str, Any]
+    meta: VideoMeta
 
 
 def prepare_video(video_id: str, feats: FeatureInput, data: DataConfig, input_dim: int, fps: Optional[float],
@@ -60,9 +60,7 @@ def prepare_video(video_id: str, feats: FeatureInput, data: DataConfig, input_di
     rate = data.downsample_rate
     tensor = tensor[:, ::rate]  # as FeatureReader does with data.downsample_rate in training
     tensor, eff_stride, num_frames = model_input(tensor, data, file_stride * rate, clip)
-    meta = {"video_id": video_id, "fps": float(fps), "feat_stride": eff_stride, "num_frames": num_frames,
-            "duration": duration}
-    return Prepared(video_id, tensor, meta)
+    return Prepared(video_id, tensor, VideoMeta(video_id, float(fps), duration, eff_stride, num_frames))
 
 
 def as_features(video_id: str, feats: FeatureInput, input_dim: int) -> Tensor:
@@ -106,10 +104,6 @@ def same_length_groups(prepared: List[Prepared], batch_size: int, max_seq_len: i
     return [groups[length][i] for length, i in order]
 
 
-def batch_rows(batch: Mapping[str, Any], chosen: List[Prepared], group: List[Prepared]) -> Dict[str, Any]:
+def batch_rows(batch: Batch, chosen: List[Prepared], group: List[Prepared]) -> Batch:
     """The rows of ``batch`` (built from ``group``) that belong to ``chosen``."""
-    if len(chosen) == len(group):
-        return dict(batch)
-    index = torch.tensor([group.index(p) for p in chosen], device=batch["feats"].device)
-    return {"feats": batch["feats"].index_select(0, index), "mask": batch["mask"].index_select(0, index),
-            "meta": [p.meta for p in chosen]}
+    return batch.rows([group.index(p) for p in chosen])

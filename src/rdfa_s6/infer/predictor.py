@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config.schema import InferConfig
+from ..data.batch import Batch, VideoMeta
 from ..precision import autocast
 from .decode import select_candidates, to_seconds
 from .fusion import fuse_video
@@ -21,11 +22,11 @@ Detection = Dict[str, Any]
 
 
 def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: List[Tensor], points: List[Tensor],
-                      meta: Mapping[str, Any], cfg: InferConfig, label_names: Mapping[int, str],
+                      meta: VideoMeta, cfg: InferConfig, label_names: Mapping[int, str],
                       external: Optional[Mapping[str, np.ndarray]] = None) -> List[Detection]:
     """One video's detections. Per level: cls_logits [T_l, K], offsets [T_l, 2], masks [T_l], points [T_l, 4].
 
-    ``meta`` holds ``video_id``, ``fps``, ``duration`` (s), ``feat_stride`` and ``num_frames`` (frames).
+    ``meta``: where the video's feature steps sit in time (seconds, frames).
     """
     segs, scores, labels = select_candidates(cls_logits, offsets, masks, points, cfg.pre_nms_thresh,
                                              cfg.pre_nms_topk, cfg.duration_thresh)
@@ -39,10 +40,9 @@ def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: Li
         order = torch.argsort(scores, descending=True, stable=True)[: cfg.max_seg_num]
         segs, scores, labels = segs[order], scores[order], labels[order]
     if external is not None:
-        segs, scores, labels = fuse_video(meta["video_id"], segs, scores, external, num_pred=cfg.max_seg_num,
+        segs, scores, labels = fuse_video(meta.video_id, segs, scores, external, num_pred=cfg.max_seg_num,
                                           topk=cfg.ext_topk)
-    seconds = to_seconds(segs.double().cpu().numpy(), meta["fps"], meta["feat_stride"], meta["num_frames"],
-                         meta["duration"])
+    seconds = to_seconds(segs.double().cpu().numpy(), meta.fps, meta.feat_stride, meta.num_frames, meta.duration)
     out = []
     for (start, end), score, label in zip(seconds.tolist(), scores.tolist(), labels.tolist()):
         name = label_names.get(int(label), f"class_{int(label)}")
@@ -52,24 +52,24 @@ def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: Li
 
 
 @torch.no_grad()
-def predict_batch(model: nn.Module, batch: Mapping[str, Any], cfg: InferConfig, label_names: Mapping[int, str],
+def predict_batch(model: nn.Module, batch: Batch, cfg: InferConfig, label_names: Mapping[int, str],
                   external: Optional[Mapping[str, np.ndarray]] = None,
                   precision: str = "fp32") -> Dict[str, List[Detection]]:
-    """Detections for every video of a padded batch (``feats`` [B, C, T], ``mask`` [B, 1, T], ``meta``).
+    """Detections for every video of a padded :class:`~rdfa_s6.data.batch.Batch`.
 
     ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`); decoding runs in float32.
     """
-    with autocast(batch["feats"].device, precision):
-        out = model(batch["feats"], batch["mask"])  # the module: hooks, compile and wrappers apply
+    with autocast(batch.feats.device, precision):
+        out = model(batch.feats, batch.mask)  # the module: hooks, compile and wrappers apply
     results = {}
-    for i, meta in enumerate(batch["meta"]):
-        results[meta["video_id"]] = postprocess_video(
+    for i, meta in enumerate(batch.meta):
+        results[meta.video_id] = postprocess_video(
             [x[i].float() for x in out.cls_logits], [x[i].float() for x in out.offsets], [x[i] for x in out.masks],
             list(out.points), meta, cfg, label_names, external)
     return results
 
 
-def predict(model: nn.Module, batches: Iterable[Mapping[str, Any]], cfg: InferConfig, label_names: Mapping[int, str],
+def predict(model: nn.Module, batches: Iterable[Batch], cfg: InferConfig, label_names: Mapping[int, str],
             external: Optional[Mapping[str, np.ndarray]] = None, precision: str = "fp32") -> Dict[str, Any]:
     """Run ``model`` (put in eval mode) over ``batches`` in ``precision``; returns an ActivityNet results dict."""
     was_training = model.training

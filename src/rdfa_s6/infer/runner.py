@@ -30,7 +30,7 @@ def predict_split(model: nn.Module, cfg: Config, data: PreparedData, split: str,
     def batches():
         report(progress, 0, len(dataset))
         for done, batch in enumerate(loader, 1):
-            yield {**batch, "feats": batch["feats"].to(device), "mask": batch["mask"].to(device)}
+            yield batch.to(device)
             report(progress, done, len(dataset))
 
     external = None
@@ -51,9 +51,10 @@ def evaluate_split(model: nn.Module, cfg: Config, data: PreparedData, split: str
 
     with torch.no_grad():
         results = predict_split(model, cfg, data, split, progress, precision)
-    device = next(model.parameters()).device
-    # every table of these numbers says how they were computed (evaluate reads it back from the results file)
-    results["computed_with"] = {"precision": resolve_precision(precision, device), "device": str(device)}
+    params = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    if params is not None:  # every table of these numbers says how they were computed (evaluate reads it back)
+        results["computed_with"] = {"precision": resolve_precision(precision, params.device),
+                                    "device": str(params.device)}
     if cfg.data.class_agnostic and not cfg.infer.ext_score_file:
         # class-agnostic detections carry the label "action": evaluate as proposals of one class
         gt = _agnostic_gt(data)

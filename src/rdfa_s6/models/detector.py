@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, List, NamedTuple, Optional
 
+import torch
 from torch import Tensor, nn
 
 from ..config.schema import Config
@@ -90,7 +91,10 @@ class DetectorNet(nn.Module):
 
 def build_detector(cfg: Config, input_dim: Optional[int] = None, num_classes: Optional[int] = None) -> DetectorNet:
     """The detector described by ``cfg``; ``input_dim``/``num_classes`` override ``cfg.data`` (e.g. inferred
-    from the data). A class-agnostic config always has one class."""
+    from the data). A class-agnostic config always has one class.
+
+    The initial weights are drawn from a copy of torch's global CPU generator: building a model leaves the
+    global random state as it was (seed it, or ``torch.random.fork_rng``, to choose the initialisation)."""
     input_dim = input_dim if input_dim is not None else cfg.data.input_dim
     if input_dim is None:
         raise ConfigError("the feature dimension is unknown: set data.input_dim or infer it from the data")
@@ -101,11 +105,12 @@ def build_detector(cfg: Config, input_dim: Optional[int] = None, num_classes: Op
     if num_classes is None:
         raise ConfigError("the number of classes is unknown: set data.num_classes or infer it from the annotations")
     m = cfg.model
-    backbone = build_encoder(m, int(input_dim), cfg.chan_pool_len)
-    return DetectorNet(
-        backbone, m.embed_dim, int(input_dim), int(num_classes), cfg.data.max_seq_len, m.max_buffer_len_factor,
-        m.regression_ranges, m.head.num_layers, m.head.kernel_size, m.head.prior_prob, list(m.head.empty_cls),
-    )
+    with torch.random.fork_rng(devices=[]):  # leaves torch's global generator as it was
+        backbone = build_encoder(m, int(input_dim), cfg.chan_pool_len)
+        return DetectorNet(
+            backbone, m.embed_dim, int(input_dim), int(num_classes), cfg.data.max_seq_len, m.max_buffer_len_factor,
+            m.regression_ranges, m.head.num_layers, m.head.kernel_size, m.head.prior_prob, list(m.head.empty_cls),
+        )
 
 
 def deprecated_name(module: str, name: str) -> Any:

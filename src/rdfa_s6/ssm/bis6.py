@@ -20,7 +20,6 @@ Parameter names follow Mamba (``in_proj``, ``conv1ds.{i}``, ``x_proj``, ``dt_pro
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, List, Optional, Protocol, Sequence, Tuple, Union
 
 import torch
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .scan import resolve_backend, selective_scan
+from .settings import fused_setting, scan_backend_setting
 
 BC_SOURCES = ("first", "per_kernel")
 AGGREGATIONS = ("concat", "sum")
@@ -47,11 +47,14 @@ class BiS6(nn.Module):
         freeze_dwconv: keep the depthwise convs at their initial values (the official training never
             updated them, docs/model.md §4.7).
         dt_min, dt_max, dt_init_floor: range of the initial step sizes (docs/model.md §3.3).
-        scan_backend: selective-scan backend, None for automatic (see :func:`rdfa_s6.ssm.selective_scan`).
+        scan_backend: selective-scan backend, None for ``$RDFA_S6_SCAN`` or else automatic
+            (:mod:`rdfa_s6.ssm.settings`, :func:`rdfa_s6.ssm.selective_scan`).
+        fused: on CPU, when the scan backend resolves to ``native``, run through the fused kernels of
+            :mod:`rdfa_s6.ssm.fused` (same values and gradients, none of the flips and layout copies); False
+            for the reference composition of torch ops; None for ``$RDFA_S6_FUSED`` (default on).
 
-    On CPU, when the scan backend resolves to ``native``, the mixer runs through the fused kernels of
-    :mod:`rdfa_s6.ssm.fused` (same values and gradients, none of the flips and layout copies); set the
-    attribute ``fused = False`` (or ``$RDFA_S6_FUSED=0``) for the reference composition of torch ops.
+    Both settings are read when the mixer is built (the attributes ``scan_backend`` and ``fused``), never from
+    the environment at each forward.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class BiS6(nn.Module):
         dt_max: float = 0.1,
         dt_init_floor: float = 1e-4,
         scan_backend: Optional[str] = None,
+        fused: Optional[bool] = None,
     ) -> None:
         super().__init__()
         if bc_source not in BC_SOURCES:
@@ -81,8 +85,8 @@ class BiS6(nn.Module):
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.bc_source, self.kernel_aggregation = bc_source, kernel_aggregation
-        self.scan_backend = scan_backend
-        self.fused = os.environ.get("RDFA_S6_FUSED", "1").strip() not in ("0", "false", "no")
+        self.scan_backend: str = scan_backend_setting(scan_backend)
+        self.fused: bool = fused_setting(fused)
         n, num_k = self.d_inner, len(self.kernel_sizes)
 
         self.in_proj = nn.Linear(d_model, 4 * n, bias=False)
@@ -194,6 +198,7 @@ def make_bis6(
     kernel_aggregation: str = "concat",
     freeze_dwconv: bool = False,
     scan_backend: Optional[str] = None,
+    fused: Optional[bool] = None,
 ) -> BiS6:
     """A (FA-)Bi-S6 mixer [B, L, d_model] -> [B, L, d_model]; the keyword settings are :class:`BiS6`'s."""
     return BiS6(
@@ -205,6 +210,7 @@ def make_bis6(
         kernel_aggregation=kernel_aggregation,
         freeze_dwconv=freeze_dwconv,
         scan_backend=scan_backend,
+        fused=fused,
     )
 
 

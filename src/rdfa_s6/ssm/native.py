@@ -41,6 +41,7 @@ _lock = threading.Lock()
 _lib: Optional[ctypes.CDLL] = None
 _error: Optional[str] = None
 _tried = False
+_mismatch: Optional[BaseException] = None  #: a LayoutMismatch found at load: raised by every later use
 
 
 class _ScanParams(ctypes.Structure):
@@ -80,6 +81,41 @@ class _ConvParams(ctypes.Structure):
     )
 
 
+#: the ctypes mirrors, by their index in ``rdfa_struct_layout`` (csrc/selective_scan.cpp)
+_MIRRORS = (_ScanParams, _ConvParams)
+
+
+class LayoutMismatch(RuntimeError):
+    """A ctypes mirror disagrees with its C struct (a field added, moved or retyped on one side only)."""
+
+
+def mirror_layout(mirror: Any) -> str:
+    """``"size name@offset ..."`` of a ctypes mirror, in the text format of ``rdfa_struct_layout``."""
+    return " ".join([str(ctypes.sizeof(mirror))] + [f"{n}@{getattr(mirror, n).offset}" for n, _t in mirror._fields_])
+
+
+def check_layouts(lib: Any) -> None:
+    """Compare each ctypes mirror with the C side's ``sizeof``/``offsetof`` (``rdfa_struct_layout``); raise
+    :class:`LayoutMismatch` naming the first field that differs."""
+    lib.rdfa_struct_layout.argtypes = [ctypes.c_int]
+    lib.rdfa_struct_layout.restype = ctypes.c_char_p
+    for which, mirror in enumerate(_MIRRORS):
+        c_side = lib.rdfa_struct_layout(which).decode().split()
+        py_side = mirror_layout(mirror).split()
+        if c_side == py_side:
+            continue
+        name = mirror.__name__.lstrip("_")
+        c_f, py_f = next(((c, p) for c, p in zip(c_side[1:], py_side[1:]) if c != p), (None, None))
+        if c_f is not None:
+            first = f"field {c_f} in C, {py_f} in the mirror"
+        elif len(c_side) != len(py_side):
+            first = f"{len(c_side) - 1} fields in C, {len(py_side) - 1} in the mirror"
+        else:
+            first = f"sizeof is {c_side[0]} bytes in C, {py_side[0]} in the mirror"
+        raise LayoutMismatch(f"struct {name} of {_SOURCE.name} does not match its ctypes mirror in native.py "
+                             f"({first}); change both together")
+
+
 def _compiler() -> Optional[str]:
     name = os.environ.get("RDFA_S6_CXX") or os.environ.get("CXX") or "g++"
     return shutil.which(name)
@@ -117,8 +153,12 @@ def _build(cxx: str) -> Path:
 
 
 def _load() -> Optional[ctypes.CDLL]:
-    global _lib, _error, _tried
+    """The library, or None when it cannot be built (a warning says why). A mirror that disagrees with the C
+    side is a bug of this package, not of the machine: LayoutMismatch, at every call."""
+    global _lib, _error, _tried, _mismatch
     with _lock:
+        if _mismatch is not None:
+            raise _mismatch
         if _tried:
             return _lib
         _tried = True
@@ -138,7 +178,12 @@ def _load() -> Optional[ctypes.CDLL]:
             for fn in ("rdfa_conv_kmax", "rdfa_conv_time_block"):
                 getattr(lib, fn).argtypes = []
                 getattr(lib, fn).restype = ctypes.c_int
+            check_layouts(lib)
             _lib = lib
+        except LayoutMismatch as err:
+            _error = str(err)
+            _mismatch = err
+            raise
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
             _error = str(err)
             log.warning("native selective scan unavailable (%s); using the pure-PyTorch 'chunked' scan", _error)

@@ -5,7 +5,7 @@ import os
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -38,16 +38,34 @@ def device_of(name: str) -> torch.device:
     return resolve_device(name, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); a no-op otherwise."""
+def dist_info_from_env() -> DistInfo:
+    """This process's place in a ``torchrun`` launch (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), read from the
+    environment without joining anything; one process (rank 0 of 1) otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    return DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[DistInfo]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1; a no-op otherwise) for the
+    duration of the block, and leave it on the way out, also when the block raises, if this call joined it (a
+    group joined by an enclosing block is left by that block)."""
+    expected = dist_info_from_env()
+    if not expected.enabled:
+        yield expected
+        return
     if device.type == "cuda":  # object collectives (messages) under NCCL go through the current device
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
+        torch.cuda.set_device(expected.local_rank)
+    joined = not dist.is_initialized()
+    if joined:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        yield DistInfo(dist.get_rank(), dist.get_world_size(), expected.local_rank)
+    finally:
+        if joined and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
@@ -63,20 +81,33 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+def error_fields(error: Optional[UserError]) -> Optional[Dict[str, Any]]:
+    """A ``UserError`` as plain fields that can travel between processes: its message, and for a
+    :class:`DiskFullError` its ``path`` and ``reason`` (None: no error)."""
+    if error is None:
+        return None
+    fields: Dict[str, Any] = {"message": str(error)}
+    if isinstance(error, DiskFullError):
+        fields.update(kind="disk_full", path=error.path, reason=error.reason)
+    return fields
 
 
-def broadcast_message(message: Optional[str], info: DistInfo) -> Optional[str]:
-    """Rank 0's ``message`` on every process (None: nothing to report); ``message`` itself with one process."""
+def error_from_fields(fields: Mapping[str, Any]) -> UserError:
+    """The error :func:`error_fields` describes: a DiskFullError (with its path and reason) or a UserError."""
+    if fields.get("kind") == "disk_full":
+        return DiskFullError(fields["message"], fields.get("path"), fields.get("reason", ""))
+    return UserError(fields["message"])
+
+
+def broadcast_error(error: Optional[UserError], info: DistInfo) -> Optional[UserError]:
+    """Rank 0's ``error`` on every process (None: no error), rebuilt from its fields; ``error`` itself on rank 0
+    and with one process."""
     if not info.enabled:
-        return message
-    box = [message]
-    # NCCL moves the pickled message through this rank's GPU (not the current device, which may be GPU 0)
+        return error
+    box = [error_fields(error)]
     device = torch.device("cuda", info.local_rank) if dist.get_backend() == "nccl" else None
     dist.broadcast_object_list(box, src=0, device=device)
-    return box[0]
+    return error if info.is_main or box[0] is None else error_from_fields(box[0])
 
 
 def raise_together(error: Optional[UserError], info: DistInfo) -> None:
@@ -87,14 +118,14 @@ def raise_together(error: Optional[UserError], info: DistInfo) -> None:
         if error is not None:
             raise error
         return
-    messages: list = [None] * info.world_size
-    dist.all_gather_object(messages, None if error is None else str(error))
-    first = next((rank for rank, m in enumerate(messages) if m is not None), None)
+    errors: list = [None] * info.world_size
+    dist.all_gather_object(errors, error_fields(error))
+    first = next((rank for rank, e in enumerate(errors) if e is not None), None)
     if first is None:
         return
     if first == info.rank and error is not None:
         raise error
-    raise (DiskFullError if "the disk is" in messages[first] else UserError)(messages[first])
+    raise error_from_fields(errors[first])
 
 
 def on_main(fn: Callable[[], T], info: DistInfo) -> Optional[T]:
@@ -106,11 +137,9 @@ def on_main(fn: Callable[[], T], info: DistInfo) -> Optional[T]:
             result = fn()
         except UserError as err:
             error = err
-    message = broadcast_message(None if error is None else str(error), info)
-    if error is not None:
-        raise error
-    if message is not None:
-        raise (DiskFullError if "the disk is" in message else UserError)(message)
+    shared = broadcast_error(error, info)
+    if shared is not None:
+        raise shared
     return result
 
 

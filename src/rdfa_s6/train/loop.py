@@ -1,15 +1,21 @@
-"""The training loop (docs/model.md §4.4-4.5): one code path for CPU, CUDA and ``torchrun`` data parallelism.
+"""The run supervisor (docs/model.md §4.4-4.5): one code path for CPU, CUDA and ``torchrun`` data parallelism.
 
-Per iteration: lr from the per-iteration warm-up cosine -> forward -> label assignment -> focal + DIoU losses ->
-backward -> clip -> AdamW step -> EMA update. ``train.epochs`` epochs are run (epochs 1..E). The EMA model is
-what is saved as ``model.safetensors``, evaluated on the validation split (if the preset has one) and reported;
-the test split is never looked at here.
+The learning of one iteration is :class:`rdfa_s6.train.step.Learner`'s (forward, losses, backward, update); the
+:class:`Trainer` runs ``train.epochs`` epochs (1..E) of them and keeps the run: resume points, the run log,
+validation (:mod:`rdfa_s6.train.validation`), agreeing to stop, non-finite steps. The EMA model is what is saved
+as ``model.safetensors``, evaluated on the validation split (if the preset has one) and reported; the test split
+is never looked at here. :meth:`Trainer.run` returns a :class:`TrainResult`.
 
 Reproducibility: batches, crops and drop-path decisions are functions of (seed, epoch, step, position in the
 global batch) only, so a run resumed from any checkpoint, and a run on N processes with the same global batch,
 follow the uninterrupted 1-process run (bit for bit in ``train.deterministic`` mode for resumption; up to
-float summation order across processes). SIGINT/SIGTERM finish the current iteration, save a resume point and
-raise :class:`TrainingInterrupted`.
+float summation order across processes). :meth:`Trainer.request_stop` (the CLI calls it on SIGINT/SIGTERM,
+``rdfa_s6.train.signals``) finishes the current iteration, saves a resume point and raises
+:class:`TrainingInterrupted`.
+
+Constructing a :class:`Trainer` changes nothing in the process (no global seeding, no process group, no signal
+handler); :meth:`Trainer.run` joins the ``torchrun`` process group (left again when it returns or raises) and
+seeds Python's, NumPy's and torch's global generators.
 
 Faults: :meth:`Trainer.run` holds the run folder (``rdfa_s6.runlock``; rank 0 under ``torchrun``), so a second
 process on it is refused. A full or read-only disk raises :class:`~rdfa_s6.errors.DiskFullError` on every
@@ -23,47 +29,60 @@ import dataclasses
 import logging
 import signal
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 from torch import nn
 
 from ..checkpoint import latest_checkpoint, save_checkpoint
 from ..config import Config
+from ..data.batch import Batch
 from ..data.dataset import Collate, TALDataset, load_batches
 from ..data.prepare import PreparedData, prepare_data
 from ..errors import DiskFullError, UserError
 from ..models import build_detector
-from ..models.blocks import DropPathKey, key_drop_path
-from ..precision import AUTOCAST_DTYPES as PRECISIONS
 from ..progress import TrainProgress
-from .assign import assign_batch
 from .dist import (
     DistInfo,
     all_reduce_sum,
     barrier,
-    broadcast_message,
+    broadcast_error,
     device_of,
+    dist_info_from_env,
     hold_run_folder,
-    init_distributed,
     on_main,
-    shutdown,
+    process_group,
 )
 from .exceptions import NonFiniteError, TrainingInterrupted
-from .losses import LossNormaliser, detection_losses
 from .nonfinite import NonFinitePolicy
-from .optim import ModelEMA, WarmupCosine, parameter_groups
 from .options import TrainOptions
 from .randomness import deterministic_algorithms, epoch_batches, seed_everything
 from .resume import commit_final, commit_resume_point, load_weights
 from .runlog import RunLog, epoch_record
 from .state import discard_after, read_train_state, write_train_state
+from .step import Learner
+from .validation import EvaluateFn, validation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "TrainOptions", "NonFiniteError", "TrainingInterrupted"]
+__all__ = ["Trainer", "TrainOptions", "TrainResult", "NonFiniteError", "TrainingInterrupted"]
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.run` leaves: ``final`` (the ``final/`` checkpoint folder; None on ranks other than 0),
+    ``history`` (the epoch records of metrics.jsonl written by this run), ``steps`` (iterations done in all),
+    ``model`` (the EMA model, what ``final/`` holds), ``config`` (resolved: ``input_dim`` and ``num_classes``
+    from the data) and ``data`` (the prepared dataset, with its validation and test splits' annotations)."""
+
+    final: Optional[Path]
+    history: List[Dict[str, Any]]
+    steps: int
+    model: nn.Module
+    config: Config
+    data: PreparedData
 
 
 class Trainer:
@@ -73,7 +92,7 @@ class Trainer:
         self.cfg, self.opts = cfg, opts
         opts.check()
         self.device = device_of(opts.device)
-        self.dist: DistInfo = init_distributed(self.device)
+        self.dist: DistInfo = dist_info_from_env()  # joined by run()
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         tc = cfg.train
@@ -85,25 +104,22 @@ class Trainer:
         num_classes = None if cfg.data.class_agnostic else self.data.num_classes
         self.cfg = cfg = dataclasses.replace(cfg, data=dataclasses.replace(
             cfg.data, input_dim=self.data.input_dim, num_classes=num_classes))
-        seed_everything(tc.seed)
-        self.model = build_detector(cfg, self.data.input_dim, self.data.num_classes).to(self.device)
-        self.ema = ModelEMA(self.model, tc.ema_decay)
-        self.drop_path = DropPathKey(tc.seed)  # the training model's drop decisions (the EMA copy only evaluates)
-        key_drop_path(self.model, self.drop_path)
+        # the initial weights are drawn from torch's generator seeded with train.seed, as they always were, but
+        # in a fork of it (build_detector leaves the global generator as it was); run() seeds the global ones
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(tc.seed)
+            self.model = build_detector(cfg, self.data.input_dim, self.data.num_classes).to(self.device)
         self.train_set = TALDataset(self.data.annotations.split(cfg.data.train_split), self.data.reader, cfg.data,
                                     training=True, seed=tc.seed)
         self.iters_per_epoch = len(self.train_set) // tc.batch_size
         if self.iters_per_epoch == 0:
             raise UserError(f"the training split has {len(self.train_set)} videos, fewer than train.batch_size="
                             f"{tc.batch_size}")
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, tc.weight_decay), lr=tc.lr)
-        self.schedule = WarmupCosine.for_epochs(tc.lr, tc.warmup_epochs, tc.epochs, self.iters_per_epoch)
-        self.normaliser = LossNormaliser(tc.loss_norm, tc.init_loss_norm)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=opts.precision == "fp16")
-        self.net: nn.Module = self.model
-        if self.dist.enabled:
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.learner = Learner(self.model, tc, self.iters_per_epoch, self.data.num_classes, opts.precision,
+                               self.device, self.dist)
+        # the learner's parts, by the names the resume points and the tests use
+        self.ema, self.optimizer, self.schedule = self.learner.ema, self.learner.optimizer, self.learner.schedule
+        self.normaliser, self.scaler = self.learner.normaliser, self.learner.scaler
         self.epoch, self.step, self.iter_in_epoch = 1, 0, 0
         self.epoch_losses: List[float] = []  #: losses of this epoch's iterations so far (kept across resumption)
         self.stop_requested: Optional[int] = None  #: the signal received by this process
@@ -112,7 +128,6 @@ class Trainer:
         self.carried: List[Dict[str, Any]] = []  #: records a resumed run must log first (RunLog.unlogged)
         self.nonfinite = NonFinitePolicy(opts.nonfinite, opts.max_skipped)
         self.runlog = RunLog(opts.out_dir, enabled=self.dist.is_main)
-        self._handlers: Dict[int, Any] = {}
 
     # ---- resume points -----------------------------------------------------------------------------------
     def _where(self) -> str:
@@ -162,77 +177,25 @@ class Trainer:
         return True
 
     # ---- one iteration -----------------------------------------------------------------------------------
-    def train_step(self, batch: Dict[str, Any]) -> Dict[str, Any]:
-        """One iteration on this process's share of a global batch (``self.step`` is its 0-based index)."""
-        lr = self.schedule.apply(self.optimizer, self.step)
-        losses = self._losses(batch)
-        grad_norm = self._backward(losses["loss"])
-        total = self._agree(losses)
-        stats: Dict[str, Any] = {"loss": float(total[0]), "cls_loss": float(total[1]), "reg_loss": float(total[2]),
-                                 "lr": lr, "grad_norm": float(grad_norm), "num_pos": float(losses["num_pos"])}
-        finite = bool(torch.isfinite(total).all()) and bool(torch.isfinite(grad_norm))
-        if finite or self.opts.precision == "fp16":  # fp16: the GradScaler skips such steps itself
-            self._update()
+    def train_step(self, batch: Batch) -> Dict[str, Any]:
+        """One iteration on this process's share of a global batch (``self.step`` is its 0-based index); the
+        all-reduce of its losses carries the stop flags too, so all processes agree whether to stop after it."""
+        stats, flags = self.learner.step(batch, self.step, self._stop_flags)
+        self._note_stop(flags)
+        if stats.get("skipped"):  # --on-nonfinite: stop (NonFiniteError), or go on with the gradients dropped
+            where = (f"step {self.step + 1} (epoch {self.epoch}, iteration {self.iter_in_epoch + 1} of "
+                     f"{self.iters_per_epoch})")
+            self.nonfinite.bad_step(where, stats["loss"], stats["grad_norm"], latest_checkpoint(self.opts.out_dir))
         else:
-            self._skip(stats)
+            self.nonfinite.good_step()
         self.step += 1
         return stats
 
-    def _losses(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-        """Forward (autocast in ``--precision``), label assignment and the losses of this process's samples,
-        normalised by the positives of the global batch (docs/model.md §4.2)."""
-        tc = self.cfg.train
-        feats, mask = batch["feats"].to(self.device), batch["mask"].to(self.device)
-        first = self.dist.rank * (tc.batch_size // self.dist.world_size)
-        self.drop_path.begin(self.step, range(first, first + feats.shape[0]))
-        dtype = PRECISIONS[self.opts.precision]
-        with torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext():
-            out = self.net(feats, mask)
-        cls_t, reg_t = self._targets(out.points, batch)
-        return detection_losses([x.float() for x in out.cls_logits], [x.float() for x in out.offsets], out.masks,
-                                cls_t, reg_t, self.normaliser, tc.label_smoothing, tc.loss_weight,
-                                reduce=lambda t: all_reduce_sum(t, self.dist))
-
-    def _targets(self, points: List[torch.Tensor], batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Label assignment (docs/model.md §4.1): cls [B, M, K] and reg [B, M, 2] targets of ``batch``."""
-        return assign_batch(points, batch["segments"], batch["labels"], self.data.num_classes,
-                            self.cfg.train.center_sample_radius)
-
-    def _backward(self, loss: torch.Tensor) -> torch.Tensor:
-        """Gradients of the global batch's loss, unscaled (fp16) and clipped; returns their norm before clipping."""
-        clip = self.cfg.train.clip_grad
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss * self.dist.world_size).backward()  # DDP averages gradients: make them the sum
-        self.scaler.unscale_(self.optimizer)
-        return torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip if clip > 0 else float("inf"))
-
-    def _agree(self, losses: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """The global ``[loss, cls_loss, reg_loss]``. The same all-reduce carries the stop flags, so that all
-        processes agree whether to stop after this iteration (:meth:`_note_stop`)."""
-        terms = torch.stack([losses[k].detach().cpu() for k in ("loss", "cls_loss", "reg_loss")])
-        total = all_reduce_sum(torch.cat([terms, self._stop_flags()]).to(self.device), self.dist)
-        self._note_stop(total[3:])
-        return total[:3]
-
-    def _update(self) -> None:
-        """Apply the gradients: AdamW step (through the GradScaler) and EMA update."""
-        self.nonfinite.good_step()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.ema.update(self.model)
-
-    def _skip(self, stats: Dict[str, Any]) -> None:
-        """A non-finite loss or gradient: stop (NonFiniteError) or drop the gradients, as ``--on-nonfinite`` says."""
-        where = (f"step {self.step + 1} (epoch {self.epoch}, iteration {self.iter_in_epoch + 1} of "
-                 f"{self.iters_per_epoch})")
-        self.nonfinite.bad_step(where, stats["loss"], stats["grad_norm"], latest_checkpoint(self.opts.out_dir))
-        self.optimizer.zero_grad(set_to_none=True)
-        stats["skipped"] = True
-
     # ---- agreeing to stop --------------------------------------------------------------------------------
-    def _handle_signal(self, signum: int, _frame: Any) -> None:
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        """Ask this process to stop: all processes finish the current iteration, save a resume point and raise
+        TrainingInterrupted (naming ``signum``). Safe to call from a signal handler (it only sets a flag)."""
         self.stop_requested = signum
-        signal.signal(signum, self._handlers.get(signum, signal.SIG_DFL))  # a second signal acts at once
 
     def _stop_flags(self) -> torch.Tensor:
         """This process's ``[signal received, run log not writable]`` as 0./1. (CPU)."""
@@ -249,7 +212,7 @@ class Trainer:
         return self.stopping
 
     # ---- the loop ----------------------------------------------------------------------------------------
-    def _loader(self, batches: List[List[int]]) -> Iterator[Dict[str, Any]]:
+    def _loader(self, batches: List[List[int]]) -> Iterator[Batch]:
         per_rank = self.cfg.train.batch_size // self.dist.world_size
         r = self.dist.rank
         local = [b[r * per_rank : (r + 1) * per_rank] for b in batches]
@@ -264,12 +227,16 @@ class Trainer:
         DiskFullError (on every process) when the run log could not be written."""
         if not self.log_failed:
             return TrainingInterrupted(self.stop_requested, folder, self._where())
-        message = None
+        error = None
         if self.dist.is_main:
-            message = (f"{self.runlog.failure}; stopped at {self._where()}; resume point saved in {folder} (with "
-                       f"the {len(self.runlog.unlogged)} record(s) not logged); free space and continue with the "
-                       f"same command and --resume")
-        return DiskFullError(broadcast_message(message, self.dist) or "")
+            failure = self.runlog.failure
+            error = DiskFullError(
+                f"{failure}; stopped at {self._where()}; resume point saved in {folder} (with the "
+                f"{len(self.runlog.unlogged)} record(s) not logged); free space and continue with the same command "
+                f"and --resume", failure.path if failure else None, failure.reason if failure else "")
+        shared = broadcast_error(error, self.dist)
+        assert isinstance(shared, DiskFullError)  # rank 0's, rebuilt with its path and reason
+        return shared
 
     def _train_epoch(self, progress: Optional[TrainProgress]) -> int:
         """The remaining iterations of ``self.epoch``; returns how many ran. Stops early when asked to."""
@@ -294,22 +261,40 @@ class Trainer:
                 self.save()
         return done
 
-    def run(self, evaluate_fn: Optional[Callable] = None, progress: Optional[TrainProgress] = None) -> Dict[str, Any]:
-        """Train; ``evaluate_fn(ema_model, epoch) -> metrics dict`` is called for validation if given, and
-        ``progress`` (on the main process, unless ``opts.progress`` is False) after every iteration and epoch.
+    def run(self, evaluate_fn: Optional[EvaluateFn] = None, progress: Optional[TrainProgress] = None) -> TrainResult:
+        """Train. After each epoch ``evaluate_fn(ema_model, epoch) -> metrics dict`` (or None: not this epoch)
+        validates on the main process; by default (``evaluate_fn`` None) the EMA model is validated on the config's
+        validation split as :mod:`rdfa_s6.train.validation` schedules it, unless ``opts.validate`` is False.
+        ``progress`` (on the main process, unless ``opts.progress`` is False) is called after every iteration and
+        epoch.
 
         Holds ``opts.out_dir`` (FolderBusy if another process does) while it works; in ``train.deterministic``
         mode torch's deterministic algorithms are on meanwhile (and restored after)."""
-        with hold_run_folder(self.opts.out_dir, self.dist), deterministic_algorithms(self.cfg.train.deterministic):
-            return self._run(evaluate_fn, progress if self.opts.progress and self.dist.is_main else None)
+        with process_group(self.device) as joined:
+            if joined != self.dist:
+                raise UserError(f"the process group ({joined}) is not the one torchrun's environment described when "
+                                f"the trainer was built ({self.dist})")
+            self._start()
+            if evaluate_fn is None and self.opts.validate:
+                evaluate_fn = validation(self.cfg, self.data)
+            with hold_run_folder(self.opts.out_dir, self.dist), deterministic_algorithms(self.cfg.train.deterministic):
+                return self._run(evaluate_fn, progress if self.opts.progress and self.dist.is_main else None)
 
-    def _run(self, evaluate_fn: Optional[Callable], progress: Optional[TrainProgress]) -> Dict[str, Any]:
+    def _start(self) -> None:
+        """What a run does to the process: seed the global generators (nothing in training draws from them: drop
+        path is keyed, batches and crops have generators of their own) and, under torchrun, wrap the model for
+        data parallelism."""
+        seed_everything(self.cfg.train.seed)
+        if self.dist.enabled and self.learner.net is self.model:
+            self.learner.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _run(self, evaluate_fn: Optional[EvaluateFn], progress: Optional[TrainProgress]) -> TrainResult:
         tc = self.cfg.train
         resume_at = None
         if self.opts.resume and self.restore():
             resume_at = {"epoch": self.epoch, "step": self.step}
         on_main(lambda: self.runlog.open(self.cfg, resume_at, self.carried), self.dist)
-        self._handlers = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         history: List[Dict[str, Any]] = []
         try:
             while self.epoch <= tc.epochs:
@@ -340,10 +325,6 @@ class Trainer:
             final = on_main(lambda: commit_final(
                 self.opts.out_dir, lambda folder: save_checkpoint(folder, self.ema.module, self.cfg, meta)), self.dist)
             barrier(self.dist)
-            return {"final": final, "history": history, "steps": self.step}
+            return TrainResult(final, history, self.step, self.ema.module, self.cfg, self.data)
         finally:
-            for s, h in self._handlers.items():
-                signal.signal(s, h)
-            self._handlers = {}
             self.runlog.close()
-            shutdown(self.dist)

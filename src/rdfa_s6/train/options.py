@@ -23,6 +23,7 @@ class TrainOptions:
     max_skipped: int = 20  #: with nonfinite="skip": stop after this many non-finite steps in a row (diverged)
     checkpoint_every: int = 0  #: also save a resume point every N iterations (0: end of epoch only)
     log_every: int = 10  #: write a "train" record to metrics.jsonl every N iterations
+    validate: bool = True  #: Trainer.run validates on data.val_split by default (rdfa_s6.train.validation)
 
     def check(self) -> None:
         """Raise UserError for values the command line would not accept."""

@@ -67,7 +67,7 @@ def truncate_metrics(path: Path, epoch: int, step: int, carried: Sequence[Dict[s
     return len(lines) - len(kept)
 
 
-def _append(fd: int, data: bytes) -> None:
+def append_whole(fd: int, data: bytes) -> None:
     """Append ``data`` whole or not at all: after a failed write the file is cut back to its old length."""
     start = os.lseek(fd, 0, os.SEEK_END)
     view = memoryview(data)
@@ -155,7 +155,7 @@ class RunLog:
             return
         assert self.fd is not None
         try:
-            _append(self.fd, (json.dumps(record, allow_nan=False) + "\n").encode("utf-8"))
+            append_whole(self.fd, (json.dumps(record, allow_nan=False) + "\n").encode("utf-8"))
         except OSError as err:
             self._fail(err, self.out_dir / METRICS, [(record, step, True)])
             return

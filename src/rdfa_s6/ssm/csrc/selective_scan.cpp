@@ -20,8 +20,10 @@
 //
 // Built by rdfa_s6/ssm/native.py with g++ -O3 -march=native -fopenmp; no PyTorch headers needed.
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 #include <omp.h>
 
@@ -548,4 +550,39 @@ void rdfa_conv_bwd_f32(const ConvParams* p) { conv_backward<float>(*p); }
 void rdfa_conv_bwd_f64(const ConvParams* p) { conv_backward<double>(*p); }
 int rdfa_conv_kmax() { return CONV_KMAX; }
 int rdfa_conv_time_block() { return conv_time_block(); }
+
+// The layout of struct `which` (0: ScanParams, 1: ConvParams) as text, "size name@offset name@offset ...", the
+// fields in declaration order: native.py compares its ctypes mirrors with it when it loads this library.
+const char* rdfa_struct_layout(int which) {
+#define RDFA_FIELD(S, f) (std::string(" ") + #f + "@" + std::to_string(offsetof(S, f)))
+    static const std::string scan = std::to_string(sizeof(ScanParams))
+        + RDFA_FIELD(ScanParams, batch) + RDFA_FIELD(ScanParams, dim) + RDFA_FIELD(ScanParams, len)
+        + RDFA_FIELD(ScanParams, nstate) + RDFA_FIELD(ScanParams, chunk) + RDFA_FIELD(ScanParams, softplus)
+        + RDFA_FIELD(ScanParams, nthreads) + RDFA_FIELD(ScanParams, u) + RDFA_FIELD(ScanParams, delta)
+        + RDFA_FIELD(ScanParams, A) + RDFA_FIELD(ScanParams, B) + RDFA_FIELD(ScanParams, C)
+        + RDFA_FIELD(ScanParams, D) + RDFA_FIELD(ScanParams, z) + RDFA_FIELD(ScanParams, bias)
+        + RDFA_FIELD(ScanParams, out) + RDFA_FIELD(ScanParams, ckpt) + RDFA_FIELD(ScanParams, dout)
+        + RDFA_FIELD(ScanParams, du) + RDFA_FIELD(ScanParams, ddelta) + RDFA_FIELD(ScanParams, dz)
+        + RDFA_FIELD(ScanParams, dA) + RDFA_FIELD(ScanParams, dB) + RDFA_FIELD(ScanParams, dC)
+        + RDFA_FIELD(ScanParams, dD) + RDFA_FIELD(ScanParams, dbias) + RDFA_FIELD(ScanParams, u_sb)
+        + RDFA_FIELD(ScanParams, u_sl) + RDFA_FIELD(ScanParams, delta_sb) + RDFA_FIELD(ScanParams, delta_sl)
+        + RDFA_FIELD(ScanParams, z_sb) + RDFA_FIELD(ScanParams, z_sl) + RDFA_FIELD(ScanParams, out_sb)
+        + RDFA_FIELD(ScanParams, out_sl) + RDFA_FIELD(ScanParams, dout_sb) + RDFA_FIELD(ScanParams, dout_sl)
+        + RDFA_FIELD(ScanParams, grad_sb) + RDFA_FIELD(ScanParams, grad_sl) + RDFA_FIELD(ScanParams, B_sb)
+        + RDFA_FIELD(ScanParams, B_sn) + RDFA_FIELD(ScanParams, B_sl) + RDFA_FIELD(ScanParams, C_sb)
+        + RDFA_FIELD(ScanParams, C_sn) + RDFA_FIELD(ScanParams, C_sl) + RDFA_FIELD(ScanParams, u_sd)
+        + RDFA_FIELD(ScanParams, delta_sd) + RDFA_FIELD(ScanParams, z_sd) + RDFA_FIELD(ScanParams, out_sd)
+        + RDFA_FIELD(ScanParams, dout_sd) + RDFA_FIELD(ScanParams, grad_sd) + RDFA_FIELD(ScanParams, boff)
+        + RDFA_FIELD(ScanParams, btsl);
+    static const std::string conv = std::to_string(sizeof(ConvParams))
+        + RDFA_FIELD(ConvParams, batch) + RDFA_FIELD(ConvParams, len) + RDFA_FIELD(ConvParams, dim)
+        + RDFA_FIELD(ConvParams, nk) + RDFA_FIELD(ConvParams, kmax) + RDFA_FIELD(ConvParams, nthreads)
+        + RDFA_FIELD(ConvParams, pad) + RDFA_FIELD(ConvParams, ksz) + RDFA_FIELD(ConvParams, x)
+        + RDFA_FIELD(ConvParams, w) + RDFA_FIELD(ConvParams, bias) + RDFA_FIELD(ConvParams, du)
+        + RDFA_FIELD(ConvParams, u) + RDFA_FIELD(ConvParams, dx) + RDFA_FIELD(ConvParams, dw)
+        + RDFA_FIELD(ConvParams, dbias) + RDFA_FIELD(ConvParams, x_sb) + RDFA_FIELD(ConvParams, x_sl)
+        + RDFA_FIELD(ConvParams, x_coff);
+#undef RDFA_FIELD
+    return which == 0 ? scan.c_str() : which == 1 ? conv.c_str() : "";
+}
 }
