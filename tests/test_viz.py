@@ -419,20 +419,26 @@ def test_class_colour_depends_on_the_name_alone(tmp_path: Path, drawn: List[Any]
 
 
 def test_class_colour_clashes_are_settled_by_the_names() -> None:
-    """Two classes with the same own colour: the smaller hash keeps it, the other moves to a free colour; a third
-    class changes neither; more classes than colours still get one each."""
-    from rdfa_s6.viz.colors import PALETTE, class_colors, name_hash, own_color
+    """Two classes with the same own colour: the smaller hash keeps it, the other moves to another family; a
+    class of a third family changes neither; up to 9 classes are of 9 families, up to 27 of 27 colours."""
+    from rdfa_s6.viz.colors import FAMILIES, PALETTE, SHADES, class_colors, name_hash, own_color
+
+    def family(colour: str) -> int:
+        return PALETTE.index(colour) // SHADES
 
     slots: Dict[int, List[str]] = {}
-    for i in range(200):
+    for i in range(300):
         slots.setdefault(name_hash(f"c{i}") % len(PALETTE), []).append(f"c{i}")
     a, b = sorted(next(v for v in slots.values() if len(v) >= 2)[:2], key=name_hash)
-    c = next(v[0] for v in slots.values() if own_color(v[0]) != own_color(a))
     pair = class_colors([b, a])
-    assert pair[a] == own_color(a) and pair[b] != pair[a] and pair[b] in PALETTE
+    assert pair[a] == own_color(a) and family(pair[b]) != family(pair[a])
+    c = next(v[0] for v in slots.values() if family(own_color(v[0])) not in {family(x) for x in pair.values()})
     assert class_colors([c, b, a]) == {**pair, c: own_color(c)}
-    many = class_colors([f"c{i}" for i in range(200)])
-    assert len(set(many.values())) == len(PALETTE) and set(many.values()) <= set(PALETTE)
+    names = [f"c{i}" for i in range(300)]
+    for n in (len(FAMILIES), len(PALETTE)):
+        colours = class_colors(names[:n]).values()
+        assert len({family(x) if n <= len(FAMILIES) else x for x in colours}) == n
+    assert set(class_colors(names).values()) == set(PALETTE)
 
 
 def test_class_ap_value_labels_clear_the_average_line(tmp_path: Path, drawn: List[Any]) -> None:

@@ -74,8 +74,7 @@
     fp.appendChild(table(["category", "count", "% of FP"], rows));
     fp.appendChild(el("div", { "class": "muted" }, plural(err.num_true_positives, "true positive") + " and " +
       plural(err.num_false_positives, "false positive") + " among the " + plural(err.num_considered, "detection") +
-      " considered: the G best-scored detections of each class, G = the class's number of ground-truth events " +
-      "(detections below its G best are not counted)"));
+      " considered: the G best-scored detections of each class, G = the class's number of ground-truth events"));
     box.appendChild(fp);
   }
 

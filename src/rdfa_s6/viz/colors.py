@@ -2,32 +2,39 @@
 page of :mod:`rdfa_s6.report` (which passes the colours in the page's data), whatever the other classes are.
 Plain Python: imports neither matplotlib nor numpy.
 
-The rule (also in docs/viewer.md, "Colours"):
+The palette is 9 hue families (blue, orange, green, red, purple, brown, pink, olive, cyan) of 3 shades each
+(matplotlib's tab10 colour, a dark and a light one). The rule (also in docs/viewer.md, "Colours"):
 
-1. A class's own colour is ``PALETTE[h % len(PALETTE)]``, ``h`` the first 8 bytes of the SHA-256 of its name in
-   UTF-8 (big-endian).
-2. Two classes of one figure or page with the same own colour: the one with the smaller ``h`` (then the smaller
-   name) keeps it; the other takes the next palette colour (cyclically) that no class of the figure owns or has
-   taken, the displaced classes placed in the order of their ``h``. So a class changes colour only when another
-   class of the same figure has the same own colour and wins it, never because of the input order or of a
-   third class.
-3. With more classes than palette colours, the classes left over keep their own colour (shared).
+1. A class's own colour is ``PALETTE[h % 27]``, ``h`` the first 8 bytes of the SHA-256 of its name in UTF-8
+   (big-endian).
+2. Clashes in one figure or page: with at most 9 classes, two classes clash when their own colours are of the
+   same family (two blues are hard to tell apart); with more, when their own colours are the same. Of the
+   classes that clash, the one with the smaller ``h`` keeps its own colour; the others, in the order of their
+   ``h``, move: with at most 9 classes to the same shade of the next family (cyclically) that no class of the
+   figure uses, with more to the next palette colour that no class uses. So a class changes colour only when
+   another class of the same figure clashes with it and has a smaller hash, never because of the input order.
+3. With more than 27 classes, the classes left over keep their own colour (shared).
 """
 from __future__ import annotations
 
 import hashlib
 from typing import Dict, Iterable, List, Set, Tuple
 
-#: distinguishable colours on white (matplotlib's tab10 without grey, the light tab20 shades, the three darker
-#: shades of tab20b and tab20c interleaved by hue), ordered so that neighbours (a displaced class's next colour)
-#: differ in hue
-PALETTE: Tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
-    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5",
-    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1",
-    "#5254a3", "#8ca252", "#bd9e39", "#ad494a", "#a55194", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8",
-    "#6b6ecf", "#b5cf6b", "#e7ba52", "#d6616b", "#ce6dbd", "#9ecae1", "#fdae6b", "#a1d99b", "#bcbddc",
+#: the families, each (tab10 colour, dark, light): neighbours in PALETTE are shades of one family
+FAMILIES: Tuple[Tuple[str, str, str], ...] = (
+    ("#1f77b4", "#08519c", "#aec7e8"),  # blue
+    ("#ff7f0e", "#d95f02", "#ffbb78"),  # orange
+    ("#2ca02c", "#1b5e20", "#98df8a"),  # green
+    ("#d62728", "#a50f15", "#ff9896"),  # red
+    ("#9467bd", "#54278f", "#c5b0d5"),  # purple
+    ("#8c564b", "#5a3a22", "#c49c94"),  # brown
+    ("#e377c2", "#ae017e", "#f7b6d2"),  # pink
+    ("#bcbd22", "#6b6b00", "#dbdb8d"),  # olive
+    ("#17becf", "#0e6f7a", "#9edae5"),  # cyan
 )
+#: every colour, family by family
+PALETTE: Tuple[str, ...] = tuple(c for family in FAMILIES for c in family)
+SHADES = 3
 
 
 def name_hash(name: str) -> int:
@@ -48,22 +55,27 @@ def class_colors(names: Iterable[str]) -> Dict[str, str]:
     result does not depend on the order of ``names``."""
     distinct = list(dict.fromkeys(str(n) for n in names))
     keyed = sorted((name_hash(n), n) for n in distinct)
-    size = len(PALETTE)
+    size, families = len(PALETTE), len(FAMILIES)
+    # the unit of a clash: a family (few classes) or a single colour (more classes than families)
+    group = SHADES if len(keyed) <= families else 1
     used: Set[int] = set()
     out: Dict[str, str] = {}
     losers: List[Tuple[int, str]] = []
-    for h, name in keyed:  # smallest hash first: it wins its own colour
-        if h % size in used:
+    for h, name in keyed:  # smallest hash first: it keeps its own colour
+        if (h % size) // group in {slot // group for slot in used}:
             losers.append((h, name))
         else:
             used.add(h % size)
             out[name] = PALETTE[h % size]
     for h, name in losers:
         own = h % size
-        free = [(own + step) % size for step in range(1, size) if (own + step) % size not in used]
-        if free:
-            used.add(free[0])
-            out[name] = PALETTE[free[0]]
-        else:  # more classes than colours
-            out[name] = PALETTE[own]
+        if group == SHADES:  # the same shade of the next free family (there is one: at most 9 classes)
+            taken = {slot // SHADES for slot in used}
+            family = next((own // SHADES + k) % families for k in range(1, families)
+                          if (own // SHADES + k) % families not in taken)
+            slot = family * SHADES + own % SHADES
+        else:  # the next free colour, or the own colour when all 27 are used
+            slot = next(((own + k) % size for k in range(1, size) if (own + k) % size not in used), own)
+        used.add(slot)
+        out[name] = PALETTE[slot]
     return {name: out[name] for name in distinct}
