@@ -384,7 +384,7 @@ def test_timeline_without_ground_truth_has_no_ground_truth_row(tmp_path: Path) -
 def drawn(monkeypatch: pytest.MonkeyPatch) -> List[Any]:
     """The figures the plots draw, laid out (canvas drawn) just before they are saved and closed; each keeps its
     renderer as ``fig.renderer`` for measuring text."""
-    from rdfa_s6.viz import eval_plots, mpl, timeline
+    from rdfa_s6.viz import eval_plots, mpl, pr_curves, timeline
 
     figures: List[Any] = []
 
@@ -394,7 +394,7 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> List[Any]:
         figures.append(fig)
         return mpl.save_png(fig, out_png, dpi)
 
-    for module in (eval_plots, timeline):
+    for module in (eval_plots, pr_curves, timeline):
         monkeypatch.setattr(module, "save_png", keep)
     return figures
 
@@ -476,6 +476,10 @@ def test_error_breakdown_has_whole_count_ticks_and_says_what_g_is(tmp_path: Path
 def test_counts_in_figures_agree_with_their_noun(tmp_path: Path, drawn: List[Any]) -> None:
     plot_timeline("v", [(1.0, 3.0, "Blink")], [(1.0, 3.0, "Blink", 0.9)], 10.0, tmp_path / "t.png", top_k_per_class=1)
     plot_class_ap({"per_class_AP": {"Blink": [0.5]}}, tmp_path / "a.png")
+    gt = {"database": {"v": {"subset": "test", "annotations": [{"label": "Blink", "segment": [1.0, 3.0]}]}}}
+    plot_pr_curves(gt, {"results": {"v": [{"segment": [1.0, 3.0], "label": "Blink", "score": 0.9}]}},
+                   tmp_path / "pr.png")
     title = drawn[0].axes[0].get_title()
     assert "1 ground-truth event;" in title and "top 1 detection per class" in title
     assert "(1 class)" in drawn[1].axes[0].get_title()
+    assert "over 1 class\n" in drawn[2]._suptitle.get_text()
