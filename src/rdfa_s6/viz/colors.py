@@ -3,7 +3,7 @@ page of :mod:`rdfa_s6.report` (which passes the colours in the page's data), wha
 Plain Python: imports neither matplotlib nor numpy.
 
 The palette is 9 hue families (blue, orange, green, red, purple, brown, pink, olive, cyan) of 3 shades each
-(matplotlib's tab10 colour, a dark and a light one). The rule (also in docs/viewer.md, "Colours"):
+(matplotlib's tab10 colour, a dark and a lighter one). The rule (also in docs/viewer.md, "Colours"):
 
 1. A class's own colour is ``PALETTE[h % 27]``, ``h`` the first 8 bytes of the SHA-256 of its name in UTF-8
    (big-endian).
@@ -20,17 +20,17 @@ from __future__ import annotations
 import hashlib
 from typing import Dict, Iterable, List, Set, Tuple
 
-#: the families, each (tab10 colour, dark, light): neighbours in PALETTE are shades of one family
+#: the families, each (tab10 colour, dark, lighter): no shade so pale that a low score's faint fill vanishes
 FAMILIES: Tuple[Tuple[str, str, str], ...] = (
-    ("#1f77b4", "#08519c", "#aec7e8"),  # blue
-    ("#ff7f0e", "#d95f02", "#ffbb78"),  # orange
-    ("#2ca02c", "#1b5e20", "#98df8a"),  # green
-    ("#d62728", "#a50f15", "#ff9896"),  # red
-    ("#9467bd", "#54278f", "#c5b0d5"),  # purple
-    ("#8c564b", "#5a3a22", "#c49c94"),  # brown
-    ("#e377c2", "#ae017e", "#f7b6d2"),  # pink
-    ("#bcbd22", "#6b6b00", "#dbdb8d"),  # olive
-    ("#17becf", "#0e6f7a", "#9edae5"),  # cyan
+    ("#1f77b4", "#08519c", "#6baed6"),  # blue
+    ("#ff7f0e", "#a63603", "#fd8d3c"),  # orange
+    ("#2ca02c", "#1b5e20", "#74c476"),  # green
+    ("#d62728", "#a50f15", "#f0605d"),  # red
+    ("#9467bd", "#54278f", "#9e9ac8"),  # purple
+    ("#8c564b", "#5a3a22", "#b07a5a"),  # brown
+    ("#e377c2", "#ae017e", "#f768a1"),  # pink
+    ("#bcbd22", "#6b6b00", "#e7ba52"),  # olive
+    ("#17becf", "#0e6f7a", "#4eb3d3"),  # cyan
 )
 #: every colour, family by family
 PALETTE: Tuple[str, ...] = tuple(c for family in FAMILIES for c in family)
