@@ -295,6 +295,10 @@ def test_one_video_page_speaks_in_the_singular_and_explains_g(browser, tmp_path:
     assert "1 true positive and 0 false positives among the 1 detection considered" in summary
     assert "top-G" not in summary and "the G best-scored detections of each class" in summary
     assert "seek" not in p.inner_text("#toolbar") and p.is_hidden("#player")
+    # each summary table fits in its box (the 100.00 of the mAP table's Avg column used to run into the next one)
+    boxes = p.eval_on_selector_all("#summary-body > div", """divs => divs.map(d => [d.getBoundingClientRect().right,
+        d.querySelector('table').getBoundingClientRect().right])""")
+    assert all(table <= box + 0.5 for box, table in boxes), boxes
     page.close()
 
 
