@@ -156,3 +156,38 @@ def test_demo_writes_the_viewer_with_the_metrics_of_its_evaluation(tmp_path: Pat
     data = page_data(path.read_text(encoding="utf-8"))
     assert data["metrics"]["average_mAP"] == metrics["average_mAP"]
     assert data["metrics"]["gt_policy"] == "actionformer"
+
+
+def test_plural() -> None:
+    from rdfa_s6.messages import plural
+
+    assert [plural(n, "video") for n in (0, 1, 2)] == ["0 videos", "1 video", "2 videos"]
+    assert plural(1, "class", "classes") == "1 class" and plural(3, "class", "classes") == "3 classes"
+    assert plural(1, "ground-truth event") == "1 ground-truth event"
+
+
+def test_view_summary_of_one_video_and_one_event(tmp_path: Path, capsys) -> None:
+    gt = {"database": {"v1": {"subset": "test", "duration": 10.0,
+                              "annotations": [{"label": "Blink", "segment": [1.0, 2.0]}]}}}
+    res = {"results": {"v1": [{"segment": [1.0, 2.0], "label": "Blink", "score": 0.9}]}}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    (tmp_path / "videos").mkdir()
+    assert main(["view", "--pred", str(tmp_path / "res.json"), "--gt", str(tmp_path / "gt.json"),
+                 "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "r.html")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("1 detection of 1 video, 0 video files linked: "), first
+
+
+def test_page_colours_are_a_function_of_the_class_name() -> None:
+    """The page data carries each class's colour: the figures' colour of that name, whatever the other classes."""
+    from rdfa_s6.viz.mpl import class_colors
+
+    def colours(labels):
+        res = {"results": {"v": [{"segment": [1.0, 2.0], "label": lab, "score": 0.5} for lab in labels]}}
+        data = build_view_data(load_predictions(res))
+        return dict(zip(data["classes"], data["colors"]))
+
+    one, other = colours(["Blink", "Run"]), colours(["Abseil", "Zebra", "Ünïcødé 跳水", "Blink"])
+    assert one["Blink"] == other["Blink"] == class_colors(["Blink"])["Blink"]
+    assert other == class_colors(other)

@@ -248,6 +248,60 @@ def test_page_without_ground_truth(browser, tmp_path: Path) -> None:
     page.close()
 
 
+def test_seek_hint_only_with_a_video(browser, with_video, tmp_path: Path) -> None:
+    """Videos 0 and 1 have a file, 2 and 3 none: "click a detection: seek the video" shows only with a file."""
+    root, _, _ = with_video
+    page = Page(browser, root / "out" / "report.html", tmp_path / "hint.png")
+    p = page.page
+    for index, linked in ((0, True), (2, False), (1, True), (3, False)):
+        p.locator(f"#index tr[data-video='{index}']").click()
+        assert ("seek the video" in p.inner_text("#toolbar")) is linked, index
+        assert p.is_visible("#player") is linked
+    page.close()
+
+
+def test_lane_colours_are_the_figures_colours_of_the_class_names(browser, with_video, tmp_path: Path) -> None:
+    """Every ground-truth and detection rectangle has the colour rdfa_s6.viz gives its class name."""
+    from rdfa_s6.viz.colors import class_colors
+
+    root, gt, res = with_video
+    page = Page(browser, root / "out" / "report.html", tmp_path / "colours.png")
+    p = page.page
+    page.set_threshold(0.0)
+    names = sorted({a["label"] for v in gt["database"].values() for a in v["annotations"]})
+    want = class_colors(names)
+    for index in range(4):
+        p.locator(f"#index tr[data-video='{index}']").click()
+        vid = p.text_content("#video-title")
+        events = {a["label"] for a in gt["database"][vid]["annotations"]}
+        dets = {d["label"] for d in res["results"][vid]}
+        for kind, labels in (("gt", events), ("det", dets)):
+            fills = set(p.eval_on_selector_all(f"#timeline rect.{kind}", "els => els.map(e => e.getAttribute('fill'))"))
+            assert fills == {want[lab] for lab in labels}, (vid, kind)
+    page.close()
+
+
+def test_one_video_page_speaks_in_the_singular_and_explains_g(browser, tmp_path: Path) -> None:
+    gt = {"database": {"v1": {"subset": "test", "duration": 10.0,
+                              "annotations": [{"label": "Blink", "segment": [1.0, 2.0]}]}}}
+    res = {"results": {"v1": [{"segment": [1.0, 2.0], "label": "Blink", "score": 0.9}]}}
+    write_report(res, tmp_path / "r.html", gt=gt)
+    page = Page(browser, tmp_path / "r.html", tmp_path / "one.png")
+    p = page.page
+    assert p.text_content("#shown-count") == "1 of 1 detection in 1 video"
+    assert p.text_content("#video-info").startswith("1 detection, 1 ground-truth event, AP ")
+    summary = p.inner_text("#summary-body")
+    assert "1 detection, 1 ground-truth event in 1 video of subset 'test'" in summary
+    assert "1 true positive and 0 false positives among the 1 detection considered" in summary
+    assert "top-G" not in summary and "the G best-scored detections of each class" in summary
+    assert "seek" not in p.inner_text("#toolbar") and p.is_hidden("#player")
+    # each summary table fits in its box (the 100.00 of the mAP table's Avg column used to run into the next one)
+    boxes = p.eval_on_selector_all("#summary-body > div", """divs => divs.map(d => [d.getBoundingClientRect().right,
+        d.querySelector('table').getBoundingClientRect().right])""")
+    assert all(table <= box + 0.5 for box, table in boxes), boxes
+    page.close()
+
+
 @pytest.mark.slow
 def test_thumos_sized_result_set_loads(browser, tmp_path: Path) -> None:
     """212 videos x 200 detections, 20 classes, with ground truth: opens without errors; the load time

@@ -376,3 +376,110 @@ def test_timeline_without_ground_truth_has_no_ground_truth_row(tmp_path: Path) -
         plt.subplots = real
     labels = [t.get_text() for t in captured["ax"].get_yticklabels()]
     assert labels == ["a (top 1/1)", "b (top 1/1)"]
+
+
+# ---- issue 22, pictures: colours, ticks, labels, words ------------------------------------------------------
+
+@pytest.fixture()
+def drawn(monkeypatch: pytest.MonkeyPatch) -> List[Any]:
+    """The figures the plots draw, laid out (canvas drawn) just before they are saved and closed; each keeps its
+    renderer as ``fig.renderer`` for measuring text."""
+    from rdfa_s6.viz import eval_plots, mpl, pr_curves, timeline
+
+    figures: List[Any] = []
+
+    def keep(fig, out_png, dpi=120):
+        fig.canvas.draw()
+        fig.renderer = fig.canvas.get_renderer()
+        figures.append(fig)
+        return mpl.save_png(fig, out_png, dpi)
+
+    for module in (eval_plots, pr_curves, timeline):
+        monkeypatch.setattr(module, "save_png", keep)
+    return figures
+
+
+def test_class_colour_depends_on_the_name_alone(tmp_path: Path, drawn: List[Any]) -> None:
+    """Blink has one colour whatever the other classes and their order: in class_colors and in two timelines."""
+    from matplotlib.colors import to_hex
+
+    from rdfa_s6.viz.mpl import class_colors
+
+    first = to_hex(class_colors(["Blink", "Run"])["Blink"])
+    assert to_hex(class_colors(["Run", "Jump", "Swim", "Blink"])["Blink"]) == first
+    names = [f"class{i}" for i in range(30)] + ["Blink", "Ünïcødé 跳水", "$x$"]
+    assert class_colors(names) == class_colors(names[::-1])
+    for names in (["Blink", "Run"], ["Zebra", "Run", "Jump", "Blink"]):
+        plot_timeline("v", [(1.0, 3.0, "Blink")], [(1.0, 3.0, "Blink", 0.9), (5.0, 6.0, "Run", 0.8)], 10.0,
+                      tmp_path / "t.png", class_names=names)
+    legends = [{t.get_text(): to_hex(h.get_facecolor()) for t, h in
+                zip(fig.axes[0].get_legend().get_texts(), fig.axes[0].get_legend().legend_handles)}
+               for fig in drawn]
+    assert legends[0]["Blink"] == legends[1]["Blink"] == first
+
+
+def test_class_colour_clashes_are_settled_by_the_names() -> None:
+    """Two classes with the same own colour: the smaller hash keeps it, the other moves to another family; a
+    class of a third family changes neither; up to 9 classes are of 9 families, up to 27 of 27 colours."""
+    from rdfa_s6.viz.colors import FAMILIES, PALETTE, SHADES, class_colors, name_hash, own_color
+
+    def family(colour: str) -> int:
+        return PALETTE.index(colour) // SHADES
+
+    slots: Dict[int, List[str]] = {}
+    for i in range(300):
+        slots.setdefault(name_hash(f"c{i}") % len(PALETTE), []).append(f"c{i}")
+    a, b = sorted(next(v for v in slots.values() if len(v) >= 2)[:2], key=name_hash)
+    pair = class_colors([b, a])
+    assert pair[a] == own_color(a) and family(pair[b]) != family(pair[a])
+    c = next(v[0] for v in slots.values() if family(own_color(v[0])) not in {family(x) for x in pair.values()})
+    assert class_colors([c, b, a]) == {**pair, c: own_color(c)}
+    names = [f"c{i}" for i in range(300)]
+    for n in (len(FAMILIES), len(PALETTE)):
+        colours = class_colors(names[:n]).values()
+        assert len({family(x) if n <= len(FAMILIES) else x for x in colours}) == n
+    assert set(class_colors(names).values()) == set(PALETTE)
+
+
+def test_class_ap_value_labels_clear_the_average_line(tmp_path: Path, drawn: List[Any]) -> None:
+    """No text on the axes crosses the dashed average line (measured in display coordinates), also a bar
+    ending just short of it and the note of a gap."""
+    per_class = {"Blink": [0.48], "Run": [0.8], "Jump": [0.51], "HighJump": [0.452], "Swim": [0.2]}
+    plot_class_ap({"per_class_AP": per_class, "average_mAP": 0.4935, "tiou_thresholds": [0.5]}, tmp_path / "a.png")
+    many = {f"class{i:03d}": [i / 130] for i in range(120)}
+    plot_class_ap({"per_class_AP": many, "tiou_thresholds": [0.5]}, tmp_path / "b.png", max_classes=30)
+    for fig in drawn:
+        ax = fig.axes[0]
+        renderer = fig.renderer
+        (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        x = ax.transData.transform((line.get_xdata()[0], 0.0))[0]
+        assert len(ax.texts) >= 5
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            assert not box.x0 - 2 < x < box.x1 + 2, (text.get_text(), box, x)
+
+
+def test_error_breakdown_has_whole_count_ticks_and_says_what_g_is(tmp_path: Path, drawn: List[Any]) -> None:
+    errs = {"tiou_threshold": 0.5, "num_true_positives": 1, "num_false_positives": 4,
+            "counts": {"double_detection": 1, "wrong_label": 0, "localization": 2, "confusion": 0, "background": 1}}
+    plot_error_breakdown({"errors": errs}, tmp_path / "err.png")
+    fig = drawn[0]
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+    title = fig._suptitle.get_text()
+    assert "top-G" not in title and "G best-scored detections of each class" in title
+    assert "number of ground-truth events" in title and "1 true positive " in title
+
+
+def test_counts_in_figures_agree_with_their_noun(tmp_path: Path, drawn: List[Any]) -> None:
+    plot_timeline("v", [(1.0, 3.0, "Blink")], [(1.0, 3.0, "Blink", 0.9)], 10.0, tmp_path / "t.png", top_k_per_class=1)
+    plot_class_ap({"per_class_AP": {"Blink": [0.5]}}, tmp_path / "a.png")
+    gt = {"database": {"v": {"subset": "test", "annotations": [{"label": "Blink", "segment": [1.0, 3.0]}]}}}
+    plot_pr_curves(gt, {"results": {"v": [{"segment": [1.0, 3.0], "label": "Blink", "score": 0.9}]}},
+                   tmp_path / "pr.png")
+    title = drawn[0].axes[0].get_title()
+    assert "1 ground-truth event;" in title and "top 1 detection per class" in title
+    assert "(1 class)" in drawn[1].axes[0].get_title()
+    assert "over 1 class\n" in drawn[2]._suptitle.get_text()

@@ -74,3 +74,10 @@ def one_line(message: str, limit: int = 2000) -> str:
     """A whole message made safe to print as one line: the same escapes as :func:`shown`, shortened to ``limit``
     characters. The command line passes every error through it, so no message can split or forge a line."""
     return shown(message, limit)
+
+
+def plural(n: int, word: str, plural_word: str = "") -> str:
+    """``n`` and ``word`` in agreement: ``plural(1, "video")`` is ``"1 video"``, ``plural(2, "video")``
+    ``"2 videos"``; ``plural_word`` for an irregular plural (default: ``word + "s"``). Every count that the
+    figures, the viewer and their commands print goes through it (viewer.js has the same ``plural``)."""
+    return f"{n} {word if n == 1 else plural_word or word + 's'}"

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ..messages import printable, shown
+from ..messages import plural, printable, shown
 from ._common import MAX_TIOU, HelpFormatter, in_range
 from .evaluate import DEFAULT_TIOU
 
@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     info = write_report(args.pred, args.out, gt=args.gt, subset=args.subset, tiou_thresholds=thresholds,
                         gt_policy=args.gt_policy, error_tiou=args.error_tiou, videos_dir=args.videos,
                         title=args.title, threshold=args.threshold)
-    linked = f", {info.num_linked} video file(s) linked" if args.videos is not None else ""
-    print(f"{info.num_detections} detections of {info.num_videos} videos{linked}: {printable(info.path)} "
+    linked = f", {plural(info.num_linked, 'video file')} linked" if args.videos is not None else ""
+    print(f"{plural(info.num_detections, 'detection')} of {plural(info.num_videos, 'video')}{linked}: "
+          f"{printable(info.path)} "
           f"({info.size / 1024:.0f} KiB)")
     if info.metrics is not None:
         from ..eval import format_table

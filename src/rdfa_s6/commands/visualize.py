@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import DataError, UserError
-from ..messages import listed, printable, shown
+from ..messages import listed, plural, printable, shown
 from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, deprecated, in_range, parse_tiou
 
 
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_written(written: List[Path], out: Path) -> int:
-    print(f"{len(written)} files written to {printable(out)}:")
+    print(f"{plural(len(written), 'file')} written to {printable(out)}:")
     for path in written:
         print(f"  {printable(path)}")
     return 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from ..messages import shown
+from ..messages import plural, shown
 from .data import build_view_data, durations, find_videos, relative_url
 from .html import write_html
 
@@ -77,5 +77,5 @@ def write_report(
     data = build_view_data(preds, ground, metrics, video_durations, urls, title=title, threshold=threshold,
                            aligned=aligned)
     size = write_html(out, data)
-    log.info("viewer %s: %d bytes, %d videos", shown(out), size, len(data["videos"]))
+    log.info("viewer %s: %d bytes, %s", shown(out), size, plural(len(data["videos"]), "video"))
     return ReportInfo(out, size, len(data["videos"]), len(preds), len(urls), metrics)

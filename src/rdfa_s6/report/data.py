@@ -23,6 +23,7 @@ from ..eval.predictions import Aligned, Predictions
 from ..formats.annotations import video_durations
 from ..messages import shown
 from ..video.decode import VIDEO_EXTENSIONS
+from ..viz.colors import class_colors
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ def build_view_data(
     detection, by decreasing score), ``gt`` (flat [start_ms, end_ms, class] per event), ``dur`` (seconds or
     None: the page then uses the last segment end), ``src`` (relative URL of the video file or None) and
     ``ap`` (per-video AP averaged over the metrics' thresholds, None without ground truth).
-    ``classes``: ground-truth classes in the evaluator's order, then other predicted labels sorted.
+    ``classes``: ground-truth classes in the evaluator's order, then other predicted labels sorted;
+    ``colors``: each class's ``#rrggbb`` colour (:func:`rdfa_s6.viz.colors.class_colors`: a function of the class
+    name, the same as in the figures of :mod:`rdfa_s6.viz`).
     ``metrics``: the :func:`rdfa_s6.eval.evaluate` keys in ``METRIC_KEYS`` (None without ground truth).
     ``aligned``: the predictions aligned to ``gt``; computed when not given.
     Every number is finite and exact in JavaScript: a time or duration beyond :data:`MAX_TIME_S` is a DataError
@@ -196,12 +199,14 @@ def build_view_data(
     if clipped:
         log.warning("scores beyond +-%g are shown as +-%g in the viewer (the order of the detections is kept): "
                     "%d video(s), the first '%s'", SCORE_LIMIT, SCORE_LIMIT, len(clipped), shown(clipped[0]))
+    colors = class_colors(classes)
     return {
         "version": 1,
         "title": title,
         "scoreScale": SCORE_SCALE,
         "threshold": float(threshold),
         "classes": classes,
+        "colors": [colors[c] for c in classes],
         "videos": videos,
         "numDetections": len(preds),
         "metrics": {k: metrics[k] for k in METRIC_KEYS if k in metrics} if metrics is not None else None,

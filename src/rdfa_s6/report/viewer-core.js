@@ -4,10 +4,8 @@
   var DATA = JSON.parse(document.getElementById("rdfa-data").textContent);
   var SCALE = DATA.scoreScale;
   var SVGNS = "http://www.w3.org/2000/svg";
-  var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-    "#17becf", "#393b79", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
-    "#dbdb8d", "#9edae5", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-    "#756bb1", "#636363"];
+  // each class's colour, computed in Python (rdfa_s6.viz.colors: a function of the class name, the figures' too)
+  var COLORS = DATA.colors;
 
   var $ = function (id) { return document.getElementById(id); };
   var slider = $("threshold"), player = $("player"), svg = $("timeline"), tooltip = $("tooltip");
@@ -15,7 +13,9 @@
                 drawn: 0, lanes: [] };
   var hasGt = DATA.metrics !== null;
 
-  function color(c) { return PALETTE[c % PALETTE.length]; }
+  function color(c) { return COLORS[c]; }
+  /* "1 video", "2 videos": rdfa_s6.messages.plural */
+  function plural(n, word, pluralWord) { return n + " " + (n === 1 ? word : pluralWord || word + "s"); }
   function fmtTime(t) { return t.toFixed(3) + " s"; }
   function fmtPct(v) { return (100 * v).toFixed(2); }
   function el(tag, attrs, text) {

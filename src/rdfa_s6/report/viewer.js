@@ -43,8 +43,9 @@
     thr.forEach(function (t, i) { row.appendChild(cell(m.mAP[i], "mAP." + i, true)); });
     row.appendChild(cell(m.average_mAP, "average_mAP", true));
     sec.appendChild(table(["tIoU"].concat(thr.map(function (t) { return t.toFixed(2); }), ["Avg"]), [row]));
-    sec.appendChild(el("div", { "class": "muted" }, m.num_predictions + " detections, " + m.num_gt +
-      " ground-truth events in " + m.num_videos + " videos of subset '" + m.subset + "' (gt policy " + m.gt_policy + ")"));
+    sec.appendChild(el("div", { "class": "muted" }, plural(m.num_predictions, "detection") + ", " +
+      plural(m.num_gt, "ground-truth event") + " in " + plural(m.num_videos, "video") + " of subset '" + m.subset +
+      "' (gt policy " + m.gt_policy + ")"));
     (m.warnings || []).forEach(function (w) { sec.appendChild(el("div", { "class": "warn" }, w)); });
     box.appendChild(sec);
 
@@ -71,9 +72,9 @@
       return r;
     });
     fp.appendChild(table(["category", "count", "% of FP"], rows));
-    fp.appendChild(el("div", { "class": "muted" }, err.num_true_positives + " true and " + err.num_false_positives +
-      " false positives among the " + err.num_considered + " considered (the top-G detections of each class, " +
-      "G = its number of ground-truth events)"));
+    fp.appendChild(el("div", { "class": "muted" }, plural(err.num_true_positives, "true positive") + " and " +
+      plural(err.num_false_positives, "false positive") + " among the " + plural(err.num_considered, "detection") +
+      " considered: the G best-scored detections of each class, G = the class's number of ground-truth events"));
     box.appendChild(fp);
   }
 
@@ -129,7 +130,7 @@
     });
     var shown = $("shown-count");
     shown.setAttribute("data-total", String(total));
-    shown.textContent = total + " of " + all + " detections in " + DATA.videos.length + " videos";
+    shown.textContent = total + " of " + plural(all, "detection") + " in " + plural(DATA.videos.length, "video");
     if (state.sortKey === "count") sortIndex();
   }
 
@@ -141,14 +142,15 @@
     state.current = i;
     rowsByVideo[i].classList.add("selected");
     $("video-title").textContent = v.id;
-    var info = v._dets.length + " detections";
-    if (hasGt) info += ", " + (v.ingt ? v._gts.length + " ground-truth events" + (v.ap === null ? "" : ", AP " + fmtPct(v.ap) + "% (averaged over tIoU)") : "not in the ground-truth split");
+    var info = plural(v._dets.length, "detection");
+    if (hasGt) info += ", " + (v.ingt ? plural(v._gts.length, "ground-truth event") + (v.ap === null ? "" : ", AP " + fmtPct(v.ap) + "% (averaged over tIoU)") : "not in the ground-truth split");
     if (v.dur) info += ", duration " + fmtTime(v.dur);
     $("video-info").textContent = info;
     var end = v.dur || 0, start = 0;
     v._dets.concat(v._gts).forEach(function (x) { end = Math.max(end, x.e, x.s); start = Math.min(start, x.s, x.e); });
     state.full = [start, end > start ? end : start + 1];
     state.view = state.full.slice();
+    $("seek-hint").hidden = !v.src;
     if (v.src) {
       player.hidden = false;
       if (player.getAttribute("src") !== v.src) { player.setAttribute("src", v.src); }

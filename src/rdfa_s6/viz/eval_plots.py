@@ -9,7 +9,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DataError
-from ..messages import shown
+from ..messages import plural, shown
 from .mpl import PathLike, label_text, pyplot, save_png
 
 Source = Union[str, Path, Mapping[str, Any]]
@@ -44,6 +44,22 @@ def load_metrics(metrics: Source) -> Mapping[str, Any]:
     return data
 
 
+#: points between a bar's end (or the dashed average line) and the bar's value label
+LABEL_GAP = 3.0
+
+
+def _clear_of_line(fig: Any, ax: Any, labels: List[Any], line_x: float) -> None:
+    """Move each value label that would cross the vertical line at ``line_x`` (data coordinates) to just right
+    of the line: measured in display coordinates once the figure is laid out."""
+    renderer = fig.canvas.get_renderer()
+    px = float(ax.transData.transform((line_x, 0.0))[0])
+    gap = LABEL_GAP * fig.dpi / 72.0
+    for text in labels:
+        box = text.get_window_extent(renderer)
+        if box.x0 - gap < px < box.x1 + gap:
+            text.xy = (line_x, text.xy[1])
+
+
 def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> Path:
     """Horizontal bars of each class's AP averaged over the tIoU thresholds, best first, written to
     ``out_png``; a dashed line marks the average mAP. With more than ``max_classes`` classes, the best and
@@ -76,19 +92,25 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.24 * len(rows)))
     y = np.arange(len(rows))[::-1]
-    for yi, row in zip(y, rows):
-        if row is None:
-            ax.text(0.5, yi, f"... {len(means) - max_classes} classes not shown ...", ha="center", va="center",
-                    fontsize=7, color="0.4", transform=ax.get_yaxis_transform())
-            continue
-        lab, v = row
-        ax.barh(yi, 100 * v, color="C0" if v >= avg else "C3", alpha=0.85, height=0.75)
-        ax.text(100 * v + 0.8, yi, f"{100 * v:.1f}", va="center", fontsize=7)
-    ax.set_yticks(y)
-    ax.set_yticklabels(["" if r is None else label_text(r[0]) for r in rows], fontsize=8)
-    ax.axvline(100 * avg, color="0.2", linestyle="--", linewidth=1, zorder=1)
-    ax.set_xlim(0, max(100.0, 100 * max(v for _, v in means) + 8))
+    line_x = 100 * avg
+    ax.axvline(line_x, color="0.2", linestyle="--", linewidth=1, zorder=1)
+    ax.set_xlim(0, max(100.0, 100 * max(v for _, v in means) + 8, line_x + 8))
     ax.set_ylim(-0.7, len(rows) - 0.3)
+    labels = []
+    for yi, row in zip(y, rows):
+        if row is not None:
+            lab, v = row
+            ax.barh(yi, 100 * v, color="C0" if v >= avg else "C3", alpha=0.85, height=0.75)
+            labels.append(ax.annotate(f"{100 * v:.1f}", (100 * v, yi), xytext=(LABEL_GAP, 0),
+                                      textcoords="offset points", va="center", fontsize=7))
+    _clear_of_line(fig, ax, labels, line_x)
+    ax.set_yticks(y)
+    gap_note = f"... {plural(len(means) - max_classes, 'class', 'classes')} not shown ..."
+    ax.set_yticklabels([gap_note if r is None else label_text(r[0]) for r in rows], fontsize=8)
+    for tick, row in zip(ax.get_yticklabels(), rows):
+        if row is None:  # the gap's note sits beside the axis, clear of the bars and of the dashed line
+            tick.set_color("0.4")
+            tick.set_fontstyle("italic")
     ax.set_xlabel("AP (%)")
     thr = m.get("tiou_thresholds")
     thr_text = ""
@@ -98,7 +120,7 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
                 f" over {len(thr)} tIoU thresholds {float(thr[0]):g}..{float(thr[-1]):g}"
         except (TypeError, ValueError):
             thr_text = ""
-    ax.set_title(f"Per-class AP averaged{thr_text} ({len(means)} classes)\n"
+    ax.set_title(f"Per-class AP averaged{thr_text} ({plural(len(means), 'class', 'classes')})\n"
                  f"dashed: average mAP {100 * avg:.2f}%; blue: classes at or above it, red: below", fontsize=9)
     ax.grid(axis="x", linestyle=":", linewidth=0.5, color="0.7")
     ax.set_axisbelow(True)
@@ -136,6 +158,9 @@ def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=9)
     ax.set_xlim(0, max(vals + [1.0]) * 1.3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole numbers only
     ax.set_xlabel("false positives")
     ax.grid(axis="x", linestyle=":", linewidth=0.5, color="0.7")
     ax.set_axisbelow(True)
@@ -156,9 +181,11 @@ def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
     head = "False-positive breakdown"
     if isinstance(thr, (int, float)) and not isinstance(thr, bool):
         head += f" at tIoU {float(thr):.2f}"
-    detail = f"{int(total)} false positives"
+    detail = plural(int(total), "false positive")
     if isinstance(tp, (int, float)) and not isinstance(tp, bool):
-        detail += f", {int(tp)} true positives among the top-G detections per class"
+        detail += f" and {plural(int(tp), 'true positive')}"
+    detail += (" among the G best-scored detections of each class,\nG = the class's number of "
+               "ground-truth events (detections below its G best are not counted)")
     fig.suptitle(f"{head}\n{detail}", fontsize=9)
     fig.tight_layout()
     return save_png(fig, out_png)

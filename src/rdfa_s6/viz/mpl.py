@@ -1,6 +1,6 @@
 """The small matplotlib helpers every plot of :mod:`rdfa_s6.viz` uses: a lazy, headless (Agg) pyplot
-import, an atomic PNG writer, a colour per class and :func:`label_text` for user text on a plot. Nothing here
-imports matplotlib at module import time.
+import, an atomic PNG writer, a colour per class (:func:`.colors.class_colors`, a function of the class name)
+and :func:`label_text` for user text on a plot. Nothing here imports matplotlib at module import time.
 
 User text (class names, video ids, folder names) goes through :func:`label_text` before it is drawn: ``$`` is
 escaped (``\\$``), so matplotlib never reads it as mathtext (a label ``$\\frac{1}{$`` is shown as typed
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Dict, Sequence, Union
+from typing import Any, Union
 
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
 from ..messages import shown
+from .colors import class_colors
 
 PathLike = Union[str, Path]
+
+__all__ = ["MATPLOTLIB_MISSING", "MAX_LABEL", "PathLike", "class_colors", "label_text", "pyplot", "save_png"]
 
 MATPLOTLIB_MISSING = "matplotlib is needed: pip install 'rdfa-s6[viz]'"
 #: the longest class name or video id drawn on a plot (longer ones keep their head and tail)
@@ -65,14 +68,3 @@ def save_png(fig: Any, out_png: PathLike, dpi: int = 120) -> Path:
     finally:
         plt.close(fig)
     return path
-
-
-def class_colors(names: Sequence[str]) -> Dict[str, Any]:
-    """A distinct colour per class name, in the given order: the strong then the light shades of tab20,
-    then tab20b and tab20c (greys left out: they read as "no class"), cycling beyond 68 classes."""
-    plt = pyplot()
-    tab20, tab20b, tab20c = (plt.get_cmap(n) for n in ("tab20", "tab20b", "tab20c"))
-    # listed colormaps of 20 colours: an int index picks one colour
-    palette = [tab20(i) for i in list(range(0, 20, 2)) + list(range(1, 20, 2)) if i not in (14, 15)]
-    palette += [tab20b(i) for i in range(20)] + [tab20c(i) for i in range(16)]
-    return {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(names))}

@@ -9,6 +9,7 @@ from typing import Any, Dict
 import numpy as np
 
 from ..errors import DataError, UserError
+from ..messages import plural
 from .mpl import PathLike, label_text, pyplot, save_png
 
 
@@ -119,9 +120,11 @@ def plot_pr_curves(
         if k >= n - ncols:
             ax.set_xlabel("recall", fontsize=8)
             ax.tick_params(labelbottom=True)
-    extra = f", showing the {n} classes with the most events of {len(labels)}" if n < len(labels) else ""
-    fig.suptitle(f"Precision-recall per class at tIoU {tiou:.2f}: mAP {100 * mean_ap:.2f}% over {len(labels)} "
-                 f"classes{extra}\n(filled: interpolated precision, its area is the AP; thin: raw precision)",
+    extra = (f", showing the {'class' if n == 1 else f'{n} classes'} with the most events of {len(labels)}"
+             if n < len(labels) else "")
+    fig.suptitle(f"Precision-recall per class at tIoU {tiou:.2f}: mAP {100 * mean_ap:.2f}% over "
+                 f"{plural(len(labels), 'class', 'classes')}{extra}\n"
+                 f"(filled: interpolated precision, its area is the AP; thin: raw precision)",
                  fontsize=9)
     fig.tight_layout()
     return save_png(fig, out_png)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UserError
-from ..messages import shown
+from ..messages import plural, shown
 from .mpl import PathLike, class_colors, label_text, pyplot, save_png
 
 GtSegment = Tuple[float, float, str]
@@ -44,8 +44,9 @@ def plot_timeline(
     one thin lane each (best on top), opacity proportional to the score (relative to 1, or to the best
     score of the video when scores exceed 1), with the class's ground-truth events outlined behind them.
     Rows of classes present in the ground truth come first, then by best score. ``duration`` (seconds; None
-    or <= 0: the last segment end) sets the x range. ``class_names``, when given, fixes the colour of each
-    class (pass the same list for every video to keep colours consistent). ``gt_segments=None`` (no ground
+    or <= 0: the last segment end) sets the x range. A class's colour is a function of its name
+    (:mod:`rdfa_s6.viz.colors`, the viewer's too); ``class_names``, the dataset's classes, settles the rare
+    clash of two classes on one colour the same way on every video's figure. ``gt_segments=None`` (no ground
     truth at all, unlike an empty list: a video without events) draws the detections alone.
     """
     if top_k_per_class < 1:
@@ -127,7 +128,7 @@ def plot_timeline(
         ax.axhline(y_gt - 0.5, color="0.3", linewidth=0.8)
     ax.grid(axis="x", linestyle=":", linewidth=0.5, color="0.7")
     ax.set_axisbelow(True)
-    subtitle = (f"{len(gts)} ground-truth events; top {top_k_per_class} detections per class, "
+    subtitle = (f"{plural(len(gts), 'ground-truth event')}; top {plural(top_k_per_class, 'detection')} per class, "
                 f"opacity = score, dashed = ground truth of the class" if has_gt else
                 f"detections (no ground truth given): top {top_k_per_class} per class, opacity = score")
     ax.set_title(f"{label_text(video_id)}\n{subtitle}", fontsize=9)
