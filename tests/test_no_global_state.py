@@ -162,3 +162,28 @@ def test_mixer_settings_are_read_when_it_is_built(monkeypatch):
     assert (from_env.scan_backend, from_env.fused) == ("reference", False)  # the environment as it was then
     assert (explicit.scan_backend, explicit.fused) == ("chunked", True)  # an explicit setting wins
     assert (BiS6(8).scan_backend, BiS6(8).fused) == ("auto", True)
+
+
+def test_view_and_visualize_change_no_logger_level(tmp_path, monkeypatch):
+    """They used to lower rdfa_s6.eval.predictions to ERROR around a second alignment (and restore it); now the
+    second alignment is asked not to log (align_predictions(log_warnings=False)): no logger is touched."""
+    import json
+
+    from rdfa_s6.cli import main
+
+    pytest.importorskip("matplotlib")
+    gt = {"database": {"v": {"subset": "test", "duration": 10.0, "annotations": [
+        {"label": "a", "segment": [1.0, 2.0]}]}}}
+    pred = {"results": {"v": [{"segment": [1.0, 2.0], "label": "a", "score": 0.9}],
+                        "elsewhere": [{"segment": [1.0, 2.0], "label": "a", "score": 0.5}]}}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "p.json").write_text(json.dumps(pred))
+    calls = []
+    real = logging.Logger.setLevel
+    monkeypatch.setattr(logging.Logger, "setLevel",
+                        lambda self, level: (calls.append((self.name, level)), real(self, level))[1])
+    assert main(["view", "--pred", str(tmp_path / "p.json"), "--gt", str(tmp_path / "gt.json"),
+                 "--out", str(tmp_path / "r.html")]) == 0
+    assert main(["visualize", "--pred", str(tmp_path / "p.json"), "--gt", str(tmp_path / "gt.json"),
+                 "--out", str(tmp_path / "fig")]) == 0
+    assert [c for c in calls if c[0].startswith("rdfa_s6")] == []

@@ -143,7 +143,7 @@ def test_view_errors_are_one_line(tmp_path: Path, capsys, extra, message) -> Non
 
 
 def test_demo_writes_the_viewer_with_the_metrics_of_its_evaluation(tmp_path: Path) -> None:
-    """`rdfa-s6 demo` ends with demo._viewer: OUT/report.html from OUT/results.json and OUT/data."""
+    """`rdfa-s6 demo` ends with demo.write_viewer: OUT/report.html from OUT/results.json and OUT/data."""
     from rdfa_s6.commands import demo
 
     gt_dict, res = synthetic_results(num_videos=2, dets_per_video=6, num_classes=2, seed=4)
@@ -151,7 +151,7 @@ def test_demo_writes_the_viewer_with_the_metrics_of_its_evaluation(tmp_path: Pat
     (tmp_path / "data" / "annotations.json").write_text(json.dumps(gt_dict))
     (tmp_path / "results.json").write_text(json.dumps(res))
     metrics = evaluate(res, gt_dict, tiou_thresholds=[0.5, 0.7], gt_policy="actionformer")  # as the demo scores
-    path = demo._viewer(tmp_path, "test", metrics)
+    path = demo.write_viewer(tmp_path, "test", metrics)
     assert path == tmp_path / "report.html"
     data = page_data(path.read_text(encoding="utf-8"))
     assert data["metrics"]["average_mAP"] == metrics["average_mAP"]

@@ -83,7 +83,7 @@ def test_batch_size_workers_and_resampling(videos, tmp_path):
 def test_resumed_run_equals_uninterrupted_run(videos, tmp_path, monkeypatch):
     extract([videos], _opts(tmp_path / "full"))
     out = tmp_path / "resumed"
-    real_write = extract_mod._write_video
+    real_write = extract_mod.write_video_features
     calls = []
 
     def killed_on_second(*args, **kwargs):
@@ -92,10 +92,10 @@ def test_resumed_run_equals_uninterrupted_run(videos, tmp_path, monkeypatch):
             raise KeyboardInterrupt  # a kill while the second video is being written
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(extract_mod, "_write_video", killed_on_second)
+    monkeypatch.setattr(extract_mod, "write_video_features", killed_on_second)
     with pytest.raises(KeyboardInterrupt):
         extract([videos], _opts(out))
-    monkeypatch.setattr(extract_mod, "_write_video", real_write)
+    monkeypatch.setattr(extract_mod, "write_video_features", real_write)
     assert list(_files(out)) == ["a.npy"] and not (out / "extraction.json").exists()
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     summary = extract([videos], _opts(out))

@@ -14,6 +14,16 @@ class DataError(UserError):
     """A data file (annotations, features, predictions, checkpoint) is missing or malformed."""
 
 
+class MetricsError(DataError):
+    """A metrics dict (``rdfa-s6 evaluate --json``) lacks or mangles a field a plot needs. ``detail`` says which
+    and what was expected; the message is ``metrics: <detail>``, and a caller that knows the file says it
+    again with the file's name (``--metrics FILE: <detail>``) from the field, not from the message text."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"metrics: {detail}")
+        self.detail = detail
+
+
 class ConfigError(UserError):
     """A configuration key is unknown or has the wrong type or value."""
 

@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"[{stages}/{stages}] report")
     example = _example(out, args.precision) if video else None
     figures = _figures(out, results, metrics, split)
-    _viewer(out, split, metrics, videos_dir=data.videos)
+    write_viewer(out, split, metrics, videos_dir=data.videos)
     total = time.perf_counter() - start
     report = _report(metrics, trained.config.train.epochs, train_seconds, total, figures, args.quick, split)
     report = report.replace("Synthetic data", data.description, 1)
@@ -232,7 +232,7 @@ def _example(out: Path, precision: str) -> Path:
     return video
 
 
-def _viewer(out: Path, split: str, metrics: Dict[str, Any], videos_dir: Optional[Path] = None) -> Path:
+def write_viewer(out: Path, split: str, metrics: Dict[str, Any], videos_dir: Optional[Path] = None) -> Path:
     """OUT/report.html: the interactive viewer of the test detections with their ground truth and evaluation
     (the numbers of metrics.json: same evaluator, thresholds and ground-truth policy); ``videos_dir``: video
     files to link."""

@@ -3,11 +3,10 @@ training run."""
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..errors import DataError, UserError
+from ..errors import DataError, MetricsError, UserError
 from ..messages import listed, plural, printable, shown
 from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, deprecated, in_range, parse_tiou
 
@@ -106,11 +105,8 @@ def _metrics_plot(plot, metrics, out_png: Path, source) -> Path:
     """``plot(metrics, out_png)``; its errors about a malformed metrics dict name the --metrics file."""
     try:
         return plot(metrics, out_png)
-    except DataError as err:
-        msg = str(err)
-        if source and msg.startswith("metrics: "):
-            raise DataError(f"--metrics {source}: {msg[len('metrics: '):]}") from None
-        raise
+    except MetricsError as err:  # the fields, not the message text, say what is wrong and where
+        raise DataError(f"{'--metrics ' + shown(source) if source else 'metrics'}: {err.detail}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,13 +143,7 @@ def run(args: argparse.Namespace) -> int:
         # alignment below stays quiet
         metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=thresholds,
                            gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
-        align_log = logging.getLogger("rdfa_s6.eval.predictions")
-        level = align_log.level
-        align_log.setLevel(logging.ERROR)
-        try:
-            aligned, _warnings = align_predictions(preds, gt)
-        finally:
-            align_log.setLevel(level)
+        aligned, _warnings = align_predictions(preds, gt, log_warnings=False)
     else:
         aligned, _warnings = align_predictions(preds, gt)
     durations = video_durations(args.gt)

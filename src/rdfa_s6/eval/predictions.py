@@ -60,8 +60,9 @@ def check_usable(preds: Predictions, gt: GroundTruth, subset: str) -> None:
                         f"names such as {', '.join(gt.labels[:5])} or their integer label_id")
 
 
-def align_predictions(preds: Predictions, gt: GroundTruth) -> Tuple[Aligned, List[str]]:
-    """Map video ids and labels onto ``gt``. Returns the aligned arrays and the warnings (also logged).
+def align_predictions(preds: Predictions, gt: GroundTruth, log_warnings: bool = True) -> Tuple[Aligned, List[str]]:
+    """Map video ids and labels onto ``gt``. Returns the aligned arrays and the warnings (also logged, unless
+    ``log_warnings`` is False: a caller that has already evaluated, and so logged them once).
 
     Detections of a video absent from the ground-truth split are kept and count as false positives (the
     official code does the same: their video has no ground truth). Detections with a label absent from the
@@ -98,6 +99,7 @@ def align_predictions(preds: Predictions, gt: GroundTruth) -> Tuple[Aligned, Lis
     )
     if len(aligned) == 0:
         warnings.append("no usable predictions: every AP is 0")
-    for msg in warnings:
-        log.warning("%s", msg)
+    if log_warnings:
+        for msg in warnings:
+            log.warning("%s", msg)
     return aligned, warnings

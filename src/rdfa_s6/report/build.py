@@ -62,13 +62,7 @@ def write_report(
         metrics = evaluate(pred, gt, subset=subset, tiou_thresholds=tiou_thresholds or THUMOS_TIOUS,
                            gt_policy=gt_policy, error_tiou=error_tiou, strict=True)
         ground = load_ground_truth(gt, subset=subset, gt_policy=gt_policy)
-        quiet = logging.getLogger("rdfa_s6.eval.predictions")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)  # evaluate() has already logged the alignment warnings
-        try:
-            aligned, _ = align_predictions(preds, ground)
-        finally:
-            quiet.setLevel(level)
+        aligned, _ = align_predictions(preds, ground, log_warnings=False)  # evaluate() has logged them once
         video_durations = durations(gt)
     ids = list(ground.videos if ground is not None else []) + list(preds.videos)
     urls = {}

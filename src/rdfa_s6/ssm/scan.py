@@ -18,7 +18,6 @@ from a config or ``$RDFA_S6_SCAN``.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Protocol, Set, Tuple
 
@@ -120,8 +119,9 @@ def available_backends(device: torch.device = torch.device("cpu")) -> Dict[str, 
 
 def resolve_backend(device: torch.device, backend: Optional[str] = None) -> str:
     """The backend name that ``selective_scan`` will use for tensors on ``device``."""
-    name = backend or os.environ.get(ENV_VAR) or "auto"
-    name = name.strip().lower()
+    from .settings import scan_backend_setting  # $RDFA_S6_SCAN is read there only (settings imports this module)
+
+    name = scan_backend_setting(backend).strip().lower()
     if name != "auto":
         if name not in BACKENDS:
             raise ValueError(f"{ENV_VAR}/backend={name!r} is not one of auto, {', '.join(BACKENDS)}")

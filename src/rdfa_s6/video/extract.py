@@ -221,7 +221,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Pro
             feats = torch.cat(pending.pop(vid)).numpy() if vid in pending else np.zeros((0, backbone.feature_dim))
             expected = num_clips(payload["num_frames"], opts.window, opts.stride)
             assert feats.shape[0] == expected, (vid, feats.shape, expected)
-            _write_video(out, vid, videos[vid], feats.astype(opts.dtype), payload)
+            write_video_features(out, vid, videos[vid], feats.astype(opts.dtype), payload)
             summary.done.append(vid)
             summary.video_seconds += payload["duration"]
             report(progress, len(summary.done) + len(summary.failed), len(todo))
@@ -233,7 +233,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Pro
     return summary
 
 
-def _write_video(out: Path, vid: str, path: Path, feats: np.ndarray, info: Dict[str, Any]) -> None:
+def write_video_features(out: Path, vid: str, path: Path, feats: np.ndarray, info: Dict[str, Any]) -> None:
     """The feature file, then the record that marks the video finished (both atomic)."""
     buf = io.BytesIO()
     np.save(buf, feats, allow_pickle=False)

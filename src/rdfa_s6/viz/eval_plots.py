@@ -8,7 +8,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, MetricsError
 from ..messages import plural, shown
 from .mpl import PathLike, label_text, pyplot, save_png
 
@@ -67,7 +67,7 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
     m = load_metrics(metrics)
     per_class = m.get("per_class_AP")
     if not isinstance(per_class, Mapping) or not per_class:
-        raise DataError("metrics: no 'per_class_AP' object {class: [AP per tIoU]} (write it with "
+        raise MetricsError("no 'per_class_AP' object {class: [AP per tIoU]} (write it with "
                         "'rdfa-s6 evaluate --json')")
     means: List[Tuple[str, float]] = []
     for lab, values in per_class.items():
@@ -75,9 +75,9 @@ def plot_class_ap(metrics: Source, out_png: PathLike, max_classes: int = 40) -> 
         try:
             arr = np.asarray([float(v) for v in vals], dtype=np.float64)
         except (TypeError, ValueError):
-            raise DataError(f"metrics: per_class_AP['{shown(lab)}']: expected a list of numbers") from None
+            raise MetricsError(f"per_class_AP['{shown(lab)}']: expected a list of numbers") from None
         if arr.size == 0:
-            raise DataError(f"metrics: per_class_AP['{shown(lab)}'] is empty")
+            raise MetricsError(f"per_class_AP['{shown(lab)}'] is empty")
         means.append((str(lab), float(np.nanmean(arr))))
     means.sort(key=lambda x: (-x[1], x[0]))
     avg = m.get("average_mAP")
@@ -135,14 +135,14 @@ def plot_error_breakdown(metrics: Source, out_png: PathLike) -> Path:
     errs = m.get("errors", m)
     counts = errs.get("counts") if isinstance(errs, Mapping) else None
     if not isinstance(counts, Mapping):
-        raise DataError("metrics: no 'errors' object with 'counts' {category: number} (write it with "
+        raise MetricsError("no 'errors' object with 'counts' {category: number} (write it with "
                         "'rdfa-s6 evaluate --json')")
     cats = [c for c in ERROR_CATEGORIES if c in counts] + [c for c in counts if c not in ERROR_CATEGORIES]
     vals = []
     for c in cats:
         v = counts[c]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise DataError(f"metrics: errors.counts['{shown(c)}']: expected a count >= 0, got {shown(v, 40)}")
+            raise MetricsError(f"errors.counts['{shown(c)}']: expected a count >= 0, got {shown(v, 40)}")
         vals.append(float(v))
     total = sum(vals)
     names = [ERROR_NAMES.get(c, c.replace("_", " ")) for c in cats]
