@@ -61,3 +61,28 @@ def test_demo_help_says_what_quick_costs():
 def test_the_api_doc_describes_predict_video():
     text = (ROOT / "docs" / "api.md").read_text()
     assert "predict_video(" in text and "ext_scores" in text
+
+
+def test_no_progress_keeps_the_line_per_epoch(world, tmp_path):
+    """--no-progress said "no progress bars" but also silenced the per-epoch loss lines."""
+    out = run_cli(["train", "demo", "--data-root", world / "data", "--out", tmp_path / "run", "--no-progress",
+                   *TINY, "train.epochs=1", "train.batch_size=1", "data.val_split=null"])
+    assert out.rc == 0, out.err
+    assert "epoch 1/1: loss" in out.out
+
+
+def test_the_first_native_build_says_so_once(tmp_path, monkeypatch, capsys):
+    """The first use compiled the native scan for a few seconds in silence."""
+    import shutil
+
+    from rdfa_s6.ssm import native
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("no C++ compiler here: the chunked scan is used (one warning says so)")
+    monkeypatch.setenv("RDFA_S6_CACHE", str(tmp_path))
+    first = native._build(cxx)
+    said = capsys.readouterr().err
+    assert said.count("compiling the native selective scan once") == 1 and str(tmp_path) in said
+    assert native._build(cxx) == first  # cached: not compiled, not said again
+    assert "compiling" not in capsys.readouterr().err

@@ -191,3 +191,17 @@ def test_page_colours_are_a_function_of_the_class_name() -> None:
     one, other = colours(["Blink", "Run"]), colours(["Abseil", "Zebra", "Ünïcødé 跳水", "Blink"])
     assert one["Blink"] == other["Blink"] == class_colors(["Blink"])["Blink"]
     assert other == class_colors(other)
+
+
+def test_the_page_says_how_the_detections_were_computed(tmp_path: Path) -> None:
+    """A results file that records its precision and device (test, demo, infer write it): the page's evaluation
+    box says it under the mAP table, as the console and report.md do."""
+    from rdfa_s6.report import write_report
+
+    gt_dict, res = synthetic_results(num_videos=2, dets_per_video=4, num_classes=2, seed=5)
+    res["computed_with"] = {"precision": "bf16", "device": "cpu"}
+    (tmp_path / "gt.json").write_text(json.dumps(gt_dict))
+    (tmp_path / "r.json").write_text(json.dumps(res))
+    html = write_report(tmp_path / "r.json", tmp_path / "v.html", gt=tmp_path / "gt.json").path.read_text()
+    assert page_data(html)["metrics"]["computed_with"] == {"precision": "bf16", "device": "cpu"}
+    assert "detections computed in " in html  # the page's script writes the line from it

@@ -15,20 +15,23 @@ def video_bar(desc: str, enabled: bool, disable: Optional[bool] = None) -> Optio
 
 class TrainBars:
     """Draws :class:`rdfa_s6.progress.TrainProgress`: a bar per epoch (iterations, loss, lr; hidden when the
-    output is not a terminal) and one line per epoch on stdout (loss, seconds, validation mAP)."""
+    output is not a terminal, and with ``bars=False``: ``--no-progress``) and one line per epoch on stdout (loss,
+    seconds, validation mAP), which ``--no-progress`` keeps: it is the run's log, not a progress bar."""
 
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
+    def __init__(self, epochs: int, bars: bool = True) -> None:
+        self.epochs, self.bars = epochs, bars
         self.bar: Any = None
 
     def epoch_start(self, epoch: int, done: int, total: int) -> None:
         self.close()
-        self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="it",
-                        disable=None)  # None: no bar when the output is not a terminal (as before)
+        if self.bars:
+            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="it",
+                            disable=None)  # None: no bar when the output is not a terminal (as before)
 
     def iteration(self, epoch: int, done: int, total: int, stats: Dict[str, Any]) -> None:
-        self.bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.2e}")
-        self.bar.update()
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.2e}")
+            self.bar.update()
 
     def epoch(self, record: Dict[str, Any]) -> None:
         self.close()

@@ -45,7 +45,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="a shorter run: half the epochs (the feature demo about 70 s on 2 cores; with --video, "
                         "fewer and shorter videos too, a few minutes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (the line per epoch, loss and seconds, stays)")
     add_precision_argument(parser)
     parser.add_argument("--video", action="store_true",
                         help="start from video files: render synthetic MP4s (OUT/videos), extract weight-free "
@@ -168,10 +169,9 @@ def _train(args: argparse.Namespace, out: Path, data: DemoData, stages: int) -> 
 
     cfg = load_config("demo", overrides=data.overrides)
     print(f"[{stages - 2}/{stages}] training the 'demo' preset for {cfg.train.epochs} epochs -> {out / 'run'}")
-    trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=data.root, progress=not args.no_progress,
-                                        validate=False))
+    trainer = Trainer(cfg, TrainOptions(out_dir=out / "run", data_root=data.root, validate=False))
     with stop_on_signals(trainer.request_stop):
-        return trainer.run(progress=TrainBars(cfg.train.epochs))
+        return trainer.run(progress=TrainBars(cfg.train.epochs, bars=not args.no_progress))
 
 
 def _test(args: argparse.Namespace, out: Path, trained: Any, split: str, stages: int) -> Tuple[dict, dict]:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import UserError
-from ..messages import printable
+from ..messages import plural, printable, shown
 from ..outputs import check_outputs
 from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, output_file, parse_tiou
 
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
                        gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
     rec = metrics["recall"]
-    print(f"{metrics['num_predictions']} predictions, {metrics['num_gt']} ground-truth events in "
-          f"{metrics['num_videos']} videos of subset {args.subset!r} (gt policy {args.gt_policy})")
+    print(f"{plural(metrics['num_predictions'], 'prediction')}, {plural(metrics['num_gt'], 'ground-truth event')} "
+          f"in {plural(metrics['num_videos'], 'video')} of subset {shown(args.subset)!r} (gt policy {args.gt_policy})")
     print(format_table(metrics))
     print(f"AR@AN AUC {100 * rec['AUC']:.2f}%, R@1x (AN={rec['AN@1x']}) {100 * rec['R@1x']:.2f}%, "
           f"R@5x (AN={rec['AN@5x']}) {100 * rec['R@5x']:.2f}%")

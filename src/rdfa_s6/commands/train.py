@@ -49,7 +49,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="also save a resume point every N iterations (0: at the end of each epoch only)")
     parser.add_argument("--log-every", type=int, default=10,
                         help="write a training record to metrics.jsonl every N iterations")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (the line per epoch, loss and seconds, stays)")
     parser.set_defaults(func=run)
     return parser
 
@@ -84,13 +85,13 @@ def _train(cfg, args: argparse.Namespace) -> int:
     from ._progress import TrainBars
 
     opts = TrainOptions(out_dir=args.out, data_root=args.data_root, resume=args.resume, precision=args.precision,
-                        device=args.device, progress=not args.no_progress, nonfinite=args.on_nonfinite,
+                        device=args.device, nonfinite=args.on_nonfinite,
                         max_skipped=args.max_skipped,
                         checkpoint_every=args.checkpoint_every, log_every=args.log_every)
     trainer = Trainer(cfg, opts)
     try:  # validation on the preset's validation split is the trainer's (rdfa_s6.train.validation)
         with stop_on_signals(trainer.request_stop):  # the process is the CLI's: its signals too
-            result = trainer.run(progress=TrainBars(trainer.cfg.train.epochs))
+            result = trainer.run(progress=TrainBars(trainer.cfg.train.epochs, bars=not args.no_progress))
     except TrainingInterrupted as stop:
         # one line, no traceback; the status is the shell's for the signal (130 SIGINT, 143 SIGTERM)
         if stop.folder is not None:

@@ -19,6 +19,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ..messages import plural
 from .detection import greedy_match, pairs_by_key, segment_iou
 from .groundtruth import GroundTruth
 from .predictions import Aligned
@@ -79,5 +80,6 @@ def false_positive_breakdown(preds: Aligned, gt: GroundTruth, threshold: float =
 def summarize(breakdown: Dict[str, Any]) -> str:
     """One line: the number of false positives and the share of each category in percent."""
     parts = ", ".join(f"{name.replace('_', ' ')} {100 * breakdown['fractions'][name]:.1f}%" for name in CATEGORIES)
-    return (f"{breakdown['num_false_positives']} false positives among the top-G detections per class at tIoU "
-            f"{breakdown['tiou_threshold']:.2f} ({breakdown['num_true_positives']} true positives): {parts}")
+    return (f"{plural(breakdown['num_false_positives'], 'false positive')} among the G best-scored detections of "
+            f"each class (G = the class's number of ground-truth events) at tIoU {breakdown['tiou_threshold']:.2f} "
+            f"({plural(breakdown['num_true_positives'], 'true positive')}): {parts}")

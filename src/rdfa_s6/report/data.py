@@ -38,7 +38,7 @@ MAX_TIME_S = 1e12
 SCORE_LIMIT = 1e9
 #: evaluate() keys the page shows
 METRIC_KEYS = ("subset", "gt_policy", "tiou_thresholds", "mAP", "average_mAP", "per_class_AP", "errors",
-               "num_videos", "num_gt", "num_predictions", "warnings")
+               "num_videos", "num_gt", "num_predictions", "warnings", "computed_with")
 
 PathLike = Union[str, Path]
 

@@ -46,6 +46,10 @@
     sec.appendChild(el("div", { "class": "muted" }, plural(m.num_predictions, "detection") + ", " +
       plural(m.num_gt, "ground-truth event") + " in " + plural(m.num_videos, "video") + " of subset '" + m.subset +
       "' (gt policy " + m.gt_policy + ")"));
+    if (m.computed_with) {  // how the detections were computed, as every mAP table says (rdfa-s6 test, demo)
+      sec.appendChild(el("div", { "class": "muted computed-with" }, "detections computed in " +
+        m.computed_with.precision + " on " + m.computed_with.device));
+    }
     (m.warnings || []).forEach(function (w) { sec.appendChild(el("div", { "class": "warn" }, w)); });
     box.appendChild(sec);
 

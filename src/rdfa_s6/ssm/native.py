@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -139,6 +140,9 @@ def _build(cxx: str) -> Path:
     # build into a private temporary file, then rename: concurrent processes never see a partial library
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
+    # the first use on a machine compiles for a few seconds: say so once, rather than seem to hang
+    print(f"rdfa-s6: compiling the native selective scan once (a few seconds; cached in {target.parent})",
+          file=sys.stderr, flush=True)
     try:
         proc = subprocess.run([cxx, *_FLAGS, str(_SOURCE), "-o", tmp], capture_output=True, text=True)
         if proc.returncode != 0:
