@@ -20,9 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from rdfa_s6.eval import load_ground_truth
 from rdfa_s6.report import write_report
-
-#: the first colours of viewer.js's palette, by class index
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22"]
+from rdfa_s6.viz.colors import class_colors
 
 
 def stand_in_video(path: Path, events, labels, duration: float, fps: int = 10) -> None:
@@ -36,7 +34,7 @@ def stand_in_video(path: Path, events, labels, duration: float, fps: int = 10) -
             img[150:170, x:x + 20] = 200
             for ev in events:
                 if ev["segment"][0] <= t < ev["segment"][1]:
-                    col = PALETTE[labels.index(ev["label"]) % len(PALETTE)]
+                    col = class_colors(labels)[ev["label"]]  # the page's colour of the class
                     img[40:140, 100:220] = [int(col[k:k + 2], 16) for k in (1, 3, 5)]
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)

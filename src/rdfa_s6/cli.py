@@ -62,10 +62,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as err:
-        print(f"rdfa-s6 {args.command}: error: {one_line(str(err))}", file=sys.stderr)
+        _say(f"rdfa-s6 {args.command}: error: {one_line(str(err))}")
         return 2
     except KeyboardInterrupt:
-        print(f"rdfa-s6 {args.command}: interrupted", file=sys.stderr)
+        _say(f"rdfa-s6 {args.command}: interrupted")
         return 130
     except OSError as err:  # a full or read-only disk is the user's to fix too: one line, exit status 2
         from .outputs import os_error_message
@@ -74,8 +74,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         message = str(full) if full is not None else os_error_message(err)
         if message is None:
             raise
-        print(f"rdfa-s6 {args.command}: error: {one_line(message)}", file=sys.stderr)
+        _say(f"rdfa-s6 {args.command}: error: {one_line(message)}")
         return 2
+
+
+def _say(line: str) -> None:
+    """One line on stderr in one write: the lines of several processes (torchrun ranks) never run together."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: List[str]) -> None:
