@@ -134,7 +134,9 @@ def test_custom_data_worked_numbers_match_the_library(pattern, compute):
 
 
 # ------------------------------------------------------------------------------------- commands in the docs
-DOCS_WITH_COMMANDS = ["README.md", "docs/custom-data.md", "docs/presets.md"]
+#: every document with shell examples (docs/cli.md is --help itself, compared in test_cli_md_is_the_current_help_output)
+DOCS_WITH_COMMANDS = ["README.md"] + sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")
+                                             if p.name != "cli.md")
 
 
 def _shell_commands(text: str) -> Iterator[List[str]]:
@@ -165,6 +167,8 @@ def _subparsers() -> Dict[str, object]:
 
 
 def test_every_command_in_the_docs_exists_with_the_options_shown():
+    import argparse
+
     subs = _subparsers()
     presets = set(list_presets())
     checked = 0
@@ -177,7 +181,10 @@ def test_every_command_in_the_docs_exists_with_the_options_shown():
                 options = subs[command]._option_string_actions
                 for arg in args[1:]:
                     if arg.startswith("--"):
-                        assert arg.split("=", 1)[0] in options, f"{doc}: `rdfa-s6 {command}` has no option {arg}"
+                        name = arg.split("=", 1)[0]
+                        assert name in options, f"{doc}: `rdfa-s6 {command}` has no option {arg}"
+                        assert options[name].help != argparse.SUPPRESS, (
+                            f"{doc}: `rdfa-s6 {command} {name}` is a deprecated spelling (tests/test_vocabulary.py)")
                 if command in ("train", "check-data") and len(args) > 1:
                     preset = args[1]
                     if re.fullmatch(r"[a-z0-9_]+", preset):
