@@ -40,7 +40,8 @@ class OutputGuard:
     inodes: Dict[Tuple[int, int], str] = field(default_factory=dict)  #: (device, inode) -> option
 
     def add_input(self, path: Optional[PathLike], option: str) -> None:
-        """Record ``path`` (a file, or a folder whose files are all inputs) as read through ``option``."""
+        """Record ``path`` as read through ``option``: an output that is this very file (or folder) is refused.
+        A command that reads the files of a folder adds each file it will read."""
         if path is None:
             return
         real, ino = _identity(Path(path))
