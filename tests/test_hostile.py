@@ -310,7 +310,7 @@ def test_infer_processes_the_good_inputs_and_names_the_bad_one(tmp_path, world):
     assert sorted(results) == sorted(f.stem for f in world.feats)
     failed = [ln for ln in outcome.err_lines if ": failed: " in ln]
     assert len(failed) == 1 and "broken" in failed[0], outcome.err
-    assert "1 of 3 input(s) failed" in outcome.err
+    assert "1 of 3 inputs failed" in outcome.err
 
 
 def test_infer_with_only_bad_inputs_writes_nothing(tmp_path, world):

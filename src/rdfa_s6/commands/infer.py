@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export_results
     from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
-    from ..messages import printable, shown
+    from ..messages import plural, printable, shown
     from ..outputs import check_outputs
+    from ..precision import resolve_precision
 
     in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
     in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
@@ -118,9 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
                         f"data.default_fps and its training videos had no common frame rate")
     if video_paths and per_feature:
-        print(f"note: {', '.join(per_feature)} apply to the {len(feature_paths)} feature file(s); the "
-              f"{len(video_paths)} video file(s) use their own frame rate and the model's recorded clips",
-              file=sys.stderr)
+        print(f"rdfa-s6 infer: note: {', '.join(per_feature)} apply to the "
+              f"{plural(len(feature_paths), 'feature file')}; the {plural(len(video_paths), 'video file')} use their "
+              f"own frame rate and the model's recorded clips", file=sys.stderr)
     external = None if args.no_ext_scores else external_scores_for(
         args.ext_scores, det.config.infer.ext_score_file, args.data_root)
     videos = {p.stem: p for p in feature_paths}
@@ -149,8 +150,6 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(next(iter(failed.values())))
         raise UserError(f"none of the {total_inputs} inputs could be used; the first: "
                         f"{next(iter(failed.values()))}")
-    from ..precision import resolve_precision
-
     write_results_json(args.out, results, {"precision": resolve_precision(det.precision, det.device),
                                            "device": str(det.device)})
     if args.csv:
@@ -161,15 +160,15 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, fmt):
                 export_results(results_document(best), fmt, getattr(args, fmt), min_score=args.cue_min_score)
     total = sum(len(v) for v in results.values())
-    fused = len(set(external or {}) & (set(videos) | {p.stem for p in video_paths}))
+    fused = len(set(external or {}) & set(results))
     extra = "".join(f", {printable(p)}" for p in (args.csv, args.srt, args.vtt) if p)
-    print(f"{total} detections in {len(results)} video(s): {printable(args.out)}{extra}"
+    print(f"{plural(total, 'detection')} in {plural(len(results), 'video')}: {printable(args.out)}{extra}"
           + (f" ({fused} fused with external class scores)" if fused else ""))
     for reason in failed.values():
         print(f"rdfa-s6 infer: failed: {shown(reason, 400)}", file=sys.stderr)
     if failed:
-        print(f"rdfa-s6 infer: {len(failed)} of {total_inputs} input(s) failed; the results of the others were "
-              f"written", file=sys.stderr)
+        print(f"rdfa-s6 infer: {len(failed)} of {plural(total_inputs, 'input')} failed; the results of the others "
+              f"were written", file=sys.stderr)
     return 2 if failed else 0
 
 
