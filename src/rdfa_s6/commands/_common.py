@@ -5,7 +5,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from ..messages import shown
@@ -15,17 +15,18 @@ from ..outputs import check_outputs
 DEFAULT_TIOU = "0.3:0.7:0.1"
 
 
-def output_file(path: Optional[Path], option: str, folder_must_exist: bool = False) -> None:
-    """``option`` names a file to write: it must not be a folder, and its folder must exist (with
-    ``folder_must_exist``) or be creatable and writable. Commands that also read files use
-    :func:`rdfa_s6.outputs.check_outputs`, which checks this and that no output is an input."""
+def output_file(path: Optional[Path], option: str, folder_must_exist: bool = False,
+                inputs: Sequence[Tuple[Any, str]] = ()) -> None:
+    """``option`` names a file to write: it must not be a folder, its folder must exist (with
+    ``folder_must_exist``) or be creatable and writable, and it must not be one of ``inputs`` (``(path, option)``
+    pairs, as :func:`rdfa_s6.outputs.check_outputs` takes them)."""
     if path is None:
         return
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if folder_must_exist and not folder.is_dir():
         raise UserError(f"{option} {shown(path)}: folder {shown(folder)} does not exist")
-    check_outputs([(path, option, "file")])
+    check_outputs([(path, option, "file")], inputs)
 
 
 def output_dir(path: Optional[Path], option: str) -> None:

@@ -7,7 +7,6 @@ from typing import Any, Mapping
 
 from ..errors import UserError
 from ..messages import plural, printable, shown
-from ..outputs import check_outputs
 from ._common import DEFAULT_TIOU, MAX_TIOU, HelpFormatter, in_range, output_file, parse_tiou
 
 
@@ -61,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval import evaluate, format_table
 
     in_range(args.error_tiou, "--error-tiou", 0.0, 1.0, "a tIoU", lo_open=True)
-    output_file(args.json, "--json", folder_must_exist=True)
-    check_outputs([(args.json, "--json", "file")], [(args.pred, "--pred"), (args.gt, "--gt")])
+    output_file(args.json, "--json", folder_must_exist=True, inputs=[(args.pred, "--pred"), (args.gt, "--gt")])
     metrics = evaluate(args.pred, args.gt, subset=args.subset, tiou_thresholds=parse_tiou(args.tiou),
                        gt_policy=args.gt_policy, error_tiou=args.error_tiou, strict=True)
     rec = metrics["recall"]
