@@ -53,6 +53,9 @@ class Backbone:
     #: the weights' origin, written to extraction.json: a file name with sha256, "random-init", or "weight-free"
     weights: str = ""
     sha256: Optional[str] = None
+    #: sha256 of the backbone's configuration (a transformers ``config.json``, a plug-in's settings); None for the
+    #: built-in architectures, whose configuration is their name
+    config_sha256: Optional[str] = None
 
     def preprocess(self, clips: Tensor) -> Tensor:
         """``[B, W, H, W, 3]`` uint8 clips -> ``[B, 3, W, H, W]`` float32 normalised (on ``clips``' device)."""
