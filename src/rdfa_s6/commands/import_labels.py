@@ -126,13 +126,13 @@ def summary_lines(report, out: Path) -> List[str]:
         for reason, n in counts.items():
             totals[reason] = totals.get(reason, 0) + n
     if totals:
-        lines.append(f"changes in {plural(len(report.changes), 'video')}: "
-                     + "; ".join(f"{n} {reason}" for reason, n in totals.items()))
+        lines.append(f"segments changed or left out, in {plural(len(report.changes), 'video')}: "
+                     + "; ".join(f"{reason}: {n}" for reason, n in totals.items()))
         for k, (vid, counts) in enumerate(report.changes.items()):
             if k == MAX_VIDEO_LINES:
                 lines.append(f"  ... and {plural(len(report.changes) - k, 'more video')} with changes (counted above)")
                 break
-            lines.append(f"  video {shown(vid)}: " + "; ".join(f"{n} {reason}" for reason, n in counts.items()))
+            lines.append(f"  video {shown(vid)}: " + "; ".join(f"{reason}: {n}" for reason, n in counts.items()))
     else:
         lines.append("changes: none (every segment kept as read)")
     if report.left_out:

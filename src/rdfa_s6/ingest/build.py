@@ -9,16 +9,16 @@ written here: the command writes the document atomically.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..errors import DataError, UserError
 from ..formats.annotations import MAX_LABEL_ID, AnnotationFile, read_annotations
-from ..messages import listed, plural, shown
+from ..messages import plural, shown
 from . import ReadOptions, SourceSegment, SourceVideo, readers
 from .media import MediaInfo, MediaSources
-from .rules import Seg, apply_rules
+from .rules import REASONS, SWAPPED, Seg, apply_rules
 from .split import Fractions, split_videos
 
 #: the subset of imported videos when neither --subset nor --split-fractions says one (extract's default)
@@ -62,14 +62,14 @@ def read_label_file(path: Path) -> Dict[str, int]:
         out: Dict[str, int] = {}
         for name, value in data.items():
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LABEL_ID:
-                raise DataError(f"--labels {shown(path)}: class {shown(name)}: expected a non-negative integer id, "
+                raise DataError(f"--labels {shown(path)}: class '{shown(name)}': expected a non-negative integer id, "
                                 f"got {shown(value)}")
             out[name] = value
     else:
         names = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise DataError(f"--labels {shown(path)}: the class {shown(dupes[0])} is listed twice")
+            raise DataError(f"--labels {shown(path)}: the class '{shown(dupes[0])}' is listed twice")
         out = {name: i for i, name in enumerate(names)}
     if not out:
         raise DataError(f"--labels {shown(path)}: no class in it")
@@ -82,7 +82,7 @@ def _check_distinct(ids: Mapping[str, int], what: str) -> None:
     for name, i in ids.items():
         other = by_id.setdefault(i, name)
         if other != name:
-            raise DataError(f"{what}: the classes {shown(other)} and {shown(name)} share the id {i}")
+            raise DataError(f"{what}: the classes '{shown(other)}' and '{shown(name)}' share the id {i}")
 
 
 def label_ids(names: Set[str], fixed: Optional[Mapping[str, int]], known: Mapping[str, int]) -> Dict[str, int]:
@@ -92,7 +92,8 @@ def label_ids(names: Set[str], fixed: Optional[Mapping[str, int]], known: Mappin
     if fixed is not None:
         missing = sorted(names - set(fixed))
         if missing:
-            raise DataError(f"--labels: {len(missing)} class(es) of the sources not in it: {listed(missing)}")
+            raise DataError(f"--labels: {plural(len(missing), 'class', 'classes')} of the sources not in it: "
+                            + ", ".join(f"'{shown(m)}'" for m in missing[:5]) + (" ..." if len(missing) > 5 else ""))
         return dict(fixed)
     out = dict(known)
     nxt = max(out.values(), default=-1) + 1
@@ -127,7 +128,7 @@ def _known_ids(videos: Sequence[SourceVideo], into: Optional[AnnotationFile]) ->
     for name, i, where in pairs:
         old = known.setdefault(name, i)
         if old != i:
-            raise DataError(f"{where}: class {shown(name)} has the id {i}, {origin[name]} gives it {old}; "
+            raise DataError(f"{where}: class '{shown(name)}' has the id {i}, {origin[name]} gives it {old}; "
                             f"fix one, or give --labels")
         origin.setdefault(name, where)
     _check_distinct(known, "the class ids of the sources")
@@ -148,14 +149,14 @@ def import_labels(sources: Sequence[Path], fmt: str, media: MediaSources, option
     for v in videos:
         if v.video_id in seen:
             other = seen[v.video_id]
-            raise DataError(f"video {shown(v.video_id)} comes from two sources: {other} and {v.source}; "
+            raise DataError(f"video '{shown(v.video_id)}' comes from two sources: {other} and {v.source}; "
                             f"import them separately (--into) or keep one")
         seen[v.video_id] = v.source
     old = read_annotations(into) if into is not None else None
     if old is not None:
         clash = [v.video_id for v in videos if v.video_id in old.videos]
         if clash:
-            raise DataError(f"--into {shown(into)}: already holds the video {shown(clash[0])} "
+            raise DataError(f"--into {shown(into)}: already holds the video '{shown(clash[0])}' "
                             f"({plural(len(clash), 'video')} of the sources); import only new videos")
     report = ImportReport()
     kept: Dict[str, Tuple[SourceVideo, MediaInfo, List[Seg]]] = {}
@@ -168,12 +169,18 @@ def import_labels(sources: Sequence[Path], fmt: str, media: MediaSources, option
         frame_based = any(s.unit != "s" for s in v.segments)
         rate = info.frame_rate or v.fps
         if frame_based and rate is None:
-            raise DataError(f"{v.source}: video {shown(v.video_id)}: its times are frame numbers and its frame rate "
+            raise DataError(f"{v.source}: video '{shown(v.video_id)}': its times are frame numbers and its frame rate "
                             f"is unknown; give --fps (the videos' frame rate), or --data-root/--extraction/--videos "
                             f"where the video is")
-        segs = [(s.label,) + _seconds(s, rate) for s in v.segments]
-        segs_kept, counts = apply_rules(segs, duration)  # type: ignore[arg-type]
-        counts = {**v.dropped, **counts}
+        swapped = [s.end < s.start for s in v.segments]  # in the file's own unit (frames: before converting)
+        segs: List[Seg] = []
+        for s, swap in zip(v.segments, swapped):
+            start, end = _seconds(replace(s, start=s.end, end=s.start) if swap else s, rate)
+            segs.append((s.label, start, end))
+        segs_kept, counts = apply_rules(segs, duration)
+        if any(swapped):
+            counts[SWAPPED] = counts.get(SWAPPED, 0) + sum(swapped)
+        counts = {**v.dropped, **{r: counts[r] for r in REASONS if r in counts}}
         if counts:
             report.changes[v.video_id] = counts
         if duration is None:

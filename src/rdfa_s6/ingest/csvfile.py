@@ -75,7 +75,7 @@ def read_csv(path: Path, frames: bool) -> List[SourceVideo]:
             times.append(value)
         video = videos.setdefault(vid, SourceVideo(vid, f"{WHAT} {path}"))
         if not label.strip():
-            video.drop("rows without a label")
+            video.drop("rows without a label, left out")
             continue
         video.segments.append(SourceSegment(label, times[0], times[1], unit))
     return list(videos.values())

@@ -56,7 +56,7 @@ def _annotations(eaf: Any, tier: str, path: Path) -> List[tuple]:
             eaf.get_ref_annotation_data_for_tier(tier)
         return [(r[0], r[1], r[2]) for r in rows]
     except Exception as err:  # noqa: BLE001 - an unaligned time slot, a dangling reference
-        raise DataError(f"{WHAT} {path}: tier {shown(tier)}: cannot read its annotations "
+        raise DataError(f"{WHAT} {path}: tier '{shown(tier)}': cannot read its annotations "
                         f"({str(err) or type(err).__name__}; are all its time slots aligned?)") from None
 
 
@@ -67,7 +67,7 @@ def read_eaf(path: Path, options: ReadOptions) -> SourceVideo:
     names = list(eaf.get_tier_names())
     if options.tier is not None:
         if options.tier not in names:
-            raise DataError(f"{WHAT} {path}: no tier {shown(options.tier)} (--tier); it has {listed(names)}")
+            raise DataError(f"{WHAT} {path}: no tier '{shown(options.tier)}' (--tier); it has {listed(names)}")
         names = [options.tier]
     for tier in names:
         values_are_classes = options.tier is not None or \
@@ -75,11 +75,11 @@ def read_eaf(path: Path, options: ReadOptions) -> SourceVideo:
         for start, end, value in _annotations(eaf, tier, path):
             for t, field in ((start, "start"), (end, "end")):
                 if isinstance(t, bool) or not isinstance(t, int):
-                    raise DataError(f"{WHAT} {path}: tier {shown(tier)}: an annotation's {field} time is "
+                    raise DataError(f"{WHAT} {path}: tier '{shown(tier)}': an annotation's {field} time is "
                                     f"{shown(t)}; expected milliseconds")
             label = (value or "") if values_are_classes else tier
             if not label.strip():
-                video.drop("annotations without a value (no class)")
+                video.drop("annotations without a value, left out")
                 continue
             video.segments.append(SourceSegment(label, start / 1000.0, end / 1000.0))
     return video

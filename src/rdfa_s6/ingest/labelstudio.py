@@ -91,7 +91,7 @@ def _segments(value: Any, at: str, video: SourceVideo, exact: Optional[tuple] = 
         raise DataError(f"{at}, field 'timelinelabels': expected a list of class names, got {preview(labels)}")
     labels = [x for x in labels if x]
     if not labels:
-        video.drop("regions without a label", len(ranges))
+        video.drop("regions without a label, left out", len(ranges))
         return
     for i, r in enumerate(ranges):
         if not isinstance(r, Mapping):
@@ -151,7 +151,7 @@ def read_tasks(tasks: List[Any], name: str) -> List[SourceVideo]:
             continue
         i, chosen = _latest(usable) if key == "annotations" else usable[-1]
         if len(usable) > 1:
-            video.drop(f"other {key} of the task not read (the {'latest' if key == 'annotations' else 'last'} is)",
+            video.drop(f"older {key} of the task, not read",
                        len(usable) - 1)
         video.origin = key
         result = chosen.get("result") or []
@@ -162,7 +162,7 @@ def read_tasks(tasks: List[Any], name: str) -> List[SourceVideo]:
             if not isinstance(region, Mapping):
                 raise DataError(f"{where}: expected a region object, got {preview(region)}")
             if region.get("type") != "timelinelabels":
-                video.drop(f"regions of other types ({shown(region.get('type'))})")
+                video.drop(f"regions of another type ({shown(region.get('type'))}), left out")
                 continue
             _segments(region.get("value"), f"{where}, field 'value'", video, _exact(region))
         out.append(video)
@@ -195,7 +195,7 @@ def read_records(records: List[Any], name: str, what: str) -> List[SourceVideo]:
             continue
         k, rec = _latest(annotated)
         if len(annotated) > 1:
-            video.drop("other annotations of the task not read (the latest is)", len(annotated) - 1)
+            video.drop("older annotations of the task, not read", len(annotated) - 1)
         for column in _label_columns(rec):
             for j, value in enumerate(rec[column]):
                 _segments(value, f"{at}, field {column!r}[{j}]", video)

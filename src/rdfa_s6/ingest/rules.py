@@ -20,12 +20,12 @@ from ..data.annotations import END_TOLERANCE
 
 Seg = Tuple[str, float, float]  #: (class name, start seconds, end seconds)
 
-SWAPPED = "reversed segments (start and end swapped)"
-ZERO = "zero-length segments (dropped)"
-OUTSIDE = "segments outside the video (dropped)"
-CLIPPED = "segments clipped to the video"
-DUPLICATE = "exact duplicates (kept once)"
-OVERLAP = "overlapping segments of one class (kept)"
+SWAPPED = "reversed, swapped"
+ZERO = "zero-length, dropped"
+OUTSIDE = "outside the video, dropped"
+CLIPPED = "partly outside the video, clipped"
+DUPLICATE = "exact duplicates, kept once"
+OVERLAP = "overlapping one of its class, kept"
 #: every reason in the order the summary lists them
 REASONS = (SWAPPED, ZERO, OUTSIDE, CLIPPED, DUPLICATE, OVERLAP)
 
