@@ -70,6 +70,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--labels", type=Path, default=None, metavar="FILE",
                         help="the class ids: one class name per line (ids 0, 1, ... in order) or a JSON object "
                         "{name: id}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
     return parser
 
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ingest.media import MediaSources
     from ..ingest.split import parse_fractions
     from ..outputs import check_outputs
+    from ._progress import video_bar
 
     in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
     in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
                          fps=args.fps, stride=args.stride, window=args.window)
     options = ReadOptions(tier=args.tier, frames=args.from_format == "csv" and args.fps is not None)
     doc, report = import_labels(args.sources, args.from_format, media, options, subset=args.subset,
-                                fractions=fractions, seed=args.seed, into=args.into, labels=args.labels)
+                                fractions=fractions, seed=args.seed, into=args.into, labels=args.labels,
+                                progress=video_bar("import", not args.no_progress))
     from ..atomic import atomic_write_json
 
     atomic_write_json(args.out, doc)

@@ -161,6 +161,8 @@ def import_labels(sources: Sequence[Path], fmt: str, media: MediaSources, option
     report = ImportReport()
     kept: Dict[str, Tuple[SourceVideo, MediaInfo, List[Seg]]] = {}
     for k, v in enumerate(videos):
+        if progress is not None:
+            progress(k, len(videos))
         if v.left_out is not None:
             report.left_out[v.video_id] = v.left_out
             continue
@@ -188,8 +190,8 @@ def import_labels(sources: Sequence[Path], fmt: str, media: MediaSources, option
         if v.origin == "predictions":
             report.from_predictions.append(v.video_id)
         kept[v.video_id] = (v, MediaInfo(duration, v.fps or info.fps, rate, info.source), segs_kept)
-        if progress is not None:
-            progress(k + 1, len(videos))
+    if progress is not None:
+        progress(len(videos), len(videos))
     names = {s[0] for _, _, segs in kept.values() for s in segs}
     if old is not None:
         names |= {ev.label for v in old.videos.values() for ev in v.events}
