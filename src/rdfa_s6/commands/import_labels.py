@@ -108,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
     doc, report = import_labels(args.sources, args.from_format, media, options, subset=args.subset,
                                 fractions=fractions, seed=args.seed, into=args.into, labels=args.labels,
                                 progress=video_bar("import", not args.no_progress))
-    from ..atomic import atomic_write_json
+    from ..atomic import atomic_write_bytes
+    from ..export.text import json_bytes
 
-    atomic_write_json(args.out, doc)
+    atomic_write_bytes(args.out, json_bytes(doc))  # class names as written (UTF-8), finite numbers only
     for line in summary_lines(report, args.out):
         print(line)
     return 0
