@@ -113,7 +113,7 @@ fractions = st.lists(st.integers(1, 10), min_size=1, max_size=4).map(
     lambda w: [(f"s{i}", x / sum(w)) for i, x in enumerate(w)])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(classes_of, fractions, st.integers(0, 2**32 - 1))
 def test_split_puts_every_class_in_training_and_every_video_in_one_subset(videos, fracs, seed):
     split = split_videos(videos, fracs, seed)
