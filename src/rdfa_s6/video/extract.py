@@ -160,7 +160,9 @@ def settings_of(opts: ExtractOptions, backbone: Backbone, precision: str) -> Dic
     return {"backbone": backbone.name, "weights": backbone.weights if backbone.weights in ("random-init", "weight-free")
             else Path(backbone.weights).name, "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
             "fps": opts.fps, "stride": opts.stride, "window": opts.window, "short_side": backbone.short_side,
-            "crop": backbone.crop, "dtype": opts.dtype, "precision": precision}
+            "crop": backbone.crop, "dtype": opts.dtype, "precision": precision,
+            # the identity of the backbone beyond its name and weights (records.IDENTITY_KEYS)
+            "config_sha256": backbone.config_sha256, "versions": records.library_versions()}
 
 
 #: the frame rates a video may be resampled to: an infinite rate never ends, 1e6 fps takes minutes per second
@@ -241,7 +243,8 @@ def write_video_features(out: Path, vid: str, path: Path, feats: np.ndarray, inf
     rec = {"path": str(path), "num_frames": info["num_frames"], "native_frames": info["native_frames"],
            "native_fps": round(info["native_fps"], 6), "fps": round(info["fps"], 6), "duration": info["duration"],
            "T": int(feats.shape[0]), "width": info["width"], "height": info["height"], "rotation": info["rotation"],
-           "vfr": info["vfr"], "resampled": info["resampled"]}
+           "vfr": info["vfr"], "resampled": info["resampled"],
+           **records.file_facts(buf.getvalue(), feats.shape, feats.dtype.name)}
     atomic_write_json(records.video_record_path(out, vid), rec)
 
 
