@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from .. import shards
 from ..atomic import atomic_write_bytes, atomic_write_json
 from ..device import resolve_device
 from ..errors import UserError
@@ -84,8 +84,8 @@ def list_videos(inputs: Sequence[Path]) -> Dict[str, Path]:
 
 
 def dist_env() -> Tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise (:mod:`rdfa_s6.shards`)."""
+    return shards.rank_and_world()
 
 
 class ClipStream(IterableDataset):
@@ -200,7 +200,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Pro
     records.check_settings(out, settings_of(opts, backbone, precision))
     records.clear_rank_marker(out, opts.rank, opts.world_size)
     summary = ExtractSummary()
-    mine = list(videos.items())[opts.rank :: opts.world_size]
+    mine = shards.share(list(videos.items()), opts.rank, opts.world_size)
     todo: List[str] = []
     for vid, _path in mine:
         (summary.skipped if records.is_done(out, vid) else todo).append(vid)

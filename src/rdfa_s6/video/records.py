@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
+from .. import shards
 from ..atomic import atomic_write_json
 from ..errors import DataError, UserError
 
@@ -92,15 +93,16 @@ def is_done(out: Path, video_id: str) -> bool:
 
 
 def write_rank_marker(out: Path, rank: int, world: int, failed: Mapping[str, str]) -> None:
-    atomic_write_json(state_dir(out) / f"rank-{rank}-of-{world}.json", {"failed": dict(failed)})
+    """This rank's videos are done (:mod:`rdfa_s6.shards`' rule), with those that failed."""
+    shards.write_marker(state_dir(out), rank, world, {"failed": dict(failed)})
 
 
 def clear_rank_marker(out: Path, rank: int, world: int) -> None:
-    (state_dir(out) / f"rank-{rank}-of-{world}.json").unlink(missing_ok=True)
+    shards.clear_marker(state_dir(out), rank, world)
 
 
 def all_ranks_done(out: Path, world: int) -> bool:
-    return all((state_dir(out) / f"rank-{r}-of-{world}.json").is_file() for r in range(world))
+    return shards.all_done(state_dir(out), world)
 
 
 def merge(out: Path, world: int, subset: str) -> Dict[str, Any]:
@@ -113,7 +115,7 @@ def merge(out: Path, world: int, subset: str) -> Dict[str, Any]:
         videos[path.stem] = json.loads(path.read_text())
     failed: Dict[str, str] = {}
     for r in range(world):
-        marker = state_dir(out) / f"rank-{r}-of-{world}.json"
+        marker = shards.marker_path(state_dir(out), r, world)
         if marker.is_file():
             failed.update(json.loads(marker.read_text()).get("failed", {}))
     extraction = dict(settings, videos=videos, failed={k: failed[k] for k in sorted(failed) if k not in videos})
