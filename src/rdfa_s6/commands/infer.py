@@ -80,16 +80,16 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from .. import shards
     from ..api import Detector
     from ..checkpoint import resolve_model_dir
+    from ..device import resolve_device
     from ..errors import UserError
     from ..export import export_results
     from ..infer.fusion import external_scores_for
     from ..infer.results import results_document, write_results_csv, write_results_json
     from ..messages import plural, printable, shown
     from ..outputs import check_outputs
-    from .. import shards
-    from ..device import resolve_device
     from ..precision import resolve_precision
 
     in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
