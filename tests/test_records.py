@@ -154,3 +154,30 @@ def test_a_backbone_that_is_not_the_one_the_features_came_from_is_refused(monkey
     with pytest.raises(UserError, match="config sha256 222222222222"):
         backbone_for(_settings(backbone="fake", config_sha256="33" * 32))
     assert backbone_for(_settings(backbone="fake", config_sha256="22" * 32)).name == "fake"
+
+
+def test_predict_video_refuses_a_plugin_backbone_whose_config_differs(monkeypatch):
+    """Through the API: the caller's backbone is checked before any video is decoded; the same one is used."""
+    from rdfa_s6.api import Detector
+    from rdfa_s6.config import load_config
+    from rdfa_s6.models import build_detector
+    from rdfa_s6.video import reproduce
+
+    cfg = load_config("demo", ["model.embed_dim=16", "model.stem.recurrences=1", "model.branch.levels=2",
+                               "model.stem.chan_pool_len=16", "model.regression_ranges=[[0,4],[4,8],[8,10000]]"])
+    torch.manual_seed(0)
+    extraction = _settings(backbone="fake", weights="w.safetensors", weights_sha256="11" * 32,
+                           config_sha256="33" * 32, feature_dim=4)
+    det = Detector(build_detector(cfg, input_dim=4, num_classes=1), cfg, {0: "a"}, precision="fp32",
+                   extraction=extraction)
+    used = []
+    monkeypatch.setattr(reproduce, "video_features", lambda path, settings, backbone, **kw: (
+        used.append(backbone) or np.zeros((20, 4), np.float32), {"fps": 30.0}))
+    fake = Backbone("fake", torch.nn.Identity(), 4, 8, 8, (0.5,) * 3, (0.5,) * 3, weights="w.safetensors",
+                    sha256="11" * 32, config_sha256="22" * 32)
+    with pytest.raises(UserError, match="^not the backbone the model's features came from: config sha256 2222"):
+        det.predict_video(Path("v.mp4"), backbone=fake)
+    assert used == []
+    fake.config_sha256 = "33" * 32
+    det.predict_video(Path("v.mp4"), backbone=fake)
+    assert used == [fake]

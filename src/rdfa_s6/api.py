@@ -268,7 +268,7 @@ class Detector:
         features came from (another name, weights origin, weights sha256 or config sha256), in one short line.
         """
         from .messages import shown
-        from .video.reproduce import backbone_for, describe, video_features
+        from .video.reproduce import backbone_for, check_identity, describe, video_features
 
         if weights is not None:
             import warnings
@@ -282,10 +282,11 @@ class Detector:
         if self.extraction["feature_dim"] != self.input_dim:
             raise DataError(f"{self.source}: the recorded extraction gives {self.extraction['feature_dim']}-d "
                             f"features but the model expects {self.input_dim}")
-        if self._video_backbone is None or backbone_weights is not None or backbone is not None:
+        if backbone is not None:  # the caller's backbone, if it is the one the features came from
+            self._video_backbone = check_identity(self.extraction, backbone)
+        elif self._video_backbone is None or backbone_weights is not None:
             self._video_backbone = backbone_for(self.extraction,
-                                                None if backbone_weights is None else Path(backbone_weights),
-                                                backbone=backbone)
+                                                None if backbone_weights is None else Path(backbone_weights))
         feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
                                      device=device or str(self.device), precision=precision)
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],
