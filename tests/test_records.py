@@ -112,6 +112,15 @@ def test_an_old_extraction_json_without_checksums_still_works(extracted, tmp_pat
     assert "records no checksums" in out and "feature files not verified" in out
     settings = read_extraction(old)
     assert settings is not None and "config_sha256" not in settings
+    # a folder an older rdfa-s6 started and a newer one extended: the files with a checksum are verified
+    mixed = _copy(extracted, tmp_path / "mixed")
+    data = json.loads((mixed / "extraction.json").read_text())
+    for key in ("sha256", "shape", "dtype"):
+        data["videos"]["v0"].pop(key)
+    (mixed / "extraction.json").write_text(json.dumps(data))
+    assert main(CHECK + ["--data-root", str(mixed)]) == 0
+    assert "3 match; 1 file recorded without a checksum (extracted by an older rdfa-s6) not verified" in \
+        capsys.readouterr().out
     # a model that recorded these settings still rebuilds its backbone (no config sha256 to compare)
     assert backbone_for(settings).name == "colour-motion"
 

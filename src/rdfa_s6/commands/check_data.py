@@ -123,6 +123,8 @@ def _verify_block(args: argparse.Namespace, feat_dir: Path, lines: List[str]) ->
         lines.append(f"\nnote: {verified.skipped}")
         return []
     lines.append(f"\nfeature files verified against extraction.json: {verified.checked} match"
-                 + (f", {plural(len(verified.errors), 'problem')}" if verified.errors else ""))
+                 + (f", {plural(len(verified.errors), 'problem')}" if verified.errors else "")
+                 + (f"; {plural(verified.unrecorded, 'file')} recorded without a checksum (extracted by an older "
+                    f"rdfa-s6) not verified" if verified.unrecorded else ""))
     lines += _listing("errors: feature files that differ from extraction.json", verified.errors, args.show)
     return verified.errors

@@ -165,6 +165,8 @@ class FileVerification:
     errors: List[str] = field(default_factory=list)
     #: why nothing was verified, when nothing was (an extraction.json written before checksums were added)
     skipped: Optional[str] = None
+    #: videos recorded without a checksum (extracted by an older rdfa-s6 into a folder that newer runs extended)
+    unrecorded: int = 0
 
 
 def _npy_header(path: Path) -> Tuple[List[int], str]:
@@ -197,6 +199,7 @@ def verify_feature_files(extraction_dir: Path, feature_dir: Path, progress: Opti
         return None
     result = FileVerification()
     recorded = {vid: rec for vid, rec in videos.items() if rec.get("sha256")}
+    result.unrecorded = len(videos) - len(recorded)
     if videos and not recorded:
         result.skipped = (f"{Path(extraction_dir) / EXTRACTION_FILE} records no checksums (written before rdfa-s6 "
                           f"recorded them): feature files not verified")
