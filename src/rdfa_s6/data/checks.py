@@ -11,16 +11,24 @@ Two kinds of findings:
   segments that start after the last feature step (dropped in training with ``data.gt_clip: upstream``, see
   :func:`rdfa_s6.data.dataset.clip_upstream`; without a positive point otherwise) and zero-length segments (never
   matched in training crops).
+
+When the data root holds an ``extraction.json`` (``rdfa-s6 extract``), :func:`verify_feature_files` compares each
+feature file with the sha256, shape and dtype recorded for it (errors: a missing or changed file).
 """
 from __future__ import annotations
 
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..config.schema import DataConfig
 from ..errors import DataError
+from ..messages import one_line
+from ..progress import Progress, report
 from .annotations import AnnotationSet, late_segments
 from .coords import expected_steps, seconds_to_steps
 from .features import FeatureReader
@@ -144,3 +152,83 @@ def format_reports(reports: List[SplitReport]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- feature files vs extraction.json
+@dataclass
+class FileVerification:
+    """Feature files checked against the sha256, shape and dtype that ``extraction.json`` records per video."""
+
+    #: feature files compared (present and recorded with a checksum)
+    checked: int = 0
+    #: one line per file that is missing or differs from its record (the file and what differs)
+    errors: List[str] = field(default_factory=list)
+    #: why nothing was verified, when nothing was (an extraction.json written before checksums were added)
+    skipped: Optional[str] = None
+    #: videos recorded without a checksum (extracted by an older rdfa-s6 into a folder that newer runs extended)
+    unrecorded: int = 0
+
+
+def _npy_header(path: Path) -> Tuple[List[int], str]:
+    """(shape, dtype name) of a ``.npy`` file from its header (the data is not read)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read(fh)
+    return [int(n) for n in shape], dtype.name
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)  # releases the GIL on large blocks: threads hash files in parallel
+    return digest.hexdigest()
+
+
+def verify_feature_files(extraction_dir: Path, feature_dir: Path, progress: Optional[Progress] = None,
+                         threads: int = 4) -> Optional[FileVerification]:
+    """Compare every feature file that ``extraction_dir/extraction.json`` (written by ``rdfa-s6 extract``) records
+    with its record: missing files, and files whose sha256, shape ``[T, C]`` or dtype differ (a flipped byte, a
+    truncated or replaced file). None when there is no extraction.json. Hashing is I/O bound: ``threads`` files are
+    read at once; ``progress(done, total)`` is called after each file."""
+    from ..video.records import EXTRACTION_FILE, read_video_records
+
+    videos = read_video_records(extraction_dir)
+    if videos is None:
+        return None
+    result = FileVerification()
+    recorded = {vid: rec for vid, rec in videos.items() if rec.get("sha256")}
+    result.unrecorded = len(videos) - len(recorded)
+    if videos and not recorded:
+        result.skipped = (f"{Path(extraction_dir) / EXTRACTION_FILE} records no checksums (written before rdfa-s6 "
+                          f"recorded them): feature files not verified")
+        return result
+
+    def one(vid: str) -> Optional[str]:
+        rec = recorded[vid]
+        path = Path(feature_dir) / f"{vid}.npy"
+        if not path.is_file():
+            return f"feature file {path} of video {vid!r} is missing; extraction.json records it"
+        try:
+            shape, dtype = _npy_header(path)
+        except (OSError, ValueError) as err:
+            return f"feature file {path} of video {vid!r}: unreadable .npy header ({one_line(str(err), 200)})"
+        if shape != list(rec.get("shape", shape)) or dtype != rec.get("dtype", dtype):
+            return (f"feature file {path} of video {vid!r}: shape {shape} {dtype}, extraction.json records "
+                    f"{rec.get('shape')} {rec.get('dtype')}")
+        if _sha256_file(path) != rec["sha256"]:
+            return (f"feature file {path} of video {vid!r}: sha256 differs from extraction.json (the file changed "
+                    f"after extraction)")
+        return None
+
+    order = sorted(recorded)
+    report(progress, 0, len(order))
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(order)))) as pool:
+        for done, problem in enumerate(pool.map(one, order), 1):
+            if problem is None:
+                result.checked += 1
+            else:
+                result.errors.append(problem)
+            report(progress, done, len(order))
+    return result
