@@ -15,15 +15,17 @@ Two kinds of findings:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..config.schema import DataConfig
+from ..config.schema import Config, DataConfig
 from ..errors import DataError
+from ..messages import listed, plural, shown
 from .annotations import AnnotationSet, late_segments
 from .coords import expected_steps, seconds_to_steps
 from .features import FeatureReader
+from .transforms import resized_stride
 
 #: feature length may differ from the one the duration implies by this many steps (or this fraction)
 LENGTH_TOLERANCE_STEPS = 5
@@ -140,6 +142,151 @@ def format_reports(reports: List[SplitReport]) -> str:
         rows.append([r.split, str(r.videos), str(r.instances), str(r.classes), lengths, dims,
                      str(len(r.missing_features)), str(len(r.unreadable)), str(len(r.length_mismatch)),
                      str(r.beyond_duration), str(r.zero_length)])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ fit of the config to the data
+@dataclass
+class SplitFit:
+    """How one split fits the config: video lengths against ``data.max_seq_len`` (training crops the longer ones
+    and pads the shorter ones) and segments against the regression ranges (feature steps)."""
+
+    split: str
+    videos: int = 0
+    longer: int = 0  #: videos longer than max_seq_len (cropped to it in training)
+    padded: int = 0  #: videos shorter than max_seq_len (padded to it in training)
+    median_steps: int = 0
+    segments: int = 0
+    unassignable: int = 0  #: segments no pyramid point takes as a positive (lost for training)
+    unassignable_examples: List[str] = field(default_factory=list)
+    #: class name -> segments
+    classes: Dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class FitReport:
+    """:func:`fit_report`'s result: one :class:`SplitFit` per split, the verdicts (one line per problem, naming the
+    config key and the value ``rdfa-s6 init`` would pick) and what ``init`` would write (None if it cannot fit)."""
+
+    max_seq_len: int
+    splits: List[SplitFit]
+    verdicts: List[str] = field(default_factory=list)
+    fitted: Optional[Dict[str, Any]] = None
+    not_fitted: str = ""
+
+
+def fit_report(annotations: AnnotationSet, reader: FeatureReader, cfg: Config, splits: List[str],
+               extraction: Optional[Dict[str, Any]] = None) -> FitReport:
+    """How the config ``cfg`` fits the data of ``splits`` (``cfg.data.train_split`` first), and what
+    ``rdfa-s6 init`` would pick on top of ``cfg`` (:func:`rdfa_s6.config.fit.fit_config`). Reads every video's
+    feature length (``.npy`` headers only)."""
+    from ..config.fit import assignable, fit_config
+    from ..errors import UserError
+    from .profile import profile_from
+
+    d = cfg.data
+    profile = profile_from(annotations, reader, splits, extraction)
+    report = FitReport(d.max_seq_len, [])
+    stride = d.feat_stride * d.downsample_rate
+    for split in dict.fromkeys(splits):
+        videos = profile.subset(split)
+        sf = SplitFit(split, videos=len(videos))
+        steps = [v.steps for v in videos]
+        sf.median_steps = int(np.median(steps)) if steps else 0
+        if not d.force_upsampling:
+            sf.longer = sum(1 for s in steps if s > d.max_seq_len)
+            sf.padded = sum(1 for s in steps if s < d.max_seq_len)
+        for v in videos:
+            for label in v.labels:
+                name = annotations.label_names.get(label, f"class_{label}")
+                sf.classes[name] = sf.classes.get(name, 0) + 1
+            if v.fps is None or not v.segments:
+                continue
+            s, w, length = stride, d.num_frames, v.steps
+            if d.force_upsampling:
+                s, w = resized_stride(v.steps, stride, d.num_frames, d.max_seq_len)
+                length = d.max_seq_len
+            seg = seconds_to_steps(np.asarray(v.segments, dtype=np.float64), v.fps, s, w)
+            ok = assignable(seg, cfg.model.regression_ranges, cfg.train.center_sample_radius,
+                            np.full(len(seg), length))
+            sf.segments += len(seg)
+            sf.unassignable += int((~ok).sum())
+            for (a, b), good in zip(seg, ok):
+                if not good and len(sf.unassignable_examples) < 3:
+                    sf.unassignable_examples.append(f"{v.video_id} [{a:.2f}, {b:.2f}] steps")
+        report.splits.append(sf)
+    try:
+        fitted = fit_config(profile, cfg, cfg.name)
+        report.fitted = dict(fitted.values)
+    except UserError as err:
+        report.not_fitted = str(err)
+    report.verdicts = _verdicts(cfg, report, annotations)
+    return report
+
+
+def _verdicts(cfg: Config, report: FitReport, annotations: AnnotationSet) -> List[str]:
+    """One line per problem, naming the key to change and the value ``init`` would pick."""
+    from ..config.fit import yaml_value
+
+    fitted = report.fitted or {}
+
+    def init_picks(*keys: str) -> str:
+        values = [f"{k}={yaml_value(fitted[k])}" for k in keys if k in fitted]
+        return f"; rdfa-s6 init would pick {' '.join(values)}" if values else ""
+
+    out: List[str] = []
+    train = report.splits[0] if report.splits else None
+    d = cfg.data
+    if train is not None and train.videos and not d.force_upsampling:
+        picked = fitted.get("data.max_seq_len")
+        if train.longer and (picked is None or picked > d.max_seq_len):
+            out.append(f"data.max_seq_len={d.max_seq_len}: {train.longer} of {train.videos} training videos are "
+                       f"longer and are cropped in training{init_picks('data.max_seq_len')}")
+        elif 2 * train.median_steps < d.max_seq_len and (picked is None or picked < d.max_seq_len):
+            out.append(f"data.max_seq_len={d.max_seq_len}: the median training video has {train.median_steps} "
+                       f"steps, so most of every training batch is padding{init_picks('data.max_seq_len')}")
+    for sf in report.splits:
+        if sf.unassignable:
+            fixable = report.fitted is not None and fitted.get("model.regression_ranges") != \
+                cfg.model.regression_ranges
+            fix = init_picks("model.branch.levels", "model.regression_ranges") if fixable else (
+                "; the ranges cover them, so they are shorter than a feature step or lie after their video's "
+                "features: extract with a smaller stride or fix the annotations")
+            out.append(f"model.regression_ranges: {sf.unassignable} of {sf.segments} segments of split "
+                       f"{shown(sf.split)} are assigned to no pyramid level (lost for training), e.g. "
+                       f"{', '.join(sf.unassignable_examples)}{fix}")
+    if train is not None:
+        for sf in report.splits[1:]:
+            missing = sorted(set(sf.classes) - set(train.classes))
+            if missing:
+                out.append(f"data.train_split={shown(d.train_split)}: {plural(len(missing), 'class', 'classes')} of "
+                           f"split {shown(sf.split)} have no training segment and cannot be learnt: "
+                           f"{listed(missing)}")
+    return out
+
+
+def format_fit_report(report: FitReport) -> List[str]:
+    """The report's lines: a table per split, the class counts per split, the verdicts."""
+    head = ["split", "videos", f"longer than {report.max_seq_len} (cropped)", "shorter (padded)", "median T",
+            "segments", "no level assigns"]
+    rows = [[r.split, str(r.videos), str(r.longer), str(r.padded), str(r.median_steps), str(r.segments),
+             str(r.unassignable)] for r in report.splits]
+    lines = ["", "fit of the config to the data:", _table(head, rows)]
+    names = sorted({n for r in report.splits for n in r.classes})
+    if names:
+        lines += ["", "segments per class:",
+                  _table(["class"] + [r.split for r in report.splits],
+                         [[n] + [str(r.classes.get(n, 0)) for r in report.splits] for n in names])]
+    if report.not_fitted:
+        lines.append(f"\nrdfa-s6 init cannot fit this data: {report.not_fitted}")
+    lines += [f"\nfit: {v}" for v in report.verdicts]
+    return lines
+
+
+def _table(head: List[str], rows: List[List[str]]) -> str:
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
