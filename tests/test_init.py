@@ -268,3 +268,13 @@ def test_synth_data_init_train_test_reaches_map(tmp_path):
     assert tested.rc == 0, tested.err
     metrics = json.loads((tmp_path / "run/final/metrics_test.json").read_text())
     assert metrics["average_mAP"] >= 0.6, metrics
+
+
+@settings(max_examples=300, deadline=None)
+@given(longest=st.floats(1.01, 30000), fraction=st.floats(0, 1), start=st.floats(0, 3000))
+def test_the_fitted_ranges_reach_every_segment_longer_than_a_step(longest, fraction, start):
+    """The rule init relies on (docs/custom-data.md): with ``levels_for(longest)`` doubling levels, every segment
+    of more than one step and at most ``longest`` steps, anywhere, has a positive point."""
+    length = 1.01 + fraction * (longest - 1.01)
+    ranges = doubling_ranges(levels_for(longest), max(10000.0, math.ceil(longest)))
+    assert assignable(np.array([[start, start + length]]), ranges)[0]
