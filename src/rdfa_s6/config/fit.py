@@ -37,6 +37,8 @@ BASE_RANGE = 4.0
 TOP_RANGE = 10000.0
 MIN_LEVELS, MAX_LEVELS = 2, 12  #: pyramid levels (branch.levels + 1)
 VIDEO_PERCENTILE = 90
+#: the pyramid is as deep as this percentile of the training segments' lengths needs (longer ones: the last level)
+LEVEL_PERCENTILE = 99
 LONG_VIDEO_FACTOR = 1.5
 #: optimisation steps per training segment, and the bounds of the total
 STEPS_PER_SEGMENT = 3
@@ -104,6 +106,26 @@ def assignable(segments: np.ndarray, ranges: Sequence[Sequence[float]], radius: 
                 hit &= t < np.asarray(lengths, dtype=np.float32)
             ok |= hit
     return ok
+
+
+#: why :func:`lost_segments` says a segment is lost for training
+ASSIGNED, TOO_SHORT, AFTER_FEATURES, OUT_OF_RANGE = 0, 1, 2, 3
+
+
+def lost_segments(segments: np.ndarray, ranges: Sequence[Sequence[float]], radius: float,
+                  lengths: np.ndarray) -> np.ndarray:
+    """[N] int codes: :data:`ASSIGNED`, or why no point takes the segment (:func:`assignable`):
+    :data:`TOO_SHORT` (at most one feature step: it can fall between two points of the finest level),
+    :data:`AFTER_FEATURES` (the ranges would take it, but its points are after its video's ``lengths`` steps),
+    :data:`OUT_OF_RANGE` (the regression ranges miss it: a config problem)."""
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    inside = assignable(seg, ranges, radius, lengths)
+    anywhere = assignable(seg, ranges, radius)
+    codes = np.full(len(seg), OUT_OF_RANGE, dtype=np.int64)
+    codes[anywhere] = AFTER_FEATURES
+    codes[(seg[:, 1] - seg[:, 0] <= 1.0) & ~anywhere] = TOO_SHORT
+    codes[inside] = ASSIGNED
+    return codes
 
 
 def doubling_ranges(levels: int, top: float = TOP_RANGE) -> List[List[float]]:
@@ -228,7 +250,8 @@ def _fit_data(fit: Fit, profile: "DatasetProfile", base: Config, train: str, val
     longest, p90 = max(steps), percentile(steps, VIDEO_PERCENTILE)
     cover = longest if longest <= LONG_VIDEO_FACTOR * p90 else p90
     need = max(float(cover), longest_seg)
-    levels = levels_for(longest_seg)
+    typical = percentile(lengths.tolist(), LEVEL_PERCENTILE)
+    levels = levels_for(typical)
     top_stride = 2 ** (levels - 1)
     max_len = int(math.ceil(need / top_stride) * top_stride)
     longer = sum(1 for s in steps if s > max_len)
@@ -242,8 +265,10 @@ def _fit_data(fit: Fit, profile: "DatasetProfile", base: Config, train: str, val
             + ", ".join(f"<{limit}: {dim}" for limit, dim in EMBED_DIMS) + f", more: {LARGE_EMBED_DIM}")
     pool = min(base.chan_pool_len, max(1, max_len // 4))
     fit.set("model.stem.chan_pool_len", pool, f"max_seq_len // 4, at most the base's {base.chan_pool_len}")
+    beyond = int((lengths > typical).sum())
     fit.set("model.branch.levels", levels - 1,
-            f"{levels} pyramid levels: the longest training segment ({longest_seg:.1f} steps) in the last one's range")
+            f"{levels} pyramid levels: the {LEVEL_PERCENTILE}th percentile of the training segments' lengths "
+            f"({typical:.1f} steps) in the last one's range" + (f", the {beyond} longer there too" if beyond else ""))
     top = max(TOP_RANGE, float(math.ceil(longest_seg)))
     ranges = doubling_ranges(levels, top)
     per_level = _segments_per_level(lengths, ranges)
@@ -252,12 +277,15 @@ def _fit_data(fit: Fit, profile: "DatasetProfile", base: Config, train: str, val
             f"per level by length: {', '.join(str(n) for n in per_level)}")
     seg_all = np.concatenate(segs).reshape(-1, 2)
     video_len = np.concatenate([np.full(len(s), v.steps) for s, v in zip(segs, train_videos)])
-    lost = int((~assignable(seg_all, ranges, base.train.center_sample_radius, video_len)).sum())
-    if lost:
-        short = int((lengths <= 1.0).sum())
-        fit.unknown.append(f"{plural(lost, 'training segment')} no level can assign ({short} at most one feature "
-                           f"step long, which no point of a {eff:g}-frame grid falls inside; others start after "
-                           f"their video's features): extract features with a smaller stride for such actions")
+    codes = lost_segments(seg_all, ranges, base.train.center_sample_radius, video_len)
+    if (codes != ASSIGNED).any():
+        short, late = int((codes == TOO_SHORT).sum()), int((codes == AFTER_FEATURES).sum())
+        missed = int((codes == OUT_OF_RANGE).sum())
+        fit.unknown.append(f"{plural(int((codes != ASSIGNED).sum()), 'training segment')} no level can assign: "
+                           f"{short} at most one feature step long (between two points of the {eff:g}-frame grid: "
+                           f"extract features with a smaller stride for such actions), {late} after the end of "
+                           f"their video's features (check the annotations, fps and durations)"
+                           + (f", {missed} outside the ranges" if missed else ""))
     _fit_training(fit, base, len(train_videos), len(lengths))
 
 

@@ -161,7 +161,12 @@ class SplitFit:
     median_steps: int = 0
     segments: int = 0
     unassignable: int = 0  #: segments no pyramid point takes as a positive (lost for training)
-    unassignable_examples: List[str] = field(default_factory=list)
+    #: of those: at most one step long (between two points), after their video's features, outside the ranges
+    too_short: int = 0
+    after_features: int = 0
+    out_of_range: int = 0
+    #: the first few lost segments per reason (``rdfa_s6.config.fit`` codes)
+    examples: Dict[int, List[str]] = field(default_factory=dict)
     #: class name -> segments
     classes: Dict[str, int] = field(default_factory=dict)
 
@@ -183,7 +188,7 @@ def fit_report(annotations: AnnotationSet, reader: FeatureReader, cfg: Config, s
     """How the config ``cfg`` fits the data of ``splits`` (``cfg.data.train_split`` first), and what
     ``rdfa-s6 init`` would pick on top of ``cfg`` (:func:`rdfa_s6.config.fit.fit_config`). Reads every video's
     feature length (``.npy`` headers only)."""
-    from ..config.fit import assignable, fit_config
+    from ..config.fit import AFTER_FEATURES, ASSIGNED, OUT_OF_RANGE, TOO_SHORT, fit_config, lost_segments
     from ..errors import UserError
     from .profile import profile_from
 
@@ -210,13 +215,17 @@ def fit_report(annotations: AnnotationSet, reader: FeatureReader, cfg: Config, s
                 s, w = resized_stride(v.steps, stride, d.num_frames, d.max_seq_len)
                 length = d.max_seq_len
             seg = seconds_to_steps(np.asarray(v.segments, dtype=np.float64), v.fps, s, w)
-            ok = assignable(seg, cfg.model.regression_ranges, cfg.train.center_sample_radius,
-                            np.full(len(seg), length))
+            codes = lost_segments(seg, cfg.model.regression_ranges, cfg.train.center_sample_radius,
+                                  np.full(len(seg), length))
             sf.segments += len(seg)
-            sf.unassignable += int((~ok).sum())
-            for (a, b), good in zip(seg, ok):
-                if not good and len(sf.unassignable_examples) < 3:
-                    sf.unassignable_examples.append(f"{v.video_id} [{a:.2f}, {b:.2f}] steps")
+            sf.unassignable += int((codes != ASSIGNED).sum())
+            sf.too_short += int((codes == TOO_SHORT).sum())
+            sf.after_features += int((codes == AFTER_FEATURES).sum())
+            sf.out_of_range += int((codes == OUT_OF_RANGE).sum())
+            for (a, b), code in zip(seg, codes):
+                shown_ = sf.examples.setdefault(int(code), [])
+                if code != ASSIGNED and len(shown_) < 3:
+                    shown_.append(f"{shown(v.video_id)} [{a:.2f}, {b:.2f}] steps")
         report.splits.append(sf)
     try:
         fitted = fit_config(profile, cfg, cfg.name)
@@ -248,16 +257,23 @@ def _verdicts(cfg: Config, report: FitReport, annotations: AnnotationSet) -> Lis
         elif 2 * train.median_steps < d.max_seq_len and (picked is None or picked < d.max_seq_len):
             out.append(f"data.max_seq_len={d.max_seq_len}: the median training video has {train.median_steps} "
                        f"steps, so most of every training batch is padding{init_picks('data.max_seq_len')}")
+    from ..config.fit import AFTER_FEATURES, OUT_OF_RANGE, TOO_SHORT
+
     for sf in report.splits:
-        if sf.unassignable:
-            fixable = report.fitted is not None and fitted.get("model.regression_ranges") != \
-                cfg.model.regression_ranges
-            fix = init_picks("model.branch.levels", "model.regression_ranges") if fixable else (
-                "; the ranges cover them, so they are shorter than a feature step or lie after their video's "
-                "features: extract with a smaller stride or fix the annotations")
-            out.append(f"model.regression_ranges: {sf.unassignable} of {sf.segments} segments of split "
-                       f"{shown(sf.split)} are assigned to no pyramid level (lost for training), e.g. "
-                       f"{', '.join(sf.unassignable_examples)}{fix}")
+        def lost(n: int, code: int) -> str:
+            return (f"{n} of {sf.segments} segments of split {shown(sf.split)} are assigned to no pyramid level "
+                    f"(lost for training), e.g. {', '.join(sf.examples.get(code, []))}")
+
+        if sf.out_of_range:
+            out.append(f"model.regression_ranges: {lost(sf.out_of_range, OUT_OF_RANGE)}: no level's range holds "
+                       f"them{init_picks('model.branch.levels', 'model.regression_ranges')}")
+        if sf.too_short:
+            out.append(f"data.feat_stride={d.feat_stride:g}: {lost(sf.too_short, TOO_SHORT)}: at most one feature "
+                       f"step long, they fall between two points; extract features with a smaller stride")
+        if sf.after_features:
+            out.append(f"annotations (or data.feat_stride, data.default_fps): "
+                       f"{lost(sf.after_features, AFTER_FEATURES)}: they lie after the end of their video's "
+                       f"features; check the annotations and each video's fps and duration")
     if train is not None:
         for sf in report.splits[1:]:
             missing = sorted(set(sf.classes) - set(train.classes))
@@ -287,7 +303,8 @@ def format_fit_report(report: FitReport) -> List[str]:
 
 
 def _table(head: List[str], rows: List[List[str]]) -> str:
+    """An indented text table (two spaces before each line, columns two spaces apart)."""
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
-    return "\n".join(lines)
+    return "\n".join("  " + line.rstrip() for line in lines)  # indented: a row never starts like the main table's
