@@ -282,3 +282,15 @@ def test_doubling_ranges_reach_every_segment_longer_than_a_step(levels, length, 
     10000, every segment of more than one step and at most 10000 steps, anywhere, has a positive point; the
     depth is chosen for the model, not for the assignment."""
     assert assignable(np.array([[start, start + length]]), doubling_ranges(levels))[0]
+
+
+def test_a_data_root_with_yaml_syntax_in_its_name_is_written_exactly(tmp_path):
+    root = tmp_path / "my data: #1 'q\" ü\nx [y]"
+    generate(root, SynthSpec(train_videos=4, val_videos=0, test_videos=1, num_classes=1, dim=8, min_len=40,
+                             max_len=60))
+    _init(root, tmp_path / "my.yaml")
+    cfg = load_config(tmp_path / "my.yaml")
+    assert cfg.data.annotation_file == str((root / "annotations.json").resolve())
+    assert cfg.data.feature_dir == str((root / "features").resolve())
+    assert all(ln.startswith(("#", " ", "base:", "data:", "model:", "train:")) or not ln
+               for ln in (tmp_path / "my.yaml").read_text().splitlines())

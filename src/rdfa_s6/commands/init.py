@@ -40,7 +40,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_bytes
     from ..config import load_config
-    from ..config.fit import fit_config, preset_config, to_yaml, yaml_value
+    from ..config.fit import fit_config
+    from ..config.fitfile import preset_config, to_yaml, yaml_value
     from ..data.profile import read_profile
     from ..errors import UserError
     from ..outputs import check_outputs

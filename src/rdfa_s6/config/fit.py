@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..messages import one_line, plural, shown
+from ..messages import plural, shown
 from .schema import Config
 
 if TYPE_CHECKING:
@@ -71,10 +71,6 @@ class Fit:
     def set(self, key: str, value: Any, why: str) -> None:
         self.values[key] = value
         self.why[key] = why
-
-    def overrides(self) -> List[str]:
-        """The values as ``key=value`` overrides of the base preset."""
-        return [f"{k}={yaml_value(v)}" for k, v in self.values.items()]
 
 
 # ------------------------------------------------------------------------------------------------ assignment
@@ -242,6 +238,9 @@ def _fit_data(fit: Fit, profile: "DatasetProfile", base: Config, train: str, val
     train_videos = profile.subset(train)
     segs = [segment_steps(v, eff, window) for v in train_videos]
     lengths = np.concatenate([s[:, 1] - s[:, 0] for s in segs]) if segs else np.zeros(0)
+    if not len(lengths) and any(v.segments and v.fps is None for v in train_videos):
+        raise DataError(f"{shown(profile.annotation_file)}: the labelled videos of {train!r} have no 'fps'; add "
+                        f"it per video (rdfa-s6 extract writes it) and run init again")
     if not len(lengths):
         raise DataError(f"{shown(profile.annotation_file)}: the {train!r} subset has no labelled segment; label the "
                         f"videos first (rdfa-s6 import) and run init again")
@@ -358,59 +357,3 @@ def embed_dim(segments: int) -> int:
 # --------------------------------------------------------------------------------------------------- YAML
 def _plain(x: float) -> Any:
     return int(x) if float(x).is_integer() else float(x)
-
-
-def yaml_value(value: Any) -> str:
-    """One value as flow-style YAML that reads back as ``value``."""
-    import yaml
-
-    if isinstance(value, list):
-        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
-    text = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=False).strip()
-    return text[1:-1]
-
-
-def to_yaml(fit: Fit, header: Sequence[str] = ()) -> str:
-    """The preset file: comments (``header``, the dataset, what could not be inferred), ``base:``, then every
-    fitted key with the statistic it came from as a comment."""
-    lines = [f"# {one_line(h)}" for h in header]
-    lines += [f"# {one_line(s)}" for s in fit.summary]
-    if fit.unknown:
-        lines.append("# could not infer:")
-        lines += [f"#   - {one_line(u)}" for u in fit.unknown]
-    lines += ["", f"base: {yaml_value(fit.base)}"]
-    order: Dict[str, int] = {}
-    for key in fit.values:  # keys of one section together, sections in the order they first appear
-        parts = key.split(".")
-        for i in range(1, len(parts) + 1):
-            order.setdefault(".".join(parts[:i]), len(order))
-    keys = sorted(fit.values, key=lambda k: [order[".".join(k.split(".")[:i])] for i in range(1, k.count(".") + 2)])
-    opened: List[str] = []
-    for key in keys:
-        value = fit.values[key]
-        parts = key.split(".")
-        common = 0
-        while common < min(len(opened), len(parts) - 1) and opened[common] == parts[common]:
-            common += 1
-        opened = opened[:common]
-        for depth in range(common, len(parts) - 1):
-            if depth == 0:
-                lines.append("")
-            lines.append("  " * depth + f"{parts[depth]}:")
-            opened.append(parts[depth])
-        lines.append("  " * (len(parts) - 1) + f"{parts[-1]}: {yaml_value(value)}  # {one_line(fit.why[key])}")
-    return "\n".join(lines) + "\n"
-
-
-def preset_config(text: str) -> Config:
-    """The config the preset ``text`` loads to, through :func:`rdfa_s6.config.load_config` as ``train`` reads it
-    (a ConfigError names the key otherwise). The base must be a preset name or an absolute path."""
-    import tempfile
-    from pathlib import Path
-
-    from .loader import load_config
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "fitted.yaml"
-        path.write_text(text, encoding="utf-8")
-        return load_config(path)

@@ -238,7 +238,7 @@ def fit_report(annotations: AnnotationSet, reader: FeatureReader, cfg: Config, s
 
 def _verdicts(cfg: Config, report: FitReport, annotations: AnnotationSet) -> List[str]:
     """One line per problem, naming the key to change and the value ``init`` would pick."""
-    from ..config.fit import yaml_value
+    from ..config.fitfile import yaml_value
 
     fitted = report.fitted or {}
 
