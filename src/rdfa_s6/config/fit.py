@@ -10,10 +10,11 @@ from (:class:`Fit`). Lengths are in feature steps (docs/model.md §2.4):
   :data:`LONG_VIDEO_FACTOR` times that (the few longer videos are cropped), at least the longest training
   segment, rounded up to a multiple of the coarsest pyramid stride.
 * ``model.branch.levels`` and ``model.regression_ranges``: ActionFormer's doubling ranges (level 0 ``[0, 4]``,
-  level l ``[4 * 2^(l-1), 4 * 2^l]``, docs/model.md §3.7) with as many levels as the longest training segment needs
-  (a segment of L steps is reached at ``L/2`` to ``L/2 + stride/2`` steps from its nearest point), the last
-  range open up to at least the longest segment, so that every segment longer than one step has a point
-  (:func:`assignable` says which points the assignment of docs/model.md §4.1 makes positive).
+  level l ``[4 * 2^(l-1), 4 * 2^l]``, docs/model.md §3.7) with as many levels as the 99th percentile of the
+  training segments' lengths needs (a segment of L steps is reached at ``L/2`` to ``L/2 + stride/2`` steps from
+  its nearest point), the last range open up to at least the longest segment. With such ranges, of any depth,
+  every segment longer than one step has a point (:func:`assignable` says which points the assignment of
+  docs/model.md §4.1 makes positive; :func:`lost_segments` why a segment has none).
 * ``train.epochs``, ``warmup_epochs``, ``ema_decay``, ``batch_size`` and ``model.embed_dim``: from the number of
   training videos and segments (:data:`STEPS_PER_SEGMENT`, :data:`EMBED_DIMS`).
 """

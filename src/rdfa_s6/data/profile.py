@@ -70,7 +70,8 @@ def feature_naming(feature_dir: Path, video_ids: List[str]) -> Tuple[str, str, s
     most videos' files follow (``("", "", ".npy")`` for ``extract``'s files). DataError naming the folder when no
     file of any video is found."""
     names = [p.name for p in Path(feature_dir).iterdir() if p.suffix in EXTENSIONS and p.is_file()]
-    exact = Counter(ext for ext in EXTENSIONS for vid in video_ids if f"{vid}{ext}" in set(names))
+    present = set(names)
+    exact = Counter(ext for ext in EXTENSIONS for vid in video_ids if f"{vid}{ext}" in present)
     if exact:
         return "", "", exact.most_common(1)[0][0]
     votes: Counter = Counter()
