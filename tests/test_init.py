@@ -68,7 +68,7 @@ def _fitted_lines(text: str) -> List[str]:
 
 # ---------------------------------------------------------------------------------------- the fitted presets
 def test_init_on_the_demo_data_gives_the_demo_settings(tmp_path):
-    generate(tmp_path / "data", SynthSpec())
+    assert run_cli(["synth", tmp_path / "data"]).rc == 0  # the demo's data (rdfa-s6 demo trains on it)
     out = _init(tmp_path / "data", tmp_path / "my.yaml")
     text = (tmp_path / "my.yaml").read_text()
     cfg = load_config(tmp_path / "my.yaml")  # no overrides, no --data-root: the paths are in the file
@@ -86,6 +86,11 @@ def test_init_on_the_demo_data_gives_the_demo_settings(tmp_path):
     assert "could not infer" not in text and "could not infer" not in out
     assert _unassigned_training_segments(cfg) == []
     assert run_cli(["check-data", tmp_path / "my.yaml"]).rc == 0
+    # `train my.yaml --data-root DATA_ROOT` reads the same files as `train my.yaml`
+    from rdfa_s6.data.prepare import resolve_paths
+
+    assert resolve_paths(cfg.data, tmp_path / "data") == resolve_paths(cfg.data, None) == (
+        (tmp_path / "data/annotations.json").resolve(), (tmp_path / "data/features").resolve())
 
 
 def test_long_videos_with_short_actions(tmp_path):

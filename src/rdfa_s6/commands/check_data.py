@@ -25,7 +25,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         "splits, mixed feature dimensions. Warnings (exit status 0): feature lengths that disagree with the "
         "duration and fps (clips of data.num_frames every data.feat_stride frames), segments that end after the "
         "video's duration (kept for evaluation), segments that start after the last feature step (dropped in "
-        "training) and zero-length segments.",
+        "training) and zero-length segments. Then how the config fits the data: video lengths against "
+        "data.max_seq_len (cropped or padded in training), segments no pyramid level can assign (lost for "
+        "training) and why, segments per class and split, and one line per problem (`fit: ...`) naming the config "
+        "key and the value `rdfa-s6 init` would pick.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("preset", help="preset name (see docs/presets.md) or path to a YAML config")
