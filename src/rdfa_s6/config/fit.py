@@ -227,7 +227,7 @@ def _fit_data(fit: Fit, profile: "DatasetProfile", base: Config, train: str, val
     named = plural(len(profile.label_names), "named class", "named classes")
     fit.set("data.num_classes", max(1, num_classes), f"largest label_id + 1 ({named})")
     fit.set("data.train_split", train, split_why)
-    fit.set("data.val_split", val, "evaluated during train" if val else "no validation subset")
+    fit.set("data.val_split", val, "evaluated during train" if val else "none: no separate validation subset")
     if test is None:
         test = train
         fit.unknown.append(f"test split: no subset named {' or '.join(TEST_NAMES)}; data.test_split is the training "
