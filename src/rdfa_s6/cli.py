@@ -22,8 +22,8 @@ from .errors import UserError, disk_full
 from .messages import one_line
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "extract", "import", "train", "test", "infer", "evaluate", "view", "export",
-                       "visualize", "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "extract", "import", "init", "train", "test", "infer", "evaluate", "view",
+                       "export", "visualize", "check-data", "convert", "bench"]
 #: commands whose module name differs from the command's (``import`` is a Python keyword)
 MODULES = {"import": "import_labels"}
 

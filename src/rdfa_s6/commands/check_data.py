@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from ..messages import one_line
 from ._common import HelpFormatter, in_range
@@ -28,7 +28,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         "training) and zero-length segments. When the data root holds an extraction.json (rdfa-s6 extract), every "
         "feature file it records is compared with its recorded sha256, shape and dtype: a missing or changed file "
         "is an error (--no-verify skips this; an extraction.json written before checksums were recorded is not "
-        "verified, and the report says so).",
+        "verified, and the report says so). Then how the config fits the data: video lengths against "
+        "data.max_seq_len (cropped or padded in training), segments no pyramid level can assign (lost for "
+        "training) and why, segments per class and split, and one line per problem (`fit: ...`) naming the config "
+        "key and the value `rdfa-s6 init` would pick.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("preset", help="preset name (see docs/presets.md) or path to a YAML config")
@@ -50,6 +53,25 @@ def _listing(title: str, items: List[str], show: int) -> List[str]:
         return []
     more = [f"  ... and {len(items) - show} more"] if len(items) > show else []
     return [f"\n{title} ({len(items)}):"] + [f"  {item}" for item in items[:show]] + more
+
+
+def _fit_section(annotations, reader, cfg, splits: List[str], data_root: Optional[Path]) -> Tuple[List[str], bool]:
+    """The lines of the fit report (video lengths against data.max_seq_len, segments against the regression
+    ranges, classes per split, verdicts naming the key and init's value) and whether it has a verdict."""
+    from ..data.checks import fit_report, format_fit_report
+    from ..errors import DataError
+    from ..video.records import read_extraction
+
+    if not splits or not annotations.split(splits[0]):
+        return [], False
+    try:
+        extraction = None
+        for folder in (Path(reader.feature_dir).parent, data_root):
+            extraction = extraction or (read_extraction(folder) if folder is not None else None)
+        report = fit_report(annotations, reader, cfg, splits, extraction)
+    except DataError as err:  # an unreadable file: an error of the table above already
+        return [f"\nfit of the config to the data: skipped ({err})"], False
+    return format_fit_report(report), bool(report.verdicts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         msg = mixed_dims_message(all_dims, examples)
         errors.append(msg)
         lines.append(f"\nerror: {msg}")
+    fit_lines, fit_warned = _fit_section(annotations, reader, cfg, splits, args.data_root)
+    lines += fit_lines
     errors += _verify_block(args, feat_dir, lines)
     # file names and ids escaped (a name that is not UTF-8 cannot be printed), no line shortened
     print("\n".join(one_line(line, limit=10**7) for line in "\n".join(lines).split("\n")))
@@ -102,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{len(errors)} error(s): training or testing would fail")
         raise DataError(f"{len(errors)} problem(s) in the dataset, the first: {errors[0]}")
     warned = any(r.length_mismatch or r.beyond_videos or r.beyond_features or r.zero_length for r in reports)
+    warned = warned or fit_warned
     print("\nok: training can start" + (" (warnings above)" if warned else ""))
     return 0
 
