@@ -92,3 +92,24 @@ def test_evaluate_states_its_ground_truth_policy():
     assert inspect.signature(evaluate).parameters["gt_policy"].default == EVALUATE_GT_POLICY == "official"
     assert EvalConfig().gt_policy == "actionformer"
     assert "gt_policy=cfg.eval.gt_policy" in (evaluate.__doc__ or "")
+
+
+def test_batch_orders_of_different_seeds_and_epochs_do_not_collide():
+    """``seed * 1000 + epoch`` gave seed 0 epoch 1000 the order of seed 1 epoch 0."""
+    from rdfa_s6.train.randomness import epoch_batches
+
+    assert epoch_batches(64, 4, seed=0, epoch=1000) != epoch_batches(64, 4, seed=1, epoch=0)
+    assert epoch_batches(64, 4, seed=7, epoch=3) == epoch_batches(64, 4, seed=7, epoch=3)
+
+
+def test_keyed_seeds_are_distinct_and_fixed_width():
+    """Crops were seeded with ``hash((seed, epoch, index)) & 0xFFFFFFFF``: 32 bits, and Python's tuple hash."""
+    from rdfa_s6.keyed import CROPS, keyed_seed
+
+    seeds = {keyed_seed(CROPS, s, e, i) for s in range(12) for e in range(12) for i in range(12)}
+    assert len(seeds) == 12 ** 3 and max(seeds) >= 2 ** 32
+    assert keyed_seed(1, 2 ** 32) != keyed_seed(2 ** 32 + 1) != keyed_seed(1, 0, 1)
+    src = Path(__file__).resolve().parents[1] / "src" / "rdfa_s6"
+    seeded_by_hash = [p.name for p in src.rglob("*.py") if "Random(hash(" in p.read_text(encoding="utf-8")]
+    assert not seeded_by_hash
+

@@ -95,6 +95,7 @@ RANGES: Dict[str, Range] = {
     "model.head.kernel_size": KERNEL,
     "model.head.prior_prob": Range(0, 1, lo_open=True, hi_open=True),
     "model.head.empty_cls": Range(0, 10**5),
+    "model.head.offset_bias_init": Range(-100, 100),
     # train
     "train.epochs": Range(0, 10**5),
     "train.batch_size": Range(1, 2**16),

@@ -110,6 +110,12 @@ class HeadConfig:
     kernel_size: int = 3
     prior_prob: float = 0.01
     empty_cls: List[int] = field(default_factory=list)  #: classes whose prior is ~0
+    #: the initial bias of the regression head's output conv (both channels, in units of the level stride). The
+    #: official 0 starts some offset channels below zero at almost every position (the trunk's features are
+    #: >= 0 after its ReLU, so the sign follows the sum of the conv's weights); the ReLU then passes no gradient and
+    #: the channel can stay 0 for the whole run (every left boundary at the point itself). 1.0 (ours) starts both
+    #: channels alive; 0.0 restores the official initialisation. The forward computation is the same either way
+    offset_bias_init: float = 1.0
 
 
 @dataclass

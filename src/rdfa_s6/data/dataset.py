@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataConfig
 from ..errors import DataError
+from ..keyed import CROPS, keyed_seed
 from .annotations import AnnotationSet, VideoRecord
 from .batch import Batch, VideoMeta
 from .coords import seconds_to_steps
@@ -142,7 +143,7 @@ class TALDataset(Dataset):
                                                  cfg.trunc_thresh)
             # gt_clip "none" (official THUMOS-14 loader): segments stay as annotated. A crop drops those outside
             # its window; uncropped, the points of a segment beyond the features are padding, masked in the loss
-            rng = random.Random(hash((self.seed, self.epoch, index)) & 0xFFFFFFFF)
+            rng = random.Random(keyed_seed(CROPS, self.seed, self.epoch, index))
             feats, segments, labels = random_crop(feats, segments, labels, cfg.max_seq_len, cfg.trunc_thresh,
                                                   cfg.crop_ratio, rng)
         return {

@@ -47,7 +47,8 @@ class DetectorNet(nn.Module):
 
     def __init__(self, backbone: nn.Module, dim: int, input_dim: int, num_classes: int, max_seq_len: int,
                  max_buffer_len_factor: float, regression_ranges: List[List[float]], head_layers: int = 3,
-                 head_kernel_size: int = 3, prior_prob: float = 0.01, empty_cls: Optional[List[int]] = None) -> None:
+                 head_kernel_size: int = 3, prior_prob: float = 0.01, empty_cls: Optional[List[int]] = None,
+                 offset_bias_init: float = 0.0) -> None:
         super().__init__()
         self.input_dim, self.num_classes = input_dim, num_classes
         self.backbone = backbone
@@ -59,7 +60,7 @@ class DetectorNet(nn.Module):
         self.neck = FPNIdentity(dim, num_levels)
         self.point_generator = PointGenerator(max_seq_len, max_buffer_len_factor, self.strides, regression_ranges)
         self.cls_head = ClsHead(dim, num_classes, head_layers, head_kernel_size, prior_prob, empty_cls or ())
-        self.reg_head = RegHead(dim, num_levels, head_layers, head_kernel_size)
+        self.reg_head = RegHead(dim, num_levels, head_layers, head_kernel_size, offset_bias_init)
         zero_linear_conv_biases(self.backbone)  # docs/model.md §3.9; dt_proj.bias is flagged and kept
 
     @property
@@ -110,6 +111,7 @@ def build_detector(cfg: Config, input_dim: Optional[int] = None, num_classes: Op
         return DetectorNet(
             backbone, m.embed_dim, int(input_dim), int(num_classes), cfg.data.max_seq_len, m.max_buffer_len_factor,
             m.regression_ranges, m.head.num_layers, m.head.kernel_size, m.head.prior_prob, list(m.head.empty_cls),
+            m.head.offset_bias_init,
         )
 
 

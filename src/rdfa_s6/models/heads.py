@@ -60,13 +60,17 @@ class ClsHead(_Trunk):
 class RegHead(_Trunk):
     """Per-level (left, right) distances in units of the level stride: list of [B, T_l, 2], >= 0.
 
-    The output conv's bias starts at 0; each level has its own learnable ``Scale`` (init 1.0), then ReLU.
+    The output conv's bias starts at ``bias_init`` (official: 0; ``model.head.offset_bias_init``); each level has
+    its own learnable ``Scale`` (init 1.0), then ReLU.
     """
 
-    def __init__(self, dim: int, num_levels: int, num_layers: int = 3, kernel_size: int = 3) -> None:
+    def __init__(self, dim: int, num_levels: int, num_layers: int = 3, kernel_size: int = 3,
+                 bias_init: float = 0.0) -> None:
         super().__init__(dim, num_layers, kernel_size)
         self.scale = nn.ModuleList(Scale(1.0) for _ in range(num_levels))
         self.offset_head = MaskedConv1D(dim, 2, kernel_size, padding=kernel_size // 2, bias=True)
+        with torch.no_grad():
+            self.offset_head.conv.bias.fill_(bias_init)
 
     def forward(self, feats: Sequence[Tensor], masks: Sequence[Tensor]) -> List[Tensor]:
         if len(feats) != len(self.scale):

@@ -42,6 +42,7 @@ from ..data.batch import Batch
 from ..data.dataset import Collate, TALDataset, load_batches
 from ..data.prepare import PreparedData, prepare_data
 from ..errors import DiskFullError, UserError
+from ..keyed import LOADER_WORKERS, keyed_seed
 from ..models import build_detector
 from ..progress import TrainProgress
 from .dist import (
@@ -218,7 +219,7 @@ class Trainer:
         local = [b[r * per_rank : (r + 1) * per_rank] for b in batches]
         collate = Collate(self.cfg.data.max_seq_len, self.model.max_div_factor, training=True)
         # a generator of its own: creating an iterator must not consume torch's global random state
-        generator = torch.Generator().manual_seed((self.cfg.train.seed * 1000 + self.epoch) % 2**63)
+        generator = torch.Generator().manual_seed(keyed_seed(LOADER_WORKERS, self.cfg.train.seed, self.epoch))
         return load_batches(self.train_set, collate, batch_sampler=local, num_workers=self.cfg.train.num_workers,
                             generator=generator)
 

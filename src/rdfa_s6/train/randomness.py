@@ -12,6 +12,8 @@ from typing import Iterator, List
 import numpy as np
 import torch
 
+from ..keyed import BATCH_ORDER, keyed_seed
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (model initialisation draws from torch's)."""
@@ -21,8 +23,9 @@ def seed_everything(seed: int) -> None:
 
 
 def epoch_batches(num_videos: int, batch_size: int, seed: int, epoch: int) -> List[List[int]]:
-    """Shuffled global batches of one epoch, ``drop_last``; depends only on (seed, epoch)."""
-    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    """Shuffled global batches of one epoch, ``drop_last``; depends only on (seed, epoch) (a keyed seed: no two
+    (seed, epoch) pairs share an order by construction)."""
+    g = torch.Generator().manual_seed(keyed_seed(BATCH_ORDER, seed, epoch))
     order = torch.randperm(num_videos, generator=g).tolist()
     return [order[i : i + batch_size] for i in range(0, num_videos - batch_size + 1, batch_size)]
 
