@@ -253,7 +253,7 @@ class Detector:
     def predict_video(self, path: Union[str, Path], *, backbone_weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
                       precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None,
-                      weights: Optional[Union[str, Path]] = None) -> List[Detection]:
+                      weights: Optional[Union[str, Path]] = None, trust_remote_code: bool = False) -> List[Detection]:
         """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
         and window the model's training features were extracted with (recorded from ``extraction.json`` of the
         training data), then :meth:`predict` runs on them.
@@ -262,7 +262,8 @@ class Detector:
         training features used trained weights that are not in torchvision's cache (checked against the recorded
         sha256); ``weights`` is its old name (DeprecationWarning). ``device``/``precision`` of the backbone
         default to the model's device and the recorded precision. ``ext_scores``: the video's external class
-        scores, fused as in :meth:`predict`. Raises UserError when the model's features
+        scores, fused as in :meth:`predict`. ``trust_remote_code``: allow an ``hf:`` backbone folder's custom code or
+        a ``py:`` plug-in to run (``--trust-remote-code``; off by default). Raises UserError when the model's features
         cannot be made here (a model trained on features made elsewhere), in one short line.
         """
         from .messages import shown
@@ -282,7 +283,8 @@ class Detector:
                             f"features but the model expects {self.input_dim}")
         if self._video_backbone is None or backbone_weights is not None:
             self._video_backbone = backbone_for(self.extraction,
-                                                None if backbone_weights is None else Path(backbone_weights))
+                                                None if backbone_weights is None else Path(backbone_weights),
+                                                trust_remote_code=trust_remote_code)
         feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
                                      device=device or str(self.device), precision=precision)
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],

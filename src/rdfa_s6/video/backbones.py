@@ -264,6 +264,18 @@ def build_backbone(name: str, weights: Optional[Path] = None, random_init: bool 
     return backbone
 
 
+def backbone_path(name: str) -> Optional[Path]:
+    """The local folder of an ``hf:FOLDER`` backbone or the file of a ``py:FILE.py:FACTORY`` one (inputs that an
+    output must not be); None for other names."""
+    if name.startswith("hf:") and Path(name[3:]).expanduser().is_dir():
+        return Path(name[3:]).expanduser()
+    if name.startswith("py:"):
+        target = name[3:].rpartition(":")[0]
+        if target.endswith(".py"):
+            return Path(target).expanduser()
+    return None
+
+
 def _external_backbone(name: str, weights: Optional[Path], random_init: bool, seed: int,
                        trust_remote_code: bool) -> Backbone:
     if weights is not None or random_init:

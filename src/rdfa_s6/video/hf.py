@@ -22,12 +22,13 @@ without the guard that import fails beside a mismatched torchvision wheel.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -205,6 +206,19 @@ class MeanOfLastHiddenState(nn.Module):
         return hidden.mean(dim=1)
 
 
+@contextlib.contextmanager
+def _no_progress_bars(transformers: Any) -> Iterator[None]:
+    """transformers' "Loading weights" bars off while a folder loads (restored after)."""
+    tf_logging = transformers.utils.logging
+    was = tf_logging.is_progress_bar_enabled()
+    tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            tf_logging.enable_progress_bar()
+
+
 def _load_processor(transformers: Any, folder: Path, trust: bool) -> Tuple[Any, bool]:
     errors = []
     for cls, is_video in (("AutoVideoProcessor", True), ("AutoImageProcessor", False)):
@@ -236,10 +250,11 @@ def load(source: str, trust_remote_code: bool = False) -> Backbone:
     digest = folder_sha256(folder)
     transformers = import_transformers()
     try:
-        config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True,
-                                                         trust_remote_code=trust_remote_code)
-        model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True,
-                                                       trust_remote_code=trust_remote_code)
+        with _no_progress_bars(transformers):
+            config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True,
+                                                             trust_remote_code=trust_remote_code)
+            model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True,
+                                                           trust_remote_code=trust_remote_code)
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 - whatever transformers says, in one line

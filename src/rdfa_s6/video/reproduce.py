@@ -23,10 +23,21 @@ def describe(settings: Optional[Mapping[str, Any]], input_dim: int) -> str:
             f"clips of {settings['window']} frames every {settings['stride']})")
 
 
-def backbone_for(settings: Mapping[str, Any], weights: Optional[Path] = None) -> Backbone:
+def backbone_for(settings: Mapping[str, Any], weights: Optional[Path] = None,
+                 trust_remote_code: bool = False) -> Backbone:
     """The backbone of ``settings`` with the same weights: ``random-init`` (seed 0) and weight-free ones are rebuilt;
-    trained weights come from ``weights`` or torchvision's cache, and must have the recorded sha256."""
+    trained weights come from ``weights`` or torchvision's cache, and must have the recorded sha256. An ``hf:``
+    backbone is loaded from its recorded folder or hub id (``weights``: the folder, when it moved), a ``py:`` one
+    from its plug-in; both need ``trust_remote_code`` where extraction did."""
     name, origin, digest = settings["backbone"], settings["weights"], settings.get("weights_sha256")
+    if name.startswith(("hf:", "py:")):
+        if weights is not None and name.startswith("hf:"):
+            name = f"hf:{weights}"
+        backbone = build_backbone(name, trust_remote_code=trust_remote_code)
+        if digest and backbone.sha256 != digest:
+            raise UserError(f"{backbone.weights}: not the weights the model's features were extracted with "
+                            f"({origin}, sha256 {digest[:12]}...)")
+        return backbone
     if origin == "weight-free":
         return build_backbone(name)
     if origin == "random-init":
