@@ -128,7 +128,7 @@ def test_the_cli_at_the_model_clip_length_and_what_reproduce_refuses(root, tmp_p
 
 @needs_transformers
 def test_missing_folder_files_and_hub_ids_are_one_line(root, tmp_path):
-    with pytest.raises(UserError, match=r"hf:nobody/no-such-model: no such folder.*not in the local Hugging Face cache"):
+    with pytest.raises(UserError, match=r"hf:nobody/no-such-model: no such folder.*not in the local Hugging Face"):
         build_backbone("hf:nobody/no-such-model")
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -207,9 +207,8 @@ def test_custom_code_runs_only_with_trust_remote_code(root, tmp_path, monkeypatc
     assert main(args + ["--trust-remote-code"]) == 0
     got = np.load(tmp_path / "out" / "features" / "a.npy")
     # reference: the folder's linear layer on the processor's pixels, averaged over all pixels of the 8 frames
-    from safetensors.torch import load_file
-
     import transformers
+    from safetensors.torch import load_file
 
     state = load_file(str(folder / "model.safetensors"))
     processor = transformers.AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
@@ -234,7 +233,8 @@ class MeanColour(torch.nn.Module):
 
 
 def make():
-    return Backbone("ignored", MeanColour(), 3 * 8, short_side=24, crop=20, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    return Backbone("ignored", MeanColour(), 3 * 8, short_side=24, crop=20, mean=(0.5, 0.5, 0.5),
+                    std=(0.25, 0.25, 0.25))
 '''
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (BACKBONE_HELP, HelpFormatter, add_device_argument, add_precision_argument,
-                      add_trust_remote_code_argument, deprecated, in_range)
+from ._common import (
+    BACKBONE_HELP,
+    HelpFormatter,
+    add_device_argument,
+    add_precision_argument,
+    add_trust_remote_code_argument,
+    deprecated,
+    in_range,
+)
 
 
 def register(subparsers) -> argparse.ArgumentParser:

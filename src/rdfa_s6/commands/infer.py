@@ -8,8 +8,13 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ._common import (HelpFormatter, add_inference_arguments, add_model_argument, add_trust_remote_code_argument,
-                      in_range)
+from ._common import (
+    HelpFormatter,
+    add_inference_arguments,
+    add_model_argument,
+    add_trust_remote_code_argument,
+    in_range,
+)
 
 log = logging.getLogger(__name__)
 

@@ -164,7 +164,8 @@ class FeatureEncoder:
 
 def settings_of(opts: ExtractOptions, backbone: Backbone, precision: str) -> Dict[str, Any]:
     keep = backbone.weights in ("random-init", "weight-free") or backbone.weights.startswith(("hf:", "py:"))
-    return {"backbone": backbone.name, "weights": backbone.weights if keep else Path(backbone.weights).name, "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
+    return {"backbone": backbone.name, "weights": backbone.weights if keep else Path(backbone.weights).name,
+            "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
             "fps": opts.fps, "stride": opts.stride, "window": opts.window, "short_side": backbone.short_side,
             "crop": backbone.crop, "dtype": opts.dtype, "precision": precision}
 
