@@ -182,9 +182,12 @@ class ProcessorInput:
             clips = clips[:, uniform_indices(w, self.frames).to(clips.device)]
         cpu = clips.cpu()
         if self.is_video_processor:
-            out = self.processor(list(cpu), return_tensors="pt")
+            # the clip's frames are chosen here (uniformly, above): the processor samples none of its own
+            out = self.processor(list(cpu), return_tensors="pt", input_data_format="channels_last",
+                                 do_sample_frames=False)
         else:  # an image processor: one list of [H, W, 3] frames per video
-            out = self.processor([list(c.numpy()) for c in cpu], return_tensors="pt")
+            out = self.processor([list(c.numpy()) for c in cpu], return_tensors="pt",
+                                 input_data_format="channels_last")
         if self.key is None:
             self.key = next((k for k in out.keys() if k.startswith("pixel_values")), next(iter(out.keys())))
         return out[self.key].float().to(clips.device)
