@@ -3,7 +3,9 @@
 A backbone maps a batch of clips ``[B, 3, W, crop, crop]`` float (normalised) to features ``[B, C]``: the
 clip-level vector taken before the classifier. Register a new one with ``@register("name")`` on a function
 ``(weights: Optional[dict]) -> Backbone`` (see ``docs/extract.md``); ``weights`` is a state dict, or ``None``
-for a random initialisation (seeded by the caller).
+for a random initialisation (seeded by the caller). Beside the registry, ``build_backbone`` takes
+``hf:FOLDER_OR_HUB_ID`` (a transformers video model, :mod:`.hf`) and ``py:FILE_OR_MODULE:FACTORY`` (a code
+plug-in, :mod:`.plugin`).
 
 torchvision (``import_torchvision``): only torchvision's pure-Python model definitions are used (decoding is
 PyAV). When its compiled ops cannot load beside the installed torch (e.g. a CUDA torchvision wheel next to a
