@@ -141,6 +141,26 @@ def test_missing_folder_files_and_hub_ids_are_one_line(root, tmp_path):
         build_backbone(f"hf:{root / 'videomae'}", random_init=True)
 
 
+@needs_transformers
+def test_a_hub_id_is_taken_from_the_local_cache(root, tmp_path, monkeypatch):
+    """A hub id resolves to its snapshot in the Hugging Face cache (models--org--name/snapshots/<commit>)."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    repo = tmp_path / "hub" / "models--someone--tiny-videomae"
+    commit = "0" * 40
+    shutil.copytree(root / "videomae", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    bb = build_backbone("hf:someone/tiny-videomae")
+    local = build_backbone(f"hf:{root / 'videomae'}")
+    assert (bb.name, bb.weights, bb.sha256) == ("hf:someone/tiny-videomae", "hf:someone/tiny-videomae", local.sha256)
+    with pytest.raises(UserError, match=r"'someone/other' is not in the local Hugging Face cache"):
+        build_backbone("hf:someone/other")
+
+
 MODELING = '''
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
@@ -220,6 +240,11 @@ def test_custom_code_runs_only_with_trust_remote_code(root, tmp_path, monkeypatc
         rows.append((state["proj.weight"] @ mean_pixel + state["proj.bias"]).numpy())
     np.testing.assert_allclose(got, np.stack(rows), rtol=1e-4, atol=1e-5)
     _same_layout(tmp_path / "out", root, tmp_path)
+    # infer on a video and Detector.predict_video rebuild the backbone through backbone_for: the same consent
+    settings = json.loads((tmp_path / "out" / "extraction.json").read_text())
+    with pytest.raises(UserError, match=r"custom code .*--trust-remote-code"):
+        backbone_for(settings)
+    assert backbone_for(settings, trust_remote_code=True).sha256 == settings["weights_sha256"]
 
 
 PLUGIN = '''

@@ -5,7 +5,8 @@ files: the backbone is ``colour-motion``, a weight-free feature (per-cell colour
 on a 4 x 4 grid; ``rdfa_s6.video.handcrafted``): it needs no download, so the demo is honest about what it shows
 (the video path works end to end and the detector learns from what the features carry), and it is cheap enough
 for a few minutes on 2 cores; a random-init 3D CNN would cost seconds per clip here and carry no learned meaning
-(docs/results.md).
+(docs/results.md). ``--backbone hf:FOLDER`` / ``py:FILE.py:FACTORY`` run the same demo on another backbone (the
+tests use a tiny random VideoMAE from :func:`rdfa_s6.video.hf.write_random_model`).
 """
 from __future__ import annotations
 
