@@ -32,6 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 EPOCHS = {
     "thumos14": (50, 5, 45),
     "thumos14_paper": (50, 5, 45),
+    "thumos14_videomaev2g": (50, 5, 45),
+    "thumos14_videomaev2g_paper": (50, 5, 45),
     "activitynet13": (15, 5, 10),
     "hacs": (25, 5, 20),
     "fineaction": (25, 5, 20),
@@ -65,6 +67,8 @@ def test_preset_total_epochs_and_cosine_length(name):
 GROUND_TRUTH = {
     "thumos14": ("actionformer", "none", None, 0),
     "thumos14_paper": ("actionformer", "none", None, 0),
+    "thumos14_videomaev2g": ("actionformer", "none", None, 0),
+    "thumos14_videomaev2g_paper": ("actionformer", "none", None, 0),
     "activitynet13": ("actionformer", "upstream", None, 0),
     "hacs": ("actionformer", "upstream", "hacs_skip.txt", 31),
     "fineaction": ("actionformer", "upstream", "fineaction_skip.txt", 3),
@@ -99,6 +103,19 @@ def test_fineaction_6b_differs_from_fineaction_only_in_the_features():
     for d in (one, six):
         del d["name"], d["data"]["input_dim"], d["data"]["file_suffix"]
     assert one == six
+
+
+@pytest.mark.parametrize("base", ["thumos14", "thumos14_paper"])
+def test_videomaev2g_presets_differ_from_theirs_only_in_the_feature_files(base):
+    """VideoMAE V2's released THUMOS-14 features: <video_id>.npy, [T, 1408], 16-frame clips every 4 frames."""
+    iv2, mae = config_to_dict(load_config(base)), config_to_dict(load_config(base.replace("14", "14_videomaev2g")))
+    assert (iv2["data"]["input_dim"], iv2["data"]["file_suffix"], iv2["data"]["file_ext"]) == \
+        (3200, "_spatial_feature", ".pt")
+    assert (mae["data"]["input_dim"], mae["data"]["file_suffix"], mae["data"]["file_ext"]) == (1408, "", ".npy")
+    assert (mae["data"]["feat_stride"], mae["data"]["num_frames"]) == (4, 16)
+    for d in (iv2, mae):
+        del d["name"], d["data"]["input_dim"], d["data"]["file_suffix"], d["data"]["file_ext"]
+    assert iv2 == mae
 
 
 def test_config_rejects_unknown_gt_clip_and_gt_policy():

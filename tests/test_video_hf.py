@@ -122,7 +122,7 @@ def test_the_cli_at_the_model_clip_length_and_what_reproduce_refuses(root, tmp_p
     settings = json.loads((tmp_path / "out" / "extraction.json").read_text())
     assert backbone_for(settings).sha256 == settings["weights_sha256"]
     other = hf.write_random_model(tmp_path / "moved", "vjepa2", seed=2, **hf.TINY["vjepa2"])
-    with pytest.raises(UserError, match=r"not the weights the model's features were extracted with"):
+    with pytest.raises(UserError, match=r"--backbone-weights .*: not the weights the model.s features"):
         backbone_for(settings, weights=other)
 
 

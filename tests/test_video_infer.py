@@ -45,6 +45,8 @@ def workdir(tmp_path_factory) -> Path:
 def test_run_records_the_extraction_and_predict_video_equals_predict_on_the_extracted_file(workdir):
     meta = json.loads((workdir / "runs" / "x" / "final" / "meta.json").read_text())
     assert meta["extraction"]["backbone"] == "colour-motion" and meta["extraction"]["stride"] == 4
+    # the backbone's identity travels with the model (checked by predict_video: tests/test_records.py)
+    assert meta["extraction"]["config_sha256"] is None and meta["extraction"]["versions"]["rdfa-s6"]
     det = Detector.from_pretrained(workdir / "runs" / "x")
     vid = "synthvid_test_0000"
     rec = json.loads((workdir / "data" / "extraction.json").read_text())["videos"][vid]

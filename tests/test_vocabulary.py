@@ -45,6 +45,8 @@ EXCEPTIONS: Dict[Tuple[str, str], str] = {
     ("--precision", "family"): "as the default",
     ("--backbone", "default"): "extract must be told which backbone; demo --video defaults to its weight-free "
                                "colour-motion",
+    ("--seed", "family"): "one meaning, the seed of the command's randomness: demo and synth draw synthetic data "
+                          "with it, import the split by video (--split-fractions)",
     ("POS:overrides", "family"): "train takes any key, test only infer.* and eval.*, check-data and convert the "
                                  "data and model keys they need",
 }

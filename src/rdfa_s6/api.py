@@ -253,7 +253,8 @@ class Detector:
     def predict_video(self, path: Union[str, Path], *, backbone_weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
                       precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None,
-                      weights: Optional[Union[str, Path]] = None, trust_remote_code: bool = False) -> List[Detection]:
+                      weights: Optional[Union[str, Path]] = None, backbone: Optional[Any] = None,
+                      trust_remote_code: bool = False) -> List[Detection]:
         """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
         and window the model's training features were extracted with (recorded from ``extraction.json`` of the
         training data), then :meth:`predict` runs on them.
@@ -262,12 +263,15 @@ class Detector:
         training features used trained weights that are not in torchvision's cache (checked against the recorded
         sha256); ``weights`` is its old name (DeprecationWarning). ``device``/``precision`` of the backbone
         default to the model's device and the recorded precision. ``ext_scores``: the video's external class
-        scores, fused as in :meth:`predict`. ``trust_remote_code``: allow an ``hf:`` backbone folder's custom code or
-        a ``py:`` plug-in to run (``--trust-remote-code``; off by default). Raises UserError when the model's features
-        cannot be made here (a model trained on features made elsewhere), in one short line.
+        scores, fused as in :meth:`predict`. ``backbone``: a :class:`rdfa_s6.video.backbones.Backbone` built by the
+        caller (a plug-in), used instead of rebuilding the recorded one. ``trust_remote_code``: allow an ``hf:``
+        backbone folder's custom code or a ``py:`` plug-in to run when the recorded backbone is rebuilt
+        (``--trust-remote-code``; off by default). Raises UserError when the model's features cannot be made here (a
+        model trained on features made elsewhere), or when the backbone is not the one the features came from
+        (another name, weights origin, weights sha256 or config sha256), in one short line.
         """
         from .messages import shown
-        from .video.reproduce import backbone_for, describe, video_features
+        from .video.reproduce import backbone_for, check_identity, describe, video_features
 
         if weights is not None:
             import warnings
@@ -281,7 +285,9 @@ class Detector:
         if self.extraction["feature_dim"] != self.input_dim:
             raise DataError(f"{self.source}: the recorded extraction gives {self.extraction['feature_dim']}-d "
                             f"features but the model expects {self.input_dim}")
-        if self._video_backbone is None or backbone_weights is not None:
+        if backbone is not None:  # the caller's backbone, if it is the one the features came from
+            self._video_backbone = check_identity(self.extraction, backbone)
+        elif self._video_backbone is None or backbone_weights is not None:
             self._video_backbone = backbone_for(self.extraction,
                                                 None if backbone_weights is None else Path(backbone_weights),
                                                 trust_remote_code=trust_remote_code)

@@ -22,24 +22,27 @@ from .errors import UserError, disk_full
 from .messages import one_line
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "extract", "train", "test", "infer", "evaluate", "view", "export", "visualize",
-                       "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "extract", "import", "init", "train", "test", "infer", "evaluate", "view",
+                       "export", "visualize", "check-data", "convert", "bench"]
+#: commands whose module name differs from the command's (``import`` is a Python keyword)
+MODULES = {"import": "import_labels"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
         description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, extract "
-        "features from videos, check-data), train, test, run on new videos (infer), evaluate any results file, look "
-        "at detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official "
-        "checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
+        "features from videos, import labels from annotation tools, check-data), train, test, run on new videos "
+        "(infer), evaluate any results file, look at detections in a browser (view), hand them to annotation tools "
+        "(export), plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). "
+        "`rdfa-s6 COMMAND --help` explains each.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rdfa-s6 {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"rdfa_s6.commands.{name.replace('-', '_')}")
+        module = importlib.import_module(f"rdfa_s6.commands.{MODULES.get(name, name.replace('-', '_'))}")
         module.register(subparsers)
     return parser
 

@@ -24,7 +24,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "one cue per detection (label, then score). eaf: ELAN, "
         "one tier per class (further tiers '<class> 2', ... where detections of a class overlap, which an ELAN "
         "tier cannot hold). labelstudio: one task per video with the detections as TimelineLabels predictions "
-        "(frame ranges, so --fps is needed), plus OUT's labeling configuration as <OUT stem>.label_config.xml. "
+        "(--model-version; or as annotations with --as annotations; frame ranges, so --fps is needed), plus OUT's "
+        "labeling configuration as <OUT stem>.label_config.xml. "
         "activitynet: the results JSON of the accepted detections. srt, vtt and eaf hold one video: --out "
         "ending with .srt/.vtt/.eaf writes one file (one video in the results, or --video-ids ID), any other --out "
         "is a folder that gets <video_id>.<ext> per video (a video id that is not a plain file name gets a sanitised "
@@ -46,6 +47,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="where the video is, with {video_id}: the task's data.video for labelstudio "
                         "(default {video_id}.mp4), the media file of an eaf (default none), e.g. "
                         "'/data/local-files/?d=videos/{video_id}.mp4'")
+    parser.add_argument("--as", dest="write_as", choices=["predictions", "annotations"], default="predictions",
+                        help="labelstudio: the detections as each task's predictions (pre-annotations that an "
+                        "annotator corrects and submits, with a score per region and per prediction) or as its "
+                        "annotations (finished labels, e.g. to review an annotation file)")
+    parser.add_argument("--model-version", default="rdfa-s6", metavar="NAME",
+                        help="labelstudio predictions: the model_version Label Studio shows and filters by")
     parser.add_argument("--raw-csv", action="store_true",
                         help="CSV cells as they are: video ids and labels written unchanged, for programs (by "
                         "default a cell that starts with =, +, -, @, a tab or a carriage return gets a leading ', "
@@ -67,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "labelstudio" and args.fps is None:
         raise UserError("--format labelstudio needs --fps: Label Studio's timeline counts frames (use the frameRate "
                         "of the videos)")
+    if args.format != "labelstudio" and (args.write_as != "predictions" or args.model_version != "rdfa-s6"):
+        raise UserError(f"--as and --model-version: only for --format labelstudio, not --format {args.format}")
+    if not args.model_version.strip():
+        raise UserError("--model-version: expected a name, e.g. rdfa-s6-v2")
     spec = formats()[args.format]
     kind = "file" if not spec.per_video or args.out.suffix.lower() == spec.extension else "folder"
     guard = check_outputs([(args.out, "--out", kind)], inputs=[(args.results, "RESULTS.json")])
     written = export_results(args.results, args.format, args.out, min_score=args.min_score, videos=args.video_ids,
-                             options=Options(fps=args.fps, video_url=args.video_url, raw_csv=args.raw_csv),
+                             options=Options(fps=args.fps, video_url=args.video_url, raw_csv=args.raw_csv,
+                                             write_as=args.write_as, model_version=args.model_version),
                              guard=guard)
     if len(written) <= 3:
         print(f"{args.format}: " + ", ".join(shown(p) for p in written))

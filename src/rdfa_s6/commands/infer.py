@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ._common import (
     HelpFormatter,
@@ -33,7 +33,10 @@ def register(subparsers) -> argparse.ArgumentParser:
         "data.downsample_rate and data.force_upsampling apply as in training. Videos of any length are "
         "processed whole (padded to a multiple of the coarsest pyramid stride; anchor points beyond the model's "
         "precomputed buffer of model.max_buffer_len_factor * data.max_seq_len steps are computed on the fly); "
-        "memory grows linearly with length. The same pipeline is rdfa_s6.Detector.predict in Python.",
+        "memory grows linearly with length. The same pipeline is rdfa_s6.Detector.predict in Python. Under torchrun "
+        "(one process per GPU, on one or several machines) process r of W takes inputs r, r + W, ... sorted by "
+        "video id and writes its part beside --out (.<name>.parts/); the last to finish writes the files a "
+        "one-process run writes.",
         formatter_class=HelpFormatter,
     )
     add_model_argument(parser)
@@ -85,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from .. import shards
     from ..api import Detector
     from ..checkpoint import resolve_model_dir
+    from ..device import resolve_device
     from ..errors import UserError
     from ..export import export_results
     from ..infer.fusion import external_scores_for
@@ -122,7 +127,14 @@ def run(args: argparse.Namespace) -> int:
     inputs += [(p, "CHECKPOINT") for p in sorted(model_dir.iterdir()) if p.is_file()]
     inputs += [(args.ext_scores, "--ext-scores"), (args.backbone_weights, "--backbone-weights")]
     check_outputs(outputs, inputs)
-    det = Detector.from_pretrained(model_dir, device=args.device, precision=args.precision)
+    rank, world, local_rank = shards.rank_and_world()
+    all_inputs = feature_paths + video_paths
+    if world > 1:  # under torchrun: this rank's share of the inputs (sorted by video id), one GPU per process
+        mine = set(shards.share(sorted(all_inputs, key=lambda p: p.stem), rank, world))
+        feature_paths, video_paths = [p for p in feature_paths if p in mine], [p for p in video_paths if p in mine]
+        total_inputs = len(mine)
+    det = Detector.from_pretrained(model_dir, device=resolve_device(args.device, local_rank),
+                                   precision=args.precision)
     if feature_paths and args.fps is None and det.default_fps is None:  # a video's fps comes from the video
         raise UserError(f"--fps is required: the model's config ({det.source}/config.json) has no "
                         f"data.default_fps and its training videos had no common frame rate")
@@ -154,6 +166,14 @@ def run(args: argparse.Namespace) -> int:
             except UserError as err:  # a corrupt or unreadable video: the others go on (as extract does)
                 fail(path.stem, err)
             bar.update(1)
+    if world > 1:
+        merged = _merge_shards(args, model_dir, all_inputs, rank, world, results, failed)
+        if merged is None:
+            print(f"{plural(sum(len(v) for v in results.values()), 'detection')} in "
+                  f"{plural(len(results), 'video')} (rank {rank} of {world}); the last rank to finish writes "
+                  f"{printable(args.out)}")
+            return 2 if failed else 0
+        results, failed, total_inputs = merged[0], merged[1], len(all_inputs)
     if not results:
         if len(failed) == 1:
             raise UserError(next(iter(failed.values())))
@@ -179,6 +199,46 @@ def run(args: argparse.Namespace) -> int:
         print(f"rdfa-s6 infer: {len(failed)} of {plural(total_inputs, 'input')} failed; the results of the others "
               f"were written", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _shard_job(args: argparse.Namespace, model_dir: Path, inputs: List[Path]) -> str:
+    """What makes two torchrun launches one job: torchrun's run id, the arguments, and the size and time of the
+    inputs and checkpoint files (a marker of an earlier launch with other inputs is never merged)."""
+    import hashlib
+    import json
+    import os
+
+    files = sorted(inputs) + sorted(p for p in model_dir.iterdir() if p.is_file())
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = {"run": os.environ.get("TORCHELASTIC_RUN_ID"), "args": {k: str(v) for k, v in sorted(vars(args).items())
+                                                                  if k != "func"}, "files": stats}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def _merge_shards(args: argparse.Namespace, model_dir: Path, inputs: List[Path], rank: int, world: int,
+                  results: Dict[str, list], failed: Dict[str, str]) -> Optional[Tuple[Dict[str, list], Dict[str, str]]]:
+    """Under torchrun: write this rank's detections and failures as its marker in ``.<out name>.parts/`` beside
+    ``--out`` (:mod:`rdfa_s6.shards`' rule, as ``extract``), and when every rank of this launch has, return all of
+    them in the order of a one-process run (inputs as given); None while other ranks are still working."""
+    from .. import shards
+    from ..api import Detection
+
+    folder = args.out.parent / f".{args.out.name}.parts"
+    job = _shard_job(args, model_dir, inputs)
+    shards.write_marker(folder, rank, world, {"results": {vid: [d.to_dict() for d in dets]
+                                                          for vid, dets in results.items()},
+                                              "failed": dict(failed)}, job=job)
+    markers = shards.read_markers(folder, world, job)
+    if markers is None:
+        return None
+    found: Dict[str, list] = {}
+    failures: Dict[str, str] = {}
+    for marker in markers:
+        found.update({vid: [Detection.from_dict(e) for e in dets] for vid, dets in marker["results"].items()})
+        failures.update(marker["failed"])
+    order = [p.stem for p in inputs]
+    return ({vid: found[vid] for vid in order if vid in found},
+            {vid: failures[vid] for vid in order if vid in failures})
 
 
 def _model_dir(checkpoint: Path, inputs: List[Path], resolve) -> Path:

@@ -49,11 +49,15 @@ class Options:
     """Format options: ``fps`` (frames per second, Label Studio's frame ranges), ``video_url`` (a template
     with ``{video_id}``: the video a Label Studio task or an ELAN file points to; checked by
     :func:`.text.check_video_url`), ``raw_csv`` (csv: text cells as they are, not neutralised against
-    spreadsheet formulas; see :mod:`rdfa_s6.csvtable`)."""
+    spreadsheet formulas; see :mod:`rdfa_s6.csvtable`), ``write_as`` (labelstudio: ``predictions``, the
+    detections as pre-annotations to correct, or ``annotations``, as finished labels), ``model_version``
+    (labelstudio predictions: the name Label Studio shows for the model)."""
 
     fps: Optional[float] = None
     video_url: Optional[str] = None
     raw_csv: bool = False
+    write_as: str = "predictions"
+    model_version: str = "rdfa-s6"
 
 
 Videos = Dict[str, List[Segment]]

@@ -1,5 +1,12 @@
 """Label Studio tasks with pre-annotations (a JSON list to import), one task per video.
 
+Two layouts (Label Studio's task import format): with ``Options.write_as == "predictions"`` (the default) the
+detections are the task's ``predictions``: ``[{"model_version": NAME, "score": S, "result": [region, ...]}]``,
+each region with its own ``score`` and the prediction's score the highest of them (Label Studio sorts and
+filters tasks by it), shown as pre-annotations that an annotator corrects and submits; with ``"annotations"``
+they are the task's ``annotations`` ``[{"result": [region, ...]}]``, finished labels (e.g. to review an
+annotation file: ``rdfa-s6 import`` reads both back, docs/import.md).
+
 Label Studio labels video segments with the ``TimelineLabels`` control on a ``Video`` object; its regions are
 ``{"type": "timelinelabels", "value": {"ranges": [{"start": F1, "end": F2}], "timelinelabels": [label]}}``
 with frame numbers, so ``fps`` is required and must be the ``frameRate`` of the ``Video`` tag. The frame
@@ -54,7 +61,7 @@ def write_label_config(videos: Videos, options: Options) -> bytes:
 @register("labelstudio", ".json", per_video=False, integer_times=True,
           companion=(".label_config.xml", write_label_config),
           description="Label Studio import JSON: one task per video, detections as TimelineLabels predictions "
-          "(frame ranges: needs --fps)")
+          "(or annotations with --as annotations; frame ranges: needs --fps)")
 def write_labelstudio(videos: Videos, options: Options) -> bytes:
     fps = _check_fps(options)
     template = options.video_url or "{video_id}.mp4"
@@ -69,7 +76,13 @@ def write_labelstudio(videos: Videos, options: Options) -> bytes:
                 "value": {"ranges": [{"start": a, "end": b}], "timelinelabels": [xml_text(s.label)]},
                 "meta": {"text": [f"start_s={s.start!r} end_s={s.end!r} score={s.score!r}"]},
             })
-        score = max((s.score for s in segs), default=0.0)
-        tasks.append({"data": {TO_NAME: video_url(template, vid), "video_id": vid},
-                      "predictions": [{"model_version": "rdfa-s6", "score": score, "result": result}]})
+        data = {TO_NAME: video_url(template, vid), "video_id": vid}
+        if options.write_as == "annotations":
+            for region in result:
+                del region["score"]
+            tasks.append({"data": data, "annotations": [{"result": result}]})
+        else:
+            score = max((s.score for s in segs), default=0.0)
+            tasks.append({"data": data, "predictions": [{"model_version": options.model_version, "score": score,
+                                                         "result": result}]})
     return json_bytes(tasks)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from .. import shards
 from ..atomic import atomic_write_bytes, atomic_write_json
 from ..device import resolve_device
 from ..errors import UserError
@@ -87,8 +87,8 @@ def list_videos(inputs: Sequence[Path]) -> Dict[str, Path]:
 
 
 def dist_env() -> Tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise (:mod:`rdfa_s6.shards`)."""
+    return shards.rank_and_world()
 
 
 class ClipStream(IterableDataset):
@@ -167,7 +167,9 @@ def settings_of(opts: ExtractOptions, backbone: Backbone, precision: str) -> Dic
     return {"backbone": backbone.name, "weights": backbone.weights if keep else Path(backbone.weights).name,
             "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
             "fps": opts.fps, "stride": opts.stride, "window": opts.window, "short_side": backbone.short_side,
-            "crop": backbone.crop, "dtype": opts.dtype, "precision": precision}
+            "crop": backbone.crop, "dtype": opts.dtype, "precision": precision,
+            # the identity of the backbone beyond its name and weights (records.IDENTITY_KEYS)
+            "config_sha256": backbone.config_sha256, "versions": records.library_versions()}
 
 
 #: the frame rates a video may be resampled to: an infinite rate never ends, 1e6 fps takes minutes per second
@@ -206,7 +208,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Pro
     records.check_settings(out, settings_of(opts, backbone, precision))
     records.clear_rank_marker(out, opts.rank, opts.world_size)
     summary = ExtractSummary()
-    mine = list(videos.items())[opts.rank :: opts.world_size]
+    mine = shards.share(list(videos.items()), opts.rank, opts.world_size)
     todo: List[str] = []
     for vid, _path in mine:
         (summary.skipped if records.is_done(out, vid) else todo).append(vid)
@@ -249,7 +251,8 @@ def write_video_features(out: Path, vid: str, path: Path, feats: np.ndarray, inf
     rec = {"path": str(path), "num_frames": info["num_frames"], "native_frames": info["native_frames"],
            "native_fps": round(info["native_fps"], 6), "fps": round(info["fps"], 6), "duration": info["duration"],
            "T": int(feats.shape[0]), "width": info["width"], "height": info["height"], "rotation": info["rotation"],
-           "vfr": info["vfr"], "resampled": info["resampled"]}
+           "vfr": info["vfr"], "resampled": info["resampled"],
+           **records.file_facts(buf.getvalue(), feats.shape, feats.dtype.name)}
     atomic_write_json(records.video_record_path(out, vid), rec)
 
 

@@ -4,7 +4,9 @@ Layout of an extraction folder ``DIR`` (the project's dataset layout plus two bo
 
     DIR/features/<video_id>.npy        [T, C] float32 (or float16), one per video
     DIR/annotations.json               every video with duration, fps, subset; annotations kept when present
-    DIR/extraction.json                the settings and one entry per video (merged when every rank is done)
+    DIR/extraction.json                the settings, the backbone's identity (weights and config sha256, library
+                                   versions) and one entry per video with its feature file's sha256, shape and
+                                   dtype (merged when every rank is done)
     DIR/.extract/settings.json         the settings of the first run; later runs into DIR must match
     DIR/.extract/videos/<id>.json      one record per finished video (written after its features)
     DIR/.extract/rank-<r>-of-<w>.json  a rank's finished marker with the videos that failed
@@ -13,11 +15,14 @@ Every file is written atomically, so a killed run leaves finished videos complet
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
+from .. import shards
 from ..atomic import atomic_write_json
 from ..errors import DataError, UserError
 
@@ -27,6 +32,37 @@ EXTRACTION_FILE = "extraction.json"
 #: the settings that must agree between runs writing into one folder (and that ``infer`` reproduces)
 SETTING_KEYS = ("backbone", "weights", "weights_sha256", "feature_dim", "fps", "stride", "window", "short_side",
                 "crop", "dtype")
+#: the backbone's identity beyond SETTING_KEYS, recorded since checksums were added (absent from older files):
+#: the sha256 of its configuration (``Backbone.config_sha256``, None for the built-in architectures) and the
+#: versions of the libraries that computed the features
+IDENTITY_KEYS = ("config_sha256", "versions")
+#: the facts of one feature file in its video's record (absent from files written before checksums)
+FILE_KEYS = ("sha256", "shape", "dtype")
+
+
+def library_versions() -> Dict[str, str]:
+    """Versions of the libraries that shape the features: torch, torchvision, transformers (only when imported:
+    a transformers backbone), PyAV and rdfa-s6."""
+    from importlib import metadata
+
+    from .. import __version__
+
+    found: Dict[str, str] = {}
+    for name, dist in (("torch", "torch"), ("torchvision", "torchvision"), ("transformers", "transformers"),
+                       ("av", "av")):
+        if name == "transformers" and "transformers" not in sys.modules:
+            continue
+        try:
+            found[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    found["rdfa-s6"] = __version__
+    return found
+
+
+def file_facts(data: bytes, shape: Sequence[int], dtype: str) -> Dict[str, Any]:
+    """What a video's record says about its feature file: the sha256 of its bytes, its shape ``[T, C]`` and dtype."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "shape": [int(n) for n in shape], "dtype": str(dtype)}
 
 
 def state_dir(out: Path) -> Path:
@@ -38,7 +74,7 @@ def check_settings(out: Path, settings: Mapping[str, Any]) -> None:
     path = state_dir(out) / "settings.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = [k for k in SETTING_KEYS if old.get(k) != settings.get(k)]
+        diff = [k for k in SETTING_KEYS + ("config_sha256",) if old.get(k) != settings.get(k)]
         if diff:
             k = diff[0]
             raise UserError(f"{out} holds features extracted with {k} = {old.get(k)!r}, not {settings.get(k)!r}; "
@@ -57,15 +93,16 @@ def is_done(out: Path, video_id: str) -> bool:
 
 
 def write_rank_marker(out: Path, rank: int, world: int, failed: Mapping[str, str]) -> None:
-    atomic_write_json(state_dir(out) / f"rank-{rank}-of-{world}.json", {"failed": dict(failed)})
+    """This rank's videos are done (:mod:`rdfa_s6.shards`' rule), with those that failed."""
+    shards.write_marker(state_dir(out), rank, world, {"failed": dict(failed)})
 
 
 def clear_rank_marker(out: Path, rank: int, world: int) -> None:
-    (state_dir(out) / f"rank-{rank}-of-{world}.json").unlink(missing_ok=True)
+    shards.clear_marker(state_dir(out), rank, world)
 
 
 def all_ranks_done(out: Path, world: int) -> bool:
-    return all((state_dir(out) / f"rank-{r}-of-{world}.json").is_file() for r in range(world))
+    return shards.all_done(state_dir(out), world)
 
 
 def merge(out: Path, world: int, subset: str) -> Dict[str, Any]:
@@ -78,7 +115,7 @@ def merge(out: Path, world: int, subset: str) -> Dict[str, Any]:
         videos[path.stem] = json.loads(path.read_text())
     failed: Dict[str, str] = {}
     for r in range(world):
-        marker = state_dir(out) / f"rank-{r}-of-{world}.json"
+        marker = shards.marker_path(state_dir(out), r, world)
         if marker.is_file():
             failed.update(json.loads(marker.read_text()).get("failed", {}))
     extraction = dict(settings, videos=videos, failed={k: failed[k] for k in sorted(failed) if k not in videos})
@@ -115,7 +152,25 @@ def read_extraction(data_root: Path) -> Optional[Dict[str, Any]]:
     missing = [k for k in SETTING_KEYS if k not in data]
     if missing:
         raise DataError(f"{path}: missing {', '.join(missing)}; expected a file written by rdfa-s6 extract")
-    return {k: data[k] for k in SETTING_KEYS} | {"precision": data.get("precision")}
+    return {k: data[k] for k in SETTING_KEYS} | {"precision": data.get("precision")} | \
+        {k: data[k] for k in IDENTITY_KEYS if k in data}
+
+
+def read_video_records(data_root: Path) -> Optional[Dict[str, Dict[str, Any]]]:
+    """The per-video entries of ``data_root/extraction.json`` (video id -> record), or None if there is no such
+    file. Records written before checksums were added have no ``sha256``/``shape``/``dtype``."""
+    path = Path(data_root) / EXTRACTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from None
+    videos = data.get("videos") if isinstance(data, dict) else None
+    if not isinstance(videos, dict) or not all(isinstance(v, dict) for v in videos.values()):
+        raise DataError(f"{path}: field 'videos' is not an object of per-video records; expected a file written by "
+                        f"rdfa-s6 extract")
+    return videos
 
 
 def record_extraction_in_run(data_root: Optional[Path], run_dir: Path) -> bool:
