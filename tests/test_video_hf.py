@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,55 @@ def test_features_equal_a_direct_transformers_forward(root, tmp_path, family, ca
     assert np.linalg.norm(low - got) / np.linalg.norm(got) < 0.05
 
 
+def test_decode_size_follows_the_processor():
+    from types import SimpleNamespace as NS
+
+    assert hf.decode_size(NS(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32})) == (36, 36)
+    assert hf.decode_size(NS(size={"shortest_edge": 24}, crop_size={"height": 32, "width": 32})) == (32, 32)
+    assert hf.decode_size(NS(size={"height": 32, "width": 40}, crop_size=None, do_center_crop=False)) == (0, 40)
+    assert hf.decode_size(NS(size={"shortest_edge": 36}, crop_size=20, do_resize=False)) == (20, 20)
+    with pytest.raises(UserError, match="no resize or crop size"):
+        hf.decode_size(NS(size=None, crop_size=None))
+
+
+def test_a_model_that_pools_itself_is_taken_as_it_is():
+    from types import SimpleNamespace
+
+    class Pooled(torch.nn.Module):
+        def forward(self, pixel_values):
+            return SimpleNamespace(last_hidden_state=pixel_values.flatten(1)[:, :5])
+
+    pixels = hf.ProcessorInput(None, None, "test", True)
+    x = torch.arange(24.0).reshape(2, 12)
+    assert torch.equal(hf.MeanOfLastHiddenState(Pooled(), pixels)(x), x[:, :5])
+
+
+@needs_transformers
+def test_a_processor_that_squashes_whole_frames_gets_whole_frames(root, tmp_path):
+    """size {height, width} resizes the whole frame (no aspect ratio kept): decoding squashes too, no crop."""
+    import transformers
+
+    folder = tmp_path / "squash"
+    shutil.copytree(root / "videomae", folder)
+    for name in hf.PROCESSOR_FILES:
+        (folder / name).unlink(missing_ok=True)
+    transformers.VideoMAEImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False).save_pretrained(
+        str(folder))
+    bb = build_backbone(f"hf:{folder}")
+    assert (bb.short_side, bb.crop) == (0, 32)
+    extract([root / "a.mp4"], _opts(tmp_path / "out", f"hf:{folder}", window=4, stride=4))
+    frames, _ = read_all(root / "a.mp4", 0, 32)
+    # the white square is the top-left quarter of the 64 x 48 frame: 16 x 12 pixels -> 8 x 8 of 32 x 32 (a centre
+    # crop of the short side scaled to 32 would start 5 columns in and show grey at column 7)
+    assert frames[0, 2, 6].min() > 200 and frames[0, 2, 10].max() < 100 and frames[0, 6, 2].min() > 200
+    processor = transformers.AutoVideoProcessor.from_pretrained(str(folder), local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    with torch.no_grad():
+        ref = [model(**processor([torch.from_numpy(frames[s : s + 4])], return_tensors="pt")).last_hidden_state
+               .mean(dim=1)[0].numpy() for s in range(0, 38 - 4 + 1, 4)]
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "features" / "a.npy"), np.stack(ref), rtol=1e-4, atol=1e-5)
+
+
 @needs_transformers
 def test_the_cli_at_the_model_clip_length_and_what_reproduce_refuses(root, tmp_path, capsys):
     folder = root / "vjepa2"
@@ -144,8 +194,6 @@ def test_missing_folder_files_and_hub_ids_are_one_line(root, tmp_path):
 @needs_transformers
 def test_a_hub_id_is_taken_from_the_local_cache(root, tmp_path, monkeypatch):
     """A hub id resolves to its snapshot in the Hugging Face cache (models--org--name/snapshots/<commit>)."""
-    import shutil
-
     from huggingface_hub import constants
 
     repo = tmp_path / "hub" / "models--someone--tiny-videomae"

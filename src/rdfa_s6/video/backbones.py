@@ -40,7 +40,8 @@ class Backbone:
     """A clip encoder with what its input must look like.
 
     ``module``: ``[B, 3, W, crop, crop]`` float32 normalised -> ``[B, feature_dim]``. Frames are decoded with the
-    short side scaled to ``short_side`` pixels and centre-cropped to ``crop``; ``window`` is the only clip length
+    short side scaled to ``short_side`` pixels and centre-cropped to ``crop`` (``short_side`` 0: the whole frame
+    resized to ``crop x crop``, the aspect ratio not kept); ``window`` is the only clip length
     the model accepts (``None``: any). ``mean``/``std`` are per RGB channel on [0, 1] pixel values.
     """
 

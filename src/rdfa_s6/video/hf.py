@@ -6,10 +6,12 @@ A model folder (``config.json``, the weights, the processor's ``preprocessor_con
 Face cache, never downloaded. A folder whose configuration names custom code (``auto_map``) is refused unless
 ``trust_remote_code`` is given, because loading it runs that folder's Python code.
 
-Pixels: each frame is decoded with its short side scaled to the processor's resize size (``size.shortest_edge``,
-or the larger of ``size.height``/``size.width``) and the centre square of that side kept; the processor then does
-its own resize (a no-op at that size), centre crop and normalisation, so the model sees what its processor
-makes. Clips of ``--window`` frames are resampled uniformly to the model's own clip length (VideoMAE
+Pixels (:func:`decode_size`): each frame is decoded with its short side scaled to the processor's resize size
+(``size.shortest_edge``) and the centre square of that side kept, or, for a processor that resizes whole frames to
+``size.height`` x ``size.width``, squashed whole to that size; the processor then does its own resize (a no-op
+at that size), centre crop and normalisation, so the model sees what its processor makes.
+
+Clips of ``--window`` frames are resampled uniformly to the model's own clip length (VideoMAE
 ``config.num_frames``, V-JEPA 2 ``config.frames_per_clip``) when the two differ: model frame ``k`` of ``n`` is
 window frame ``floor((k + 0.5) * W / n)``.
 
@@ -132,9 +134,15 @@ def custom_code(folder: Path) -> List[str]:
     return found
 
 
-def _size_of(processor: Any) -> int:
-    """The decoded square side for ``processor``: its resize size (``shortest_edge``, else the larger of
-    ``height``/``width``), at least its crop size."""
+def decode_size(processor: Any) -> Tuple[int, int]:
+    """(short side, crop) to decode frames at for ``processor`` (``Backbone.short_side``/``crop``):
+
+    - a resize of the short side (``size.shortest_edge``): that short side and its centre square, at least the
+      processor's crop size: ``(S, S)``;
+    - a resize to a fixed ``size.height`` x ``size.width`` (the whole frame, aspect ratio not kept): the whole frame
+      squashed to a square of the larger of the two: ``(0, max(h, w))``;
+    - no resize: the crop size, centre square.
+    """
     def get(obj: Any, key: str) -> Optional[int]:
         value = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
         return int(value) if value else None
@@ -145,13 +153,17 @@ def _size_of(processor: Any) -> int:
     if isinstance(size, int):
         size = {"shortest_edge": size}
     crop_side = max(get(crop, "height") or 0, get(crop, "width") or 0)
-    resize = get(size, "shortest_edge") or max(get(size, "height") or 0, get(size, "width") or 0)
-    if getattr(processor, "do_resize", True) is False:
-        resize = 0
-    side = max(resize, crop_side if getattr(processor, "do_center_crop", True) is not False else 0)
-    if not side:
+    if getattr(processor, "do_center_crop", True) is False:
+        crop_side = 0
+    resize = getattr(processor, "do_resize", True) is not False
+    if resize and get(size, "shortest_edge"):
+        side = max(get(size, "shortest_edge") or 0, crop_side)
+        return side, side
+    if resize and (get(size, "height") or get(size, "width")):
+        return 0, max(get(size, "height") or 0, get(size, "width") or 0)
+    if not crop_side:
         raise UserError(f"the processor {type(processor).__name__} gives no resize or crop size")
-    return side
+    return crop_side, crop_side
 
 
 def uniform_indices(window: int, frames: int) -> Tensor:
@@ -195,7 +207,8 @@ class ProcessorInput:
 
 class MeanOfLastHiddenState(nn.Module):
     """A transformers model -> clip features: ``[B, ...]`` processor output -> ``[B, D]``, the mean of
-    ``last_hidden_state`` ``[B, N, D]`` over its N tokens."""
+    ``last_hidden_state`` ``[B, N, D]`` over its N tokens (a custom model whose first output is already ``[B, D]``
+    is taken as it is)."""
 
     def __init__(self, model: nn.Module, pixels: ProcessorInput, extra: Optional[Dict[str, Any]] = None):
         super().__init__()
@@ -206,7 +219,7 @@ class MeanOfLastHiddenState(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.model(**{self.pixels.key or "pixel_values": x}, **self.extra)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        return hidden.mean(dim=1)
+        return hidden if hidden.dim() == 2 else hidden.mean(dim=1)  # [B, D]: a model that pools itself
 
 
 @contextlib.contextmanager
@@ -269,7 +282,7 @@ def load(source: str, trust_remote_code: bool = False) -> Backbone:
     dim = getattr(config, "hidden_size", None)
     if not isinstance(dim, int):
         raise UserError(f"--backbone {spec}: config.json has no hidden_size (the feature size)")
-    side = _size_of(processor)
+    short_side, side = decode_size(processor)
     pixels = ProcessorInput(processor, int(frames) if frames else None, spec, is_video)
     pixels(torch.zeros((1, int(frames or 2), side, side, 3), dtype=torch.uint8))  # learn the input's name
     module = MeanOfLastHiddenState(model.float().eval(), pixels, _FORWARD_KWARGS.get(model_type))
@@ -277,7 +290,7 @@ def load(source: str, trust_remote_code: bool = False) -> Backbone:
     std = tuple(float(v) for v in (getattr(processor, "image_std", None) or (1.0, 1.0, 1.0)))[:3]
     name = f"{PREFIX}{folder}" if Path(source).expanduser().is_dir() else spec
     log.info("%s: %s, %d-d features (%s)", spec, type(model).__name__, dim, POOLING.get(model_type, DEFAULT_POOLING))
-    return Backbone(name, module, dim, side, side, mean, std,  # type: ignore[arg-type]
+    return Backbone(name, module, dim, short_side, side, mean, std,  # type: ignore[arg-type]
                     weights=f"{PREFIX}{label}", sha256=digest,
                     config_sha256=hashlib.sha256(config_path.read_bytes()).hexdigest(), transform=pixels)
 
@@ -317,5 +330,5 @@ TINY: Dict[str, Dict[str, Any]] = {
 }
 
 
-__all__ = ["DEFAULT_POOLING", "INSTALL", "POOLING", "PREFIX", "TINY", "custom_code", "folder_sha256",
+__all__ = ["DEFAULT_POOLING", "INSTALL", "POOLING", "PREFIX", "TINY", "custom_code", "decode_size", "folder_sha256",
            "import_transformers", "load", "resolve", "uniform_indices", "write_random_model"]
