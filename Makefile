@@ -13,7 +13,7 @@ $(BIN)/rdfa-s6: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,viz,video]"
+	$(BIN)/pip install --quiet -e ".[dev,viz,video,hf]"
 	touch $(BIN)/rdfa-s6
 
 setup: $(BIN)/rdfa-s6

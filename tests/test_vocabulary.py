@@ -43,6 +43,8 @@ EXCEPTIONS: Dict[Tuple[str, str], str] = {
     ("--precision", "default"): "training stays float32 unless asked (bf16 autocast changes what is learnt); the "
                                 "forward passes of the other commands default to auto",
     ("--precision", "family"): "as the default",
+    ("--backbone", "default"): "extract must be told which backbone; demo --video defaults to its weight-free "
+                               "colour-motion",
     ("--seed", "family"): "one meaning, the seed of the command's randomness: demo and synth draw synthetic data "
                           "with it, import the split by video (--split-fractions)",
     ("POS:overrides", "family"): "train takes any key, test only infer.* and eval.*, check-data and convert the "

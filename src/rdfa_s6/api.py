@@ -253,7 +253,8 @@ class Detector:
     def predict_video(self, path: Union[str, Path], *, backbone_weights: Optional[Union[str, Path]] = None,
                       min_score: float = 0.0, batch_size: int = 8, device: Optional[str] = None,
                       precision: Optional[str] = None, ext_scores: Optional[ClassScores] = None,
-                      weights: Optional[Union[str, Path]] = None, backbone: Optional[Any] = None) -> List[Detection]:
+                      weights: Optional[Union[str, Path]] = None, backbone: Optional[Any] = None,
+                      trust_remote_code: bool = False) -> List[Detection]:
         """Detections of one video file: its clip features are extracted with the backbone, weights, fps, stride
         and window the model's training features were extracted with (recorded from ``extraction.json`` of the
         training data), then :meth:`predict` runs on them.
@@ -263,9 +264,11 @@ class Detector:
         sha256); ``weights`` is its old name (DeprecationWarning). ``device``/``precision`` of the backbone
         default to the model's device and the recorded precision. ``ext_scores``: the video's external class
         scores, fused as in :meth:`predict`. ``backbone``: a :class:`rdfa_s6.video.backbones.Backbone` built by the
-        caller (a plug-in), used instead of rebuilding the recorded one. Raises UserError when the model's features
-        cannot be made here (a model trained on features made elsewhere), or when the backbone is not the one the
-        features came from (another name, weights origin, weights sha256 or config sha256), in one short line.
+        caller (a plug-in), used instead of rebuilding the recorded one. ``trust_remote_code``: allow an ``hf:``
+        backbone folder's custom code or a ``py:`` plug-in to run when the recorded backbone is rebuilt
+        (``--trust-remote-code``; off by default). Raises UserError when the model's features cannot be made here (a
+        model trained on features made elsewhere), or when the backbone is not the one the features came from
+        (another name, weights origin, weights sha256 or config sha256), in one short line.
         """
         from .messages import shown
         from .video.reproduce import backbone_for, check_identity, describe, video_features
@@ -286,7 +289,8 @@ class Detector:
             self._video_backbone = check_identity(self.extraction, backbone)
         elif self._video_backbone is None or backbone_weights is not None:
             self._video_backbone = backbone_for(self.extraction,
-                                                None if backbone_weights is None else Path(backbone_weights))
+                                                None if backbone_weights is None else Path(backbone_weights),
+                                                trust_remote_code=trust_remote_code)
         feats, info = video_features(Path(path), self.extraction, self._video_backbone, batch_size=batch_size,
                                      device=device or str(self.device), precision=precision)
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],

@@ -26,6 +26,18 @@ def cpu_flags(path: str = CPUINFO) -> Optional[FrozenSet[str]]:
     return None if line is None else frozenset(line.split(":", 1)[1].split())
 
 
+def cpu_model(path: str = CPUINFO) -> str:
+    """The CPU's ``model name`` from ``path``, else the processor or machine name (benchmark reports)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_signature() -> str:
     """A string that changes with the CPU's features: its flags line, else the processor or machine name."""
     return flags_line() or platform.processor() or platform.machine()

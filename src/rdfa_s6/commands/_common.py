@@ -159,6 +159,22 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
                         help="auto (the first CUDA GPU if there is one, else the CPU), cpu, cuda, cuda:N or mps")
 
 
+def add_trust_remote_code_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-remote-code``: the one consent for running code from outside the package when a backbone is
+    built (a transformers folder's custom modelling code, a ``py:`` plug-in). Off by default."""
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow a backbone to run code from outside rdfa-s6: the Python files of an hf: model "
+                        "folder whose config names custom code (auto_map), or a py: plug-in; only for code you "
+                        "trust (docs/extract.md)")
+
+
+#: the help of ``--backbone`` (extract, demo): what a backbone name may be
+BACKBONE_HELP = ("video backbone: r3d_18, r2plus1d_18, s3d, mvit_v2_s, swin3d_t (torchvision, Kinetics-400), "
+                 "colour-motion (weight-free colour and motion statistics; demos), hf:FOLDER_OR_HUB_ID (a transformers "
+                 "video model folder, e.g. VideoMAE or V-JEPA 2, or a hub id in the local cache; pip install "
+                 "'rdfa-s6[hf]') or py:FILE.py:FACTORY (a plug-in; needs --trust-remote-code)")
+
+
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     """The positional MODEL of the commands that run a trained model (``test``, ``infer``)."""
     parser.add_argument("model", type=Path, metavar="MODEL",

@@ -5,7 +5,8 @@ files: the backbone is ``colour-motion``, a weight-free feature (per-cell colour
 on a 4 x 4 grid; ``rdfa_s6.video.handcrafted``): it needs no download, so the demo is honest about what it shows
 (the video path works end to end and the detector learns from what the features carry), and it is cheap enough
 for a few minutes on 2 cores; a random-init 3D CNN would cost seconds per clip here and carry no learned meaning
-(docs/results.md).
+(docs/results.md). ``--backbone hf:FOLDER`` / ``py:FILE.py:FACTORY`` run the same demo on another backbone (the
+tests use a tiny random VideoMAE from :func:`rdfa_s6.video.hf.write_random_model`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._common import HelpFormatter, add_precision_argument, in_range
+from ._common import BACKBONE_HELP, HelpFormatter, add_precision_argument, add_trust_remote_code_argument, in_range
 
 MARKER = ".rdfa-s6-demo"
 #: the quick variant: the same data, half the epochs (about 45 s on 2 idle cores). Fewer or shorter training
@@ -52,6 +53,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="start from video files: render synthetic MP4s (OUT/videos), extract weight-free "
                         "colour-motion features with `rdfa-s6 extract` (OUT/data), then train, test and report; "
                         "OUT/example.srt holds one test video's detections as subtitles")
+    parser.add_argument("--backbone", default=VIDEO_BACKBONE,
+                        help=f"{BACKBONE_HELP}; with --video only, and of the torchvision ones none (they need "
+                        f"weights: use `rdfa-s6 extract`)")
+    add_trust_remote_code_argument(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -81,6 +86,18 @@ def run(args: argparse.Namespace) -> int:
     from ..runlock import hold_folder
 
     in_range(args.seed, "--seed", 0, 2**32 - 1, "a seed")
+    backbone = getattr(args, "backbone", VIDEO_BACKBONE)
+    if backbone != VIDEO_BACKBONE and not getattr(args, "video", False):
+        raise UserError(f"--backbone {backbone}: only with --video (the feature demo has no videos)")
+    if backbone != VIDEO_BACKBONE and not backbone.startswith(("hf:", "py:")):
+        raise UserError(f"--backbone {backbone}: the demo takes {VIDEO_BACKBONE}, hf:FOLDER or py:FILE.py:FACTORY "
+                        f"(a torchvision backbone needs weights: extract with `rdfa-s6 extract`)")
+    from ..outputs import check_outputs
+    from ..video.backbones import backbone_path
+
+    source = backbone_path(backbone)
+    if source is not None:  # --out is emptied: the backbone's folder or file must not be in it
+        check_outputs([(args.out, "--out", "folder")], [(source, "--backbone")])
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder")
     with hold_folder(args.out):
@@ -112,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     split = trained.config.data.test_split
     results, metrics = _test(args, out, trained, split, stages)
     print(f"[{stages}/{stages}] report")
-    example = _example(out, args.precision) if video else None
+    example = _example(out, args.precision, getattr(args, "trust_remote_code", False)) if video else None
     figures = _figures(out, results, metrics, split)
     write_viewer(out, split, metrics, videos_dir=data.videos)
     total = time.perf_counter() - start
@@ -147,15 +164,18 @@ def _video_data(args: argparse.Namespace, out: Path) -> DemoData:
     print(f"[1/5] rendering {n_videos} synthetic videos (MP4, {spec.size}x{spec.size}, {spec.fps} fps) -> "
           f"{out / 'videos'}")
     generate_videos(out / "videos", spec)
-    print(f"[2/5] extracting {VIDEO_BACKBONE} features (weight-free) -> {out / 'data'}")
-    summary = extract([out / "videos"], ExtractOptions(out=out / "data", backbone=VIDEO_BACKBONE, workers=1,
-                                                       device="cpu"),
+    backbone = getattr(args, "backbone", VIDEO_BACKBONE)
+    kind = " (weight-free)" if backbone == VIDEO_BACKBONE else ""
+    print(f"[2/5] extracting {backbone} features{kind} -> {out / 'data'}")
+    summary = extract([out / "videos"], ExtractOptions(out=out / "data", backbone=backbone, workers=1,
+                                                       device="cpu",
+                                                       trust_remote_code=getattr(args, "trust_remote_code", False)),
                       progress=video_bar("extract", not args.no_progress))
     _label(out / "data" / "annotations.json", load_ground_truth(out / "videos"))
     seconds = time.perf_counter() - start
     rate = summary.video_seconds / max(summary.seconds, 1e-9)
     return DemoData(out / "data", out / "videos",
-                    f"Synthetic videos ({n_videos} MP4 files, {VIDEO_BACKBONE} features extracted in {seconds:.0f} s "
+                    f"Synthetic videos ({n_videos} MP4 files, {backbone} features extracted in {seconds:.0f} s "
                     f"at {rate:.0f} video-s/s)", list(VIDEO_QUICK_OVERRIDES) if args.quick else [])
 
 
@@ -219,7 +239,7 @@ def _label(ann_path: Path, ground_truth: dict) -> None:
     atomic_write_json(ann_path, ann)
 
 
-def _example(out: Path, precision: str) -> Path:
+def _example(out: Path, precision: str, trust_remote_code: bool = False) -> Path:
     """Detections of the first test video straight from its MP4 (the run's recorded extraction, backbone in the
     recorded precision), as subtitles; the detector runs in ``precision``, as in the test stage."""
     from ..api import Detector
@@ -227,7 +247,8 @@ def _example(out: Path, precision: str) -> Path:
     from ..infer.results import results_document
 
     video = sorted((out / "videos").glob("synthvid_test_*.mp4"))[0]
-    dets = Detector.from_pretrained(out / "run", precision=precision).predict_video(video)
+    dets = Detector.from_pretrained(out / "run", precision=precision).predict_video(
+        video, trust_remote_code=trust_remote_code)
     export_results(results_document({video.stem: dets[:10]}), "srt", out / "example.srt")  # the 10 best
     return video
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import HelpFormatter, add_device_argument, add_precision_argument, deprecated, in_range, output_dir
+from ._common import (
+    BACKBONE_HELP,
+    HelpFormatter,
+    add_device_argument,
+    add_precision_argument,
+    add_trust_remote_code_argument,
+    deprecated,
+    in_range,
+)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -23,9 +31,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("inputs", type=Path, nargs="+", metavar="VIDEO_OR_FOLDER",
                         help="video files or folders of them")
     parser.add_argument("--out", type=Path, required=True, help="output folder (the dataset root)")
-    parser.add_argument("--backbone", required=True,
-                        help="r3d_18, r2plus1d_18, s3d, mvit_v2_s, swin3d_t (torchvision, Kinetics-400) or "
-                        "colour-motion (weight-free colour and motion statistics; demos)")
+    parser.add_argument("--backbone", required=True, help=BACKBONE_HELP)
+    add_trust_remote_code_argument(parser)
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
                          help="backbone weights: a torchvision state dict file (default: torchvision's cache, if it "
@@ -61,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
     in_range(args.window, "--window", 1, 1024, "frames")
     in_range(args.batch_size, "--batch-size", 1, 1024, "clips")
     in_range(args.workers, "--workers", 0, 64, "processes")
-    output_dir(args.out, "--out")
+    from ..outputs import check_outputs
+    from ..video.backbones import backbone_path
+
+    source = backbone_path(args.backbone)
+    check_outputs([(args.out, "--out", "folder")], [(source, "--backbone")] if source is not None else [])
     rank, world, _ = dist_env()
     opts = ExtractOptions(out=args.out, backbone=args.backbone, weights=args.backbone_weights,
                           random_init=args.random_init,
                           fps=args.fps, stride=args.stride, window=args.window, batch_size=args.batch_size,
                           device=args.device, precision=args.precision, subset=args.subset, workers=args.workers,
-                          dtype=args.dtype, rank=rank, world_size=world)
+                          dtype=args.dtype, rank=rank, world_size=world, trust_remote_code=args.trust_remote_code)
     if world == 1:  # one process owns --out; the ranks of one torchrun job share it by design (one shard each)
         from ..runlock import hold_folder
 

@@ -8,7 +8,13 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ._common import HelpFormatter, add_inference_arguments, add_model_argument, in_range
+from ._common import (
+    HelpFormatter,
+    add_inference_arguments,
+    add_model_argument,
+    add_trust_remote_code_argument,
+    in_range,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +65,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="detections scored below this get no subtitle cue")
     parser.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
                         help="backbone weights: for video inputs, the file the training features were extracted "
-                        "with, when torchvision's cache does not hold it (checked by sha256)")
+                        "with, when torchvision's cache does not hold it, or the moved folder of an hf: backbone "
+                        "(checked by sha256)")
+    add_trust_remote_code_argument(parser)
     parser.add_argument("--min-score", type=float, default=0.0, help="keep the detections scored at least this")
     parser.add_argument("--ext-scores", type=Path, default=None, metavar="FILE",
                         help="external video-level class scores to fuse with (JSON {video_id: [p_0..p_K]}, class "
@@ -152,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         for path in video_paths:
             try:
                 results[path.stem] = det.predict_video(path, backbone_weights=args.backbone_weights,
+                                                       trust_remote_code=args.trust_remote_code,
                                                        min_score=args.min_score,
                                                        ext_scores=(external or {}).get(path.stem))
             except UserError as err:  # a corrupt or unreadable video: the others go on (as extract does)

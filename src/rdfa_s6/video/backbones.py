@@ -3,7 +3,9 @@
 A backbone maps a batch of clips ``[B, 3, W, crop, crop]`` float (normalised) to features ``[B, C]``: the
 clip-level vector taken before the classifier. Register a new one with ``@register("name")`` on a function
 ``(weights: Optional[dict]) -> Backbone`` (see ``docs/extract.md``); ``weights`` is a state dict, or ``None``
-for a random initialisation (seeded by the caller).
+for a random initialisation (seeded by the caller). Beside the registry, ``build_backbone`` takes
+``hf:FOLDER_OR_HUB_ID`` (a transformers video model, :mod:`.hf`) and ``py:FILE_OR_MODULE:FACTORY`` (a code
+plug-in, :mod:`.plugin`).
 
 torchvision (``import_torchvision``): only torchvision's pure-Python model definitions are used (decoding is
 PyAV). When its compiled ops cannot load beside the installed torch (e.g. a CUDA torchvision wheel next to a
@@ -38,7 +40,8 @@ class Backbone:
     """A clip encoder with what its input must look like.
 
     ``module``: ``[B, 3, W, crop, crop]`` float32 normalised -> ``[B, feature_dim]``. Frames are decoded with the
-    short side scaled to ``short_side`` pixels and centre-cropped to ``crop``; ``window`` is the only clip length
+    short side scaled to ``short_side`` pixels and centre-cropped to ``crop`` (``short_side`` 0: the whole frame
+    resized to ``crop x crop``, the aspect ratio not kept); ``window`` is the only clip length
     the model accepts (``None``: any). ``mean``/``std`` are per RGB channel on [0, 1] pixel values.
     """
 
@@ -56,9 +59,15 @@ class Backbone:
     #: sha256 of the backbone's configuration (a transformers ``config.json``, a plug-in's settings); None for the
     #: built-in architectures, whose configuration is their name
     config_sha256: Optional[str] = None
+    #: the backbone's own pixel preparation, ``[B, W, H, W, 3]`` uint8 -> ``module``'s input (a transformers
+    #: processor for ``hf:`` backbones); None: normalise with ``mean``/``std`` into ``[B, 3, W, H, W]``
+    transform: Optional[Callable[[Tensor], Tensor]] = None
 
     def preprocess(self, clips: Tensor) -> Tensor:
-        """``[B, W, H, W, 3]`` uint8 clips -> ``[B, 3, W, H, W]`` float32 normalised (on ``clips``' device)."""
+        """``[B, W, H, W, 3]`` uint8 clips -> ``[B, 3, W, H, W]`` float32 normalised (on ``clips``' device), or
+        what :attr:`transform` makes."""
+        if self.transform is not None:
+            return self.transform(clips)
         # normalise in the contiguous channels-last layout (one pass), then one copy to channels-first
         scale = torch.tensor([1.0 / (255.0 * s) for s in self.std], device=clips.device)
         shift = torch.tensor([m / s for m, s in zip(self.mean, self.std)], device=clips.device)
@@ -215,9 +224,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_backbone(name: str, weights: Optional[Path] = None, random_init: bool = False, seed: int = 0) -> Backbone:
+def build_backbone(name: str, weights: Optional[Path] = None, random_init: bool = False, seed: int = 0,
+                   trust_remote_code: bool = False) -> Backbone:
     """The backbone ``name`` in eval mode, with weights from ``weights`` (a state dict file), else torchvision's
-    hub cache, else (``random_init``) a random initialisation seeded with ``seed``. Raises UserError otherwise."""
+    hub cache, else (``random_init``) a random initialisation seeded with ``seed``. Raises UserError otherwise.
+
+    ``hf:FOLDER_OR_HUB_ID`` loads a transformers model folder (:mod:`.hf`), ``py:FILE_OR_MODULE:FACTORY`` calls a
+    plug-in's factory (:mod:`.plugin`); both take their weights from there (no ``weights``/``random_init``) and
+    run code from outside the package only with ``trust_remote_code`` (a folder's custom modelling code, the
+    plug-in itself)."""
+    if name.startswith(("hf:", "py:")):
+        return _external_backbone(name, weights, random_init, seed, trust_remote_code)
     if name not in BACKBONES:
         raise UserError(f"unknown backbone {name!r}; expected one of {', '.join(sorted(BACKBONES))}")
     if weights is not None and random_init:
@@ -244,6 +261,40 @@ def build_backbone(name: str, weights: Optional[Path] = None, random_init: bool 
         torch.manual_seed(seed)
         backbone = fn(state)
     backbone.weights, backbone.sha256 = origin, digest
+    backbone.module.eval()
+    for p in backbone.module.parameters():
+        p.requires_grad_(False)
+    return backbone
+
+
+def backbone_path(name: str) -> Optional[Path]:
+    """The local folder of an ``hf:FOLDER`` backbone or the file of a ``py:FILE.py:FACTORY`` one (inputs that an
+    output must not be); None for other names."""
+    if name.startswith("hf:") and Path(name[3:]).expanduser().is_dir():
+        return Path(name[3:]).expanduser()
+    if name.startswith("py:"):
+        target = name[3:].rpartition(":")[0]
+        if target.endswith(".py"):
+            return Path(target).expanduser()
+    return None
+
+
+def _external_backbone(name: str, weights: Optional[Path], random_init: bool, seed: int,
+                       trust_remote_code: bool) -> Backbone:
+    if weights is not None or random_init:
+        where = "the model folder" if name.startswith("hf:") else "the plug-in"
+        option = "--backbone-weights" if weights is not None else "--random-init"
+        raise UserError(f"--backbone {name}: the weights come from {where}; drop {option}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name.startswith("hf:"):
+            from .hf import load
+
+            backbone = load(name[3:], trust_remote_code)
+        else:
+            from .plugin import load_plugin
+
+            backbone = load_plugin(name[3:], trust_remote_code)
     backbone.module.eval()
     for p in backbone.module.parameters():
         p.requires_grad_(False)

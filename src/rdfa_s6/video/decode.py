@@ -2,7 +2,8 @@
 
 A :class:`VideoReader` yields the frames ``0..N-1`` of the grid the clips are cut from (:mod:`.clips`), each
 ``[crop, crop, 3]`` uint8 RGB: the short side is scaled to ``short_side`` pixels (bilinear, FFmpeg's swscale),
-then the centre ``crop x crop`` square is kept. The grid is
+then the centre ``crop x crop`` square is kept; ``short_side = 0`` resizes the whole frame to ``crop x crop``
+instead (the aspect ratio is not kept: a backbone whose preprocessing squashes frames). The grid is
 
 - the video's own frames at its own rate, for a constant-frame-rate video without ``fps``;
 - frames resampled to ``fps`` (given), or to the average rate of a variable-frame-rate video: resampled frame
@@ -131,6 +132,8 @@ class VideoReader:
         return self.info
 
     def _scaled_size(self, width: int, height: int) -> Tuple[int, int]:
+        if self.short_side <= 0:  # the whole frame, squashed to the crop
+            return self.crop, self.crop
         scale = self.short_side / min(width, height)
         return max(self.crop, round(width * scale)), max(self.crop, round(height * scale))
 

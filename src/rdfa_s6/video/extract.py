@@ -53,6 +53,9 @@ class ExtractOptions:
     dtype: str = "float32"  # of the written files: float32 | float16
     rank: int = 0
     world_size: int = 1
+    #: allow code from outside the package: a transformers folder's custom modelling code (``hf:``), a ``py:``
+    #: plug-in
+    trust_remote_code: bool = False
 
 
 @dataclass
@@ -139,7 +142,10 @@ class ClipStream(IterableDataset):
 
 
 class FeatureEncoder:
-    """The backbone on a device and precision: uint8 clips ``[b, W, crop, crop, 3]`` -> float32 ``[b, C]``."""
+    """The backbone on a device and precision: uint8 clips ``[b, W, crop, crop, 3]`` -> float32 ``[b, C]``.
+
+    ``Backbone.preprocess`` (the normalisation, or an ``hf:`` model's own processor) runs in float32; only the
+    module runs under bf16 autocast when ``precision`` is ``bf16``."""
 
     def __init__(self, backbone: Backbone, device: torch.device, precision: str):
         self.backbone, self.device, self.precision = backbone, device, precision
@@ -157,8 +163,9 @@ class FeatureEncoder:
 
 
 def settings_of(opts: ExtractOptions, backbone: Backbone, precision: str) -> Dict[str, Any]:
-    return {"backbone": backbone.name, "weights": backbone.weights if backbone.weights in ("random-init", "weight-free")
-            else Path(backbone.weights).name, "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
+    keep = backbone.weights in ("random-init", "weight-free") or backbone.weights.startswith(("hf:", "py:"))
+    return {"backbone": backbone.name, "weights": backbone.weights if keep else Path(backbone.weights).name,
+            "weights_sha256": backbone.sha256, "feature_dim": backbone.feature_dim,
             "fps": opts.fps, "stride": opts.stride, "window": opts.window, "short_side": backbone.short_side,
             "crop": backbone.crop, "dtype": opts.dtype, "precision": precision,
             # the identity of the backbone beyond its name and weights (records.IDENTITY_KEYS)
@@ -194,7 +201,8 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Pro
     device = resolve_device(opts.device, local_rank)
     precision = resolve_precision(opts.precision, device)
     if backbone is None:
-        backbone = build_backbone(opts.backbone, opts.weights, opts.random_init)
+        backbone = build_backbone(opts.backbone, opts.weights, opts.random_init,
+                                  trust_remote_code=opts.trust_remote_code)
     validate(opts, backbone)
     out = Path(opts.out)
     records.check_settings(out, settings_of(opts, backbone, precision))

@@ -59,13 +59,24 @@ def check_identity(settings: Mapping[str, Any], backbone: Backbone) -> Backbone:
 
 
 def backbone_for(settings: Mapping[str, Any], weights: Optional[Path] = None,
-                 backbone: Optional[Backbone] = None) -> Backbone:
+                 backbone: Optional[Backbone] = None, trust_remote_code: bool = False) -> Backbone:
     """The backbone of ``settings`` with the same weights: ``random-init`` (seed 0) and weight-free ones are rebuilt;
     trained weights come from ``weights`` or torchvision's cache, and must have the recorded sha256. A ``backbone``
-    built by the caller (a plug-in) is checked instead (:func:`check_identity`)."""
+    built by the caller (a plug-in) is checked instead (:func:`check_identity`). An ``hf:`` backbone is loaded from
+    its recorded folder or hub id (``weights``: the folder, when it has moved), a ``py:`` one from its plug-in; both
+    need ``trust_remote_code`` where extraction did."""
     if backbone is not None:
         return check_identity(settings, backbone)
     name, origin, digest = settings["backbone"], settings["weights"], settings.get("weights_sha256")
+    if name.startswith(("hf:", "py:")):
+        moved = weights is not None and name.startswith("hf:")
+        built = build_backbone(f"hf:{weights}" if moved else name, trust_remote_code=trust_remote_code)
+        if moved:  # the recorded folder, somewhere else: the same model if its weights are
+            if digest and built.sha256 != digest:
+                raise UserError(f"--backbone-weights {weights}: not the weights the model's features were extracted "
+                                f"with ({origin}, sha256 {digest[:12]}...)")
+            built.name, built.weights = name, origin
+        return check_identity(settings, built)
     if origin == "weight-free":
         return check_identity(settings, build_backbone(name))
     if origin == "random-init":
