@@ -85,3 +85,23 @@ def readers() -> Dict[str, Reader]:
     from . import activitynet, csvfile, elan, labelstudio  # noqa: F401  (they register their readers)
 
     return READERS
+
+
+def csv_rows(path: Path, what: str) -> List[List[str]]:
+    """The rows of a CSV file (UTF-8, a byte-order mark allowed), header included. ``what`` names the file in
+    errors (one line, :class:`~rdfa_s6.errors.DataError`)."""
+    import csv
+    import io
+
+    from ..errors import DataError
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{what} {path} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{what} {path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as err:
+        raise DataError(f"{what} {path}: not a CSV file ({err})") from None

@@ -8,8 +8,6 @@ that ``rdfa-s6``'s CSV writer neutralised against spreadsheet formulas (a ``'`` 
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -18,7 +16,7 @@ from ..csvtable import FORMULA_STARTS
 from ..errors import DataError
 from ..filenames import utf8_id
 from ..messages import shown
-from . import ReadOptions, SourceSegment, SourceVideo, reader
+from . import ReadOptions, SourceSegment, SourceVideo, csv_rows, reader
 
 WHAT = "CSV file"
 COLUMNS = {"video_id": ("video_id",), "start": ("start", "start_s"), "end": ("end", "end_s"), "label": ("label",)}
@@ -31,16 +29,7 @@ def unneutral(cell: str) -> str:
 
 def read_csv(path: Path, frames: bool) -> List[SourceVideo]:
     """Videos of one CSV file in file order (``frames``: the times are frame positions)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{WHAT} {path} not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{WHAT} {path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as err:
-        raise DataError(f"{WHAT} {path}: not a CSV file ({err})") from None
+    rows = csv_rows(path, WHAT)
     if not rows:
         raise DataError(f"{WHAT} {path}: empty; expected a header video_id,start,end,label")
     header = [h.strip().lower() for h in rows[0]]

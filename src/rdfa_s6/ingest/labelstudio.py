@@ -24,8 +24,6 @@ prefix is removed for URLs under ``/data/upload/`` only.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from pathlib import Path, PurePosixPath
@@ -36,7 +34,7 @@ from ..errors import DataError
 from ..filenames import utf8_id
 from ..formats.jsonfile import parse_number, preview, read_json
 from ..messages import shown
-from . import ReadOptions, SourceSegment, SourceVideo, reader
+from . import ReadOptions, SourceSegment, SourceVideo, csv_rows, reader
 
 WHAT = "Label Studio export"
 #: the metadata columns of JSON-MIN and CSV records (everything else is a data field or a control's labels)
@@ -204,16 +202,15 @@ def read_records(records: List[Any], name: str, what: str) -> List[SourceVideo]:
 
 
 def _csv_records(path: Path) -> List[Dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{WHAT} {path} not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{WHAT} {path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
-    try:
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    except csv.Error as err:
-        raise DataError(f"{WHAT} {path}: not a CSV file ({err})") from None
+    table = csv_rows(path, WHAT)
+    header = table[0] if table else []
+    rows: List[Dict[Any, Any]] = []  # as csv.DictReader gives them: extra cells under None, missing cells None
+    for cells in table[1:]:
+        if cells:
+            row: Dict[Any, Any] = dict(zip(header, cells + [None] * (len(header) - len(cells))))
+            if len(cells) > len(header):
+                row[None] = cells[len(header):]
+            rows.append(row)
     records = []
     for n, row in enumerate(rows, start=2):
         rec: Dict[str, Any] = {}

@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from .. import shards
 from ..atomic import atomic_write_json
@@ -140,15 +140,22 @@ def merge(out: Path, world: int, subset: str) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- runs and infer
-def read_extraction(data_root: Path) -> Optional[Dict[str, Any]]:
-    """The settings of ``data_root/extraction.json`` (without the per-video entries), or None if absent."""
+def _extraction_file(data_root: Path) -> Tuple[Path, Optional[Any]]:
+    """(the path of ``data_root/extraction.json``, its parsed JSON or None when the file is absent)."""
     path = Path(data_root) / EXTRACTION_FILE
     if not path.is_file():
-        return None
+        return path, None
     try:
-        data = json.loads(path.read_text())
+        return path, json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_extraction(data_root: Path) -> Optional[Dict[str, Any]]:
+    """The settings of ``data_root/extraction.json`` (without the per-video entries), or None if absent."""
+    path, data = _extraction_file(data_root)
+    if data is None:
+        return None
     missing = [k for k in SETTING_KEYS if k not in data]
     if missing:
         raise DataError(f"{path}: missing {', '.join(missing)}; expected a file written by rdfa-s6 extract")
@@ -159,13 +166,9 @@ def read_extraction(data_root: Path) -> Optional[Dict[str, Any]]:
 def read_video_records(data_root: Path) -> Optional[Dict[str, Dict[str, Any]]]:
     """The per-video entries of ``data_root/extraction.json`` (video id -> record), or None if there is no such
     file. Records written before checksums were added have no ``sha256``/``shape``/``dtype``."""
-    path = Path(data_root) / EXTRACTION_FILE
-    if not path.is_file():
+    path, data = _extraction_file(data_root)
+    if data is None:
         return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from None
     videos = data.get("videos") if isinstance(data, dict) else None
     if not isinstance(videos, dict) or not all(isinstance(v, dict) for v in videos.values()):
         raise DataError(f"{path}: field 'videos' is not an object of per-video records; expected a file written by "
