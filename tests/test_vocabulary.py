@@ -39,7 +39,8 @@ EXCEPTIONS: Dict[Tuple[str, str], str] = {
     ("--subset", "default"): "extract names the subset it assigns to new videos (training); evaluate, view and "
                              "visualize the split they score (test)",
     ("--subset", "family"): "as the default",
-    ("--precision", "choices"): "train alone also offers fp16 (with a gradient scaler: a training-only mode)",
+    ("--precision", "choices"): "train and extract also offer fp16 (train with a gradient scaler; extract as half-"
+                                "precision autocast of the backbone, for GPUs without bfloat16)",
     ("--precision", "default"): "training stays float32 unless asked (bf16 autocast changes what is learnt); the "
                                 "forward passes of the other commands default to auto",
     ("--precision", "family"): "as the default",

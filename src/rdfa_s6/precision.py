@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 #: ``--precision`` of the commands that run a trained model (infer, test, demo, evaluate in the API) and of
 #: ``extract``: ``auto`` resolves with :func:`resolve_precision`
 PRECISIONS = ("auto", "fp32", "bf16")
+#: ``--precision`` of ``extract`` (and :func:`rdfa_s6.video.extract.extract`): also ``fp16``, half-precision
+#: autocast of the backbone, for GPUs without bfloat16 (compute capability < 8.0); ``auto`` never picks it
+EXTRACT_PRECISIONS = (*PRECISIONS, "fp16")
 #: ``--precision`` of ``train`` (mixed-precision training; fp16 uses a gradient scaler)
 TRAIN_PRECISIONS = ("fp32", "bf16", "fp16")
 #: the choices of ``train --precision``: ``auto`` (the one rule of :func:`resolve_precision`, for the training
@@ -119,20 +122,28 @@ def bf16_support(device: "Union[str, torch.device]" = "cpu") -> BF16Support:
     return BF16Support(False, f"no bfloat16 detection for {device.type} devices")
 
 
-def resolve_precision(precision: str, device: "Union[str, torch.device]" = "cpu") -> str:
+def resolve_precision(precision: str, device: "Union[str, torch.device]" = "cpu",
+                      allowed: Tuple[str, ...] = PRECISIONS) -> str:
     """``"fp32"`` or ``"bf16"`` for a requested ``auto | fp32 | bf16`` on ``device`` (the one ``auto`` rule of
-    every command). An explicit ``bf16`` where it is slow is honoured, with one warning per process and device.
-    An unknown name is a :class:`~rdfa_s6.errors.UserError`."""
+    every command); ``allowed`` may add ``fp16`` (:data:`EXTRACT_PRECISIONS`), which is returned as it is. An
+    explicit ``bf16`` where it is slow is honoured, with one warning per process and device, and so is ``fp16``
+    on a CPU (half-precision matmuls there are emulated). A name not in ``allowed`` is a
+    :class:`~rdfa_s6.errors.UserError`."""
     import torch
 
     name = (precision or "auto").strip().lower()
-    if name not in PRECISIONS:
-        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if name not in allowed:
+        raise UserError(f"precision must be one of {', '.join(allowed)}, got {precision!r}")
     if name == "auto":
         return "bf16" if bf16_support(device).fast else "fp32"
+    where = str(torch.device(device))
+    if name == "fp16" and torch.device(device).type == "cpu" and (where, "fp16") not in _warned:
+        _warned.add((where, "fp16"))
+        log.warning("fp16 requested on %s: half-precision autocast is meant for GPUs; on a CPU it is emulated and "
+                    "usually slower than fp32", where)
     support = bf16_support(device)
-    if name == "bf16" and not support.fast and (str(torch.device(device)), support.reason) not in _warned:
-        _warned.add((str(torch.device(device)), support.reason))
+    if name == "bf16" and not support.fast and (where, support.reason) not in _warned:
+        _warned.add((where, support.reason))
         log.warning("bf16 requested on %s: %s", torch.device(device), support.reason)
     return name
 
@@ -174,5 +185,6 @@ def devices_here() -> List[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-__all__ = ["AUTOCAST_DTYPES", "BF16Support", "PRECISIONS", "TRAIN_CHOICES", "TRAIN_PRECISIONS", "autocast",
-           "autocast_dtype", "bf16_support", "cpu_bf16_support", "describe", "devices_here", "resolve_precision"]
+__all__ = ["AUTOCAST_DTYPES", "BF16Support", "EXTRACT_PRECISIONS", "PRECISIONS", "TRAIN_CHOICES", "TRAIN_PRECISIONS",
+           "autocast", "autocast_dtype", "bf16_support", "cpu_bf16_support", "describe", "devices_here",
+           "resolve_precision"]

@@ -143,12 +143,13 @@ def parse_tiou(text: str, option: str = "--tiou") -> List[float]:
 
 def add_precision_argument(parser: argparse.ArgumentParser, default: str = "auto",
                            help: str = "forward precision: bf16 matmuls (scan, norms and decoding in float32) or "
-                                       "exact fp32") -> None:
-    """``--precision {auto,fp32,bf16}`` of a command's forward passes: the choices and the ``auto`` rule of
+                                       "exact fp32", choices: Optional[Sequence[str]] = None) -> None:
+    """``--precision {auto,fp32,bf16}`` of a command's forward passes (``choices``: another list of
+    :mod:`rdfa_s6.precision`, e.g. ``EXTRACT_PRECISIONS``): the choices and the ``auto`` rule of
     :mod:`rdfa_s6.precision` (the one home of both)."""
     from ..precision import PRECISIONS
 
-    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+    parser.add_argument("--precision", choices=tuple(choices or PRECISIONS), default=default,
                         help=f"{help}; auto = bf16 where the hardware has fast bfloat16 (AMX/AVX512-BF16 CPUs, "
                              "CUDA compute 8.0+), else fp32")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..precision import EXTRACT_PRECISIONS
 from ._common import (
     BACKBONE_HELP,
     HelpFormatter,
@@ -46,7 +47,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--window", type=int, default=16, help="W: frames per clip (1 to 1024)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call (1 to 1024)")
     add_device_argument(parser)
-    add_precision_argument(parser, help="bf16 autocast for the backbone or fp32")
+    add_precision_argument(parser, help="bf16 or fp16 (GPUs without bfloat16) autocast for the backbone, or fp32",
+                           choices=EXTRACT_PRECISIONS)
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="of the feature files")
     parser.add_argument("--subset", default="training", help="subset of the new videos in annotations.json")
     parser.add_argument("--workers", type=int, default=1,

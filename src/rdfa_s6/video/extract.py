@@ -24,7 +24,7 @@ from ..atomic import atomic_write_bytes, atomic_write_json
 from ..device import resolve_device
 from ..errors import UserError
 from ..filenames import utf8_id
-from ..precision import resolve_precision
+from ..precision import EXTRACT_PRECISIONS, autocast_dtype, resolve_precision
 from ..progress import Progress, report
 from . import records
 from .backbones import Backbone, build_backbone
@@ -47,7 +47,7 @@ class ExtractOptions:
     window: int = 16
     batch_size: int = 8
     device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (precision.EXTRACT_PRECISIONS)
     subset: str = "training"
     workers: int = 1
     dtype: str = "float32"  # of the written files: float32 | float16
@@ -145,7 +145,7 @@ class FeatureEncoder:
     """The backbone on a device and precision: uint8 clips ``[b, W, crop, crop, 3]`` -> float32 ``[b, C]``.
 
     ``Backbone.preprocess`` (the normalisation, or an ``hf:`` model's own processor) runs in float32; only the
-    module runs under bf16 autocast when ``precision`` is ``bf16``."""
+    module runs under autocast when ``precision`` is ``bf16`` or ``fp16``."""
 
     def __init__(self, backbone: Backbone, device: torch.device, precision: str):
         self.backbone, self.device, self.precision = backbone, device, precision
@@ -154,8 +154,9 @@ class FeatureEncoder:
     @torch.no_grad()
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         x = self.backbone.preprocess(clips.to(self.device, non_blocking=True))
-        if self.precision == "bf16":
-            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+        dtype = autocast_dtype(self.precision)
+        if dtype is not None:
+            with torch.autocast(self.device.type, dtype=dtype):
                 y = self.backbone.module(x)
         else:
             y = self.backbone.module(x)
@@ -199,7 +200,7 @@ def extract(inputs: Sequence[Path], opts: ExtractOptions, progress: Optional[Pro
     videos = list_videos(inputs)
     local_rank = dist_env()[2]
     device = resolve_device(opts.device, local_rank)
-    precision = resolve_precision(opts.precision, device)
+    precision = resolve_precision(opts.precision, device, EXTRACT_PRECISIONS)
     if backbone is None:
         backbone = build_backbone(opts.backbone, opts.weights, opts.random_init,
                                   trust_remote_code=opts.trust_remote_code)
@@ -261,7 +262,7 @@ def extract_one(path: Path, backbone: Backbone, window: int, stride: int, fps: O
     """Features ``[T, C]`` float32 and the decode info of one video, in this process (no files written). Used by
     ``infer`` on a video. Raises :class:`VideoError` for a bad video."""
     dev = resolve_device(device)
-    enc = FeatureEncoder(backbone, dev, resolve_precision(precision, dev))
+    enc = FeatureEncoder(backbone, dev, resolve_precision(precision, dev, EXTRACT_PRECISIONS))
     stream = ClipStream([(Path(path).stem, Path(path))], backbone.short_side, backbone.crop, window, stride,
                         batch_size, fps)
     feats: List[torch.Tensor] = []
