@@ -38,7 +38,7 @@ def test_predict_video_fuses_external_class_scores(monkeypatch, tiny_cfg):
     from rdfa_s6.video import reproduce
 
     feats = np.random.default_rng(0).normal(size=(24, 4)).astype(np.float32)
-    monkeypatch.setattr(reproduce, "backbone_for", lambda settings, weights=None: "backbone")
+    monkeypatch.setattr(reproduce, "backbone_for", lambda settings, weights=None, trust_remote_code=False: "backbone")
     monkeypatch.setattr(reproduce, "video_features", lambda path, settings, backbone, batch_size=8, device="cpu",
                         precision=None: (feats, {"fps": 30.0}))
     model = build_detector(tiny_cfg, input_dim=4, num_classes=1)
