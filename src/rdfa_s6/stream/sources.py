@@ -108,6 +108,21 @@ class Feed:
 
 
 # ---- video ---------------------------------------------------------------------------------------------------
+def video_url(source: str, follow: bool = False) -> Tuple[str, Optional[str], dict]:
+    """(what FFmpeg opens, its format or None, its options) for a video SOURCE; VideoError for a missing file."""
+    if "://" in source:
+        return source, None, {}
+    if source.startswith("/dev/video"):
+        return source, "v4l2", {}
+    path = Path(source)
+    if not path.is_file():
+        raise VideoError(f"{shown(source)}: not found (a video file, a URL such as rtsp://, tcp:// or http://, "
+                         f"a capture device such as /dev/video0, a folder of .npy chunks, or - for stdin)")
+    if follow:
+        return "file:" + str(path.resolve()), None, {"follow": "1"}
+    return str(path), None, {}
+
+
 @dataclass
 class LiveInfo:
     """What opening a live video found: the grid's frame rate (frames/s) and whether frames are resampled."""
@@ -131,19 +146,7 @@ class LiveVideo(VideoReader):
         self._container: Any = None
 
     def _url(self) -> Tuple[str, Optional[str], dict]:
-        """(what FFmpeg opens, its format or None, its options)."""
-        src = self.source
-        if "://" in src:
-            return src, None, {}
-        if src.startswith("/dev/video"):
-            return src, "v4l2", {}
-        path = Path(src)
-        if not path.is_file() and not path.is_char_device():
-            raise VideoError(f"{shown(src)}: not found (a video file, a URL such as rtsp://, tcp:// or http://, "
-                             f"a capture device such as /dev/video0, a folder of .npy chunks, or - for stdin)")
-        if self.follow:
-            return "file:" + str(path.resolve()), None, {"follow": "1"}
-        return str(path), None, {}
+        return video_url(self.source, self.follow)
 
     def open_live(self) -> LiveInfo:
         """Open the source (waiting at most ``timeout`` seconds) and find its frame rate. Raises VideoError."""
@@ -296,4 +299,4 @@ def check_source(source: str) -> None:
 
 
 __all__ = ["END_FILE", "Feed", "LiveInfo", "LiveVideo", "Stalled", "check_source", "folder_chunks", "load_chunk",
-           "pipe_records", "source_kind"]
+           "pipe_records", "source_kind", "video_url"]

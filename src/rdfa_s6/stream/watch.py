@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..messages import shown
 from ..precision import resolve_precision
 from ..video.clips import ClipCutter
-from .sources import Feed, LiveVideo, Stalled, folder_chunks, pipe_records, source_kind
+from .sources import Feed, LiveVideo, Stalled, folder_chunks, pipe_records, source_kind, video_url
 from .windows import DetectionStream, StreamDetection
 
 if TYPE_CHECKING:
@@ -199,6 +199,7 @@ def _video(detector: "Detector", source: str, opts: WatchOptions):
     from ..video.extract import FeatureEncoder
     from ..video.reproduce import backbone_for, describe
 
+    video_url(source, opts.follow)  # a missing file first: before what the model needs
     given = [f"--{n}" for n in ("fps", "stride", "window") if getattr(opts, n) is not None]
     if given:
         raise UserError(f"{', '.join(given)}: only for feature rows; a video's frames are read at its own frame rate "
