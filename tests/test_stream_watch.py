@@ -174,10 +174,11 @@ def _rss_mb() -> float:
 
 def test_a_24_hour_feature_stream_keeps_memory_flat(run_dir):
     det = Detector.from_pretrained(run_dir, precision="fp32")
-    s = det.stream(30.0, stride=4, window=16, window_steps=256, hop_steps=128)
+    # a row every 16 frames at 30 fps (as clips of 16 frames, no overlap): 24 h are 162,000 rows, 632 windows
+    s = det.stream(30.0, stride=16, window=16, window_steps=512, hop_steps=256)
     rng = np.random.default_rng(0)
-    chunk = rng.standard_normal((900, det.input_dim)).astype(np.float32)  # 2 min of rows at fps 30, stride 4
-    hour = 30 * 3600 // 4
+    chunk = rng.standard_normal((675, det.input_dim)).astype(np.float32)  # 6 min of rows
+    hour = 30 * 3600 // 16
     peaks = {}
     emitted = 0
     for i in range(24 * hour // chunk.shape[0]):
@@ -185,6 +186,6 @@ def test_a_24_hour_feature_stream_keeps_memory_flat(run_dir):
         if (i + 1) * chunk.shape[0] in (hour, 24 * hour):
             peaks[(i + 1) * chunk.shape[0] // hour] = _rss_mb()
     assert s.stream_time == pytest.approx(24 * 3600, abs=1)
-    assert emitted > 0 and s.windows_run == (24 * hour - 257) // 128 + 1
+    assert emitted > 0 and s.windows_run == (24 * hour - 513) // 256 + 1
     print(f"peak RSS after 1 h of stream {peaks[1]:.1f} MB, after 24 h {peaks[24]:.1f} MB")
     assert peaks[24] - peaks[1] < 8.0

@@ -30,9 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
         description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, extract "
-        "features from videos, check-data), train, test, run on new videos (infer) or live streams (watch), evaluate any results file, look "
-        "at detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official "
-        "checkpoints (convert), check the selective-scan backends (bench). `rdfa-s6 COMMAND --help` explains each.",
+        "features from videos, check-data), train, test, run on new videos (infer) or live streams (watch), "
+        "evaluate any results file, look at detections in a browser (view), hand them to annotation tools (export), "
+        "plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). "
+        "`rdfa-s6 COMMAND --help` explains each.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rdfa-s6 {__version__}")

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Set, Tuple
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class Feed:
 
 
 # ---- video ---------------------------------------------------------------------------------------------------
-def video_url(source: str, follow: bool = False) -> Tuple[str, Optional[str], dict]:
+def video_url(source: str, follow: bool = False) -> Tuple[str, Optional[str], Dict[str, str]]:
     """(what FFmpeg opens, its format or None, its options) for a video SOURCE; VideoError for a missing file."""
     if "://" in source:
         return source, None, {}
@@ -145,12 +145,12 @@ class LiveVideo(VideoReader):
         self.source, self.follow, self.timeout = source, follow, timeout
         self._container: Any = None
 
-    def _url(self) -> Tuple[str, Optional[str], dict]:
+    def _url(self) -> Tuple[str, Optional[str], Dict[str, str]]:
         return video_url(self.source, self.follow)
 
     def open_live(self) -> LiveInfo:
         """Open the source (waiting at most ``timeout`` seconds) and find its frame rate. Raises VideoError."""
-        av = _av()
+        av: Any = _av()  # type: ignore[no-untyped-call]
         url, fmt, options = self._url()
         try:
             container = av.open(url, mode="r", format=fmt, options=options, timeout=(self.timeout, self.timeout))
@@ -170,7 +170,7 @@ class LiveVideo(VideoReader):
 
     def live_frames(self) -> Iterator[np.ndarray]:
         """The grid frames in order (call :meth:`open_live` first); ends when the source ends."""
-        av = _av()
+        av: Any = _av()  # type: ignore[no-untyped-call]
         container = self._container
         assert container is not None, "open_live() first"
         stream = container.streams.video[0]
@@ -260,7 +260,7 @@ class _Exact(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         parts: List[bytes] = [self._ahead]
         have = len(self._ahead)
         self._ahead = b""
@@ -284,7 +284,7 @@ def pipe_records(stream: BinaryIO, put: Callable[[Any], bool]) -> None:
     index = 0
     while not reader.at_end():
         try:
-            array = np.lib.format.read_array(reader, allow_pickle=False)  # type: ignore[arg-type]
+            array = np.lib.format.read_array(reader, allow_pickle=False)
         except (ValueError, EOFError, OSError) as err:
             raise DataError(f"stdin: record {index + 1} is not a .npy array ({_reason(err)})") from None
         index += 1

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -109,7 +109,7 @@ class _Rows:
         return self._encode() if self.batch else None
 
     def _encode(self) -> np.ndarray:
-        rows = self.encoder(torch.from_numpy(np.stack(self.batch))).numpy()
+        rows: np.ndarray = self.encoder(torch.from_numpy(np.stack(self.batch))).numpy()
         self.batch = []
         if self.dtype == "float16":  # rounded through the recorded file dtype, as training read them
             rows = rows.astype(np.float16).astype(np.float32)
@@ -194,8 +194,9 @@ def watch(detector: "Detector", source: str, opts: WatchOptions, emit: Callable[
                         max_delay if count and max_delay > -math.inf else math.nan)
 
 
-def _video(detector: "Detector", source: str, opts: WatchOptions):
-    """(stream, feed, rows) of a video source: the model's recorded extraction rebuilt (:mod:`rdfa_s6.video.reproduce`)."""
+def _video(detector: "Detector", source: str, opts: WatchOptions) -> Tuple[DetectionStream, Feed, "_Rows"]:
+    """(stream, feed, rows) of a video source: the model's recorded extraction rebuilt
+    (:mod:`rdfa_s6.video.reproduce`)."""
     from ..video.extract import FeatureEncoder
     from ..video.reproduce import backbone_for, describe
 
