@@ -179,6 +179,118 @@ def cpu_name() -> str:
     return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
 
 
+def _ts_bytes(seconds: float, fps: int = 30) -> bytes:
+    """An MPEG-TS (mpeg4) of the test pattern, in memory."""
+    import io
+
+    import av
+    from _video_helpers import frame_image
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mpegts") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for k in range(int(seconds * fps)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(k, 160, 120), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def _colour_motion_detector():
+    from rdfa_s6.api import Detector
+    from rdfa_s6.config import load_config
+    from rdfa_s6.models import build_detector
+    from rdfa_s6.video.backbones import build_backbone
+
+    bb = build_backbone("colour-motion")
+    cfg = load_config("demo")
+    torch.manual_seed(0)
+    return Detector(build_detector(cfg, input_dim=bb.feature_dim, num_classes=5), cfg, precision="fp32",
+                    extraction={"backbone": "colour-motion", "weights": "weight-free", "feature_dim": bb.feature_dim,
+                                "fps": None, "stride": 4, "window": 16, "dtype": "float32", "precision": "fp32"})
+
+
+def _serve(data: bytes, loops: int = 1, seconds: float = 0.0) -> str:
+    """Serve ``data`` ``loops`` times to the first client of a 127.0.0.1 socket; with ``seconds``, paced evenly
+    over that long (a live source at real-time pace). Returns the tcp:// URL."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            for _ in range(loops):
+                if not seconds:
+                    conn.sendall(data)
+                    continue
+                pieces = max(1, int(seconds * 10))
+                size = -(-len(data) // pieces)
+                start = time.perf_counter()
+                for i in range(pieces):
+                    conn.sendall(data[i * size : (i + 1) * size])
+                    time.sleep(max(0.0, start + (i + 1) * seconds / pieces - time.perf_counter()))
+        sock.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def live_delay(seconds: float) -> Dict[str, Any]:
+    """``watch`` (colour-motion) on a source served at real-time pace: wall-clock delay of each detection
+    reported before the end, from the moment its end was served (start + end s) to its report."""
+    from rdfa_s6.stream.watch import WatchOptions, watch
+
+    det = _colour_motion_detector()
+    url = _serve(_ts_bytes(seconds), seconds=seconds)
+    t0 = time.perf_counter()
+    wall: List[float] = []
+    stream_delay: List[float] = []
+
+    def emit(d) -> None:
+        now = time.perf_counter() - t0
+        if now < seconds - 1.0:  # reported while the source still ran
+            wall.append(now - d.end)
+            stream_delay.append(d.emitted - d.end)
+
+    summary = watch(det, url, WatchOptions(), emit)
+    return {"stream_seconds": round(summary.stream_seconds, 1), "detections_live": len(wall),
+            "delay_bound_s": round(summary.delay_bound, 2), "first_report_s": round(summary.first_report, 2),
+            "max_stream_delay_s": round(max(stream_delay), 2) if stream_delay else None,
+            "max_wall_delay_s": round(max(wall), 2) if wall else None,
+            "max_wall_minus_stream_delay_s": round(max(w - s for w, s in zip(wall, stream_delay)), 2)
+            if wall else None}
+
+
+def watch_memory(loops: int) -> Dict[str, Any]:
+    """Peak RSS of ``watch`` (colour-motion, demo-width random detector) on a 20 s video served in a loop over
+    TCP ``loops`` times, after the first tenth of the stream and at its end."""
+    import resource
+
+    from rdfa_s6.stream.watch import WatchOptions, watch
+
+    det = _colour_motion_detector()
+    url = _serve(_ts_bytes(20.0), loops=loops)
+    total = 20.0 * loops
+    peaks: Dict[str, float] = {}
+
+    def progress(seconds: float) -> None:
+        if seconds >= total / 10 and "tenth" not in peaks:
+            peaks["tenth"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    summary = watch(det, url, WatchOptions(), lambda d: None, progress)
+    end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"stream_seconds": round(summary.stream_seconds, 1), "wall_seconds": round(summary.wall_seconds, 1),
+            "realtime_factor": round(summary.stream_seconds / summary.wall_seconds, 1),
+            "peak_rss_mb_after_a_tenth": round(peaks.get("tenth", float("nan")), 1),
+            "peak_rss_mb_at_end": round(end, 1)}
+
+
 def main(argv: List[str]) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     from rdfa_s6.api import Detector
@@ -190,21 +302,34 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--long-videos", type=int, default=24)
     parser.add_argument("--chunk", type=int, default=37, help="rows per push")
     parser.add_argument("--feature-seconds", type=float, default=3600.0)
-    parser.add_argument("--video-seconds", type=float, default=20.0)
-    parser.add_argument("--skip-video", action="store_true")
+    parser.add_argument("--video-seconds", type=float, default=90.0, help="watch: colour-motion video length")
+    parser.add_argument("--r3d-seconds", type=float, default=10.0, help="watch: r3d_18 video length")
+    parser.add_argument("--live-seconds", type=float, default=60.0, help="live: seconds served at real-time pace")
+    parser.add_argument("--parts", default="quality,features,watch,live,memory",
+                        help="which measurements: quality, features, watch, live, memory (comma-separated)")
+    parser.add_argument("--loops", type=int, default=90, help="memory: times the 20 s video is served (90: 30 min)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     det = Detector.from_pretrained(args.model, device="cpu", precision="fp32")
     report: Dict[str, Any] = {"cpu": cpu_name(), "torch_threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as tmp:
-        report["demo_test_split"] = quality(det, args.data, "test", args.chunk)
-        data = long_synthetic(Path(tmp) / "long", det.config.data.max_seq_len, args.seed, args.long_videos)
-        report["synthetic_8x"] = quality(det, data, "test", args.chunk)
-        data = concatenated_synthetic(Path(tmp) / "concat", det.config.data.max_seq_len, args.seed, args.long_videos)
-        report["concatenated_8x"] = quality(det, data, "test", args.chunk)
-        report["features"] = feature_speed(det, args.feature_seconds, 225)
-        if not args.skip_video:
-            report["watch"] = [watch_speed(b, args.video_seconds, Path(tmp)) for b in ("colour-motion", "r3d_18")]
+        parts = args.parts.split(",")
+        if "quality" in parts:
+            report["demo_test_split"] = quality(det, args.data, "test", args.chunk)
+            data = long_synthetic(Path(tmp) / "long", det.config.data.max_seq_len, args.seed, args.long_videos)
+            report["synthetic_8x"] = quality(det, data, "test", args.chunk)
+            data = concatenated_synthetic(Path(tmp) / "concat", det.config.data.max_seq_len, args.seed,
+                                          args.long_videos)
+            report["concatenated_8x"] = quality(det, data, "test", args.chunk)
+        if "features" in parts:
+            report["features"] = feature_speed(det, args.feature_seconds, 225)
+        if "watch" in parts:
+            report["watch"] = [watch_speed("colour-motion", args.video_seconds, Path(tmp)),
+                               watch_speed("r3d_18", args.r3d_seconds, Path(tmp))]
+        if "live" in parts:
+            report["live"] = live_delay(args.live_seconds)
+        if "memory" in parts:
+            report["watch_memory"] = watch_memory(args.loops)
     print(json.dumps(report, indent=2))
     return 0
 

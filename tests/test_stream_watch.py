@@ -167,6 +167,30 @@ def test_ctrl_c_flushes_the_pending_detections_and_exits_cleanly(run_dir, tmp_pa
     assert f"{len(flushed)} detections" in err
 
 
+def test_follow_reads_a_file_while_it_is_written(run_dir, tmp_path, capsys):
+    data = _ts_bytes(240)
+    (tmp_path / "whole.ts").write_bytes(data)
+    growing = tmp_path / "growing.ts"
+    growing.write_bytes(data[:20000])
+
+    def write_the_rest() -> None:
+        time.sleep(2.0)
+        with open(growing, "ab") as f:
+            for pos in range(20000, len(data), 8192):
+                f.write(data[pos : pos + 8192])
+                f.flush()
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=write_the_rest)
+    writer.start()
+    code = main(["watch", str(growing), "--follow", "--timeout", "4", "--model", str(run_dir), "--no-progress"])
+    writer.join()
+    followed = capsys.readouterr()
+    assert code == 2 and "no data for 4 s (--timeout)" in followed.err  # a growing file ends by going quiet
+    assert main(["watch", str(tmp_path / "whole.ts"), "--model", str(run_dir), "--no-progress"]) == 0
+    assert _lines(followed.out) and _lines(followed.out) == _lines(capsys.readouterr().out)
+
+
 def _rss_mb() -> float:
     """Peak resident memory of this process so far, MB (Linux: ru_maxrss in KB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

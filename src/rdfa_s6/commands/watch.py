@@ -41,8 +41,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None,
                         help="append the JSON lines to this file, flushed per detection (default: stdout)")
     parser.add_argument("--srt", type=Path, default=None, metavar="PATH",
-                        help="also write a growing SubRip file, one cue (label, score) per detection as it is "
-                        "reported (the file is started afresh)")
+                        help="also write SubRip subtitles: a growing .srt file, one cue (label, score) per detection "
+                        "as it is reported (the file is started afresh)")
     parser.add_argument("--follow", action="store_true",
                         help="SOURCE is a video file still being written: wait at its end for more (up to "
                         "--timeout)")
@@ -62,7 +62,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--backbone-weights", type=Path, default=None, metavar="FILE",
                         help="backbone weights: for video inputs, the file the training features were extracted "
                         "with, when torchvision's cache does not hold it (checked by sha256)")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per backbone call (1 to 1024)")
     add_inference_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
     in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
     in_range(args.window, "--window", 0.0, 100_000.0, "frames")
-    in_range(args.batch_size, "--batch-size", 1, 4096, "a number of clips")
+    in_range(args.batch_size, "--batch-size", 1, 1024, "clips")
     model_dir = resolve_model_dir(args.model)
     kind = source_kind(args.source)
     inputs: List[Tuple[Any, str]] = [(p, "--model") for p in sorted(model_dir.iterdir()) if p.is_file()]
