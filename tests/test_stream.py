@@ -240,7 +240,15 @@ def test_watch_refuses_bad_sources_and_options_in_one_line(saved, tmp_path, caps
     assert "not found" in capsys.readouterr().err
     assert main(["watch", str(bad), "--model", str(saved), "--hop-steps", "0"]) == 2
     assert "--hop-steps: expected" in capsys.readouterr().err
+    config = (saved / "config.json").read_bytes()
+    assert main(["watch", str(bad), "--model", str(saved), "--out", str(saved / "config.json")]) == 2
+    assert "--out" in capsys.readouterr().err and (saved / "config.json").read_bytes() == config  # an input
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
     (bad / "a.npy").unlink()
+    (bad / "END").touch()
+    assert main(["watch", str(bad), "--model", str(saved), "--fps", "30", "--out", str(tmp_path / "link.jsonl")]) == 2
+    assert "symbolic link" in capsys.readouterr().err and not (tmp_path / "elsewhere.jsonl").exists()
+    (bad / "END").unlink()
     assert main(["watch", str(bad), "--model", str(saved), "--fps", "30", "--timeout", "0.3", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no data for 0.3 s (--timeout)" in err[0]
