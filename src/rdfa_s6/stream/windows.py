@@ -120,9 +120,10 @@ class DetectionStream:
     ``fps``, ``stride``, ``window`` as in :meth:`rdfa_s6.Detector.predict` (frames per second, frames between rows,
     frames per clip). ``window_steps`` (default ``data.max_seq_len``) and ``hop_steps`` (default half of it) are
     the model's windows in model steps. ``min_score``: detections scored below it are not returned (they still
-    take part in the merge, so the returned set does not depend on it otherwise). Each batch that ``push`` or
-    ``close`` returns is best first; no detection is returned twice or taken back. Memory is bounded: the rows
-    of about ``window_steps + hop_steps`` steps and the detections of the last windows.
+    take part in the merge, so the returned set does not depend on it otherwise). ``push`` and ``close`` return
+    the detections of the windows they ran, in the order the windows ran, each window's best first; no detection
+    is returned twice or taken back. Memory is bounded: the rows of about ``window_steps + hop_steps`` steps and
+    the detections of the last windows.
     """
 
     def __init__(self, detector: "Detector", fps: Optional[float] = None, *, stride: Optional[float] = None,
