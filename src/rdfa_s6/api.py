@@ -6,6 +6,7 @@
     >>> dets[0].start, dets[0].end, dets[0].label, dets[0].score
     >>> det.predict_many({"vid": feats}, fps=30.0)         # {video_id: [Detection, ...]}, batched
     >>> det.predict_video("match.mp4")                     # a video file: extracted as the training features were
+    >>> s = det.stream(fps=30.0); s.push(rows); s.close()  # a live stream of [n, C] rows (docs/streaming.md)
 
 Units: ``fps`` is frames per second of the video the features were extracted from; ``stride`` (frames between
 two rows of the feature array) and ``window`` (frames per clip) default to the model's ``data.feat_stride`` and
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from .infer.inputs import FeatureInput, batch_rows, prepare_video, same_length_g
 from .infer.predictor import predict_batch
 from .models.detector import DetectorNet
 from .progress import Progress, notebook_bar
+
+if TYPE_CHECKING:
+    from .stream import DetectionStream
 
 __all__ = ["Detection", "Detector", "FeatureInput"]
 
@@ -296,6 +300,22 @@ class Detector:
         return self.predict(feats, fps=info["fps"], stride=self.extraction["stride"],
                             window=self.extraction["window"], ext_scores=ext_scores, min_score=min_score,
                             video_id=Path(path).stem)
+
+    def stream(self, fps: Optional[float] = None, *, stride: Optional[float] = None, window: Optional[float] = None,
+               window_steps: Optional[int] = None, hop_steps: Optional[int] = None,
+               min_score: float = 0.0) -> "DetectionStream":
+        """A live stream of feature rows: ``s.push(rows)`` returns the detections that became final, ``s.close()``
+        the rest (:class:`rdfa_s6.stream.DetectionStream`; docs/streaming.md).
+
+        ``fps``, ``stride``, ``window``: as in :meth:`predict`. The model runs on windows of ``window_steps`` model
+        steps (default ``data.max_seq_len``) every ``hop_steps`` (default half a window); a stream no longer than
+        one window gives exactly :meth:`predict`'s detections. Each detection carries ``emitted``, the stream time
+        (seconds) it was reported at.
+        """
+        from .stream import DetectionStream
+
+        return DetectionStream(self, fps, stride=stride, window=window, window_steps=window_steps,
+                               hop_steps=hop_steps, min_score=min_score)
 
     # ---- evaluation on a dataset ---------------------------------------------------------------------------
     def with_overrides(self, overrides: Sequence[str]) -> "Detector":

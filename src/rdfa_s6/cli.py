@@ -22,8 +22,8 @@ from .errors import UserError, disk_full
 from .messages import one_line
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS: List[str] = ["demo", "synth", "extract", "import", "init", "train", "test", "infer", "evaluate", "view",
-                       "export", "visualize", "check-data", "convert", "bench"]
+COMMANDS: List[str] = ["demo", "synth", "extract", "import", "init", "train", "test", "infer", "watch", "evaluate",
+                       "view", "export", "visualize", "check-data", "convert", "bench"]
 #: commands whose module name differs from the command's (``import`` is a Python keyword)
 MODULES = {"import": "import_labels"}
 
@@ -32,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdfa-s6",
         description="RDFA-S6 temporal action localization: try it (demo), prepare and check data (synth, extract "
-        "features from videos, import labels from annotation tools, check-data), train, test, run on new videos "
-        "(infer), evaluate any results file, look at detections in a browser (view), hand them to annotation tools "
-        "(export), plot (visualize), load official checkpoints (convert), check the selective-scan backends (bench). "
+        "features from videos, import labels from annotation tools, fit a preset to the data (init), check-data), "
+        "train, test, run on new videos (infer) or live streams (watch), evaluate any results file, look at "
+        "detections in a browser (view), hand them to annotation tools (export), plot (visualize), load official "
+        "checkpoints (convert), check the selective-scan backends (bench). "
         "`rdfa-s6 COMMAND --help` explains each.",
         formatter_class=HelpFormatter,
     )

@@ -5,7 +5,7 @@ file is ActivityNet's ``{"results": {video_id: [detection, ...]}}``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -28,17 +28,7 @@ def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: Li
 
     ``meta``: where the video's feature steps sit in time (seconds, frames).
     """
-    segs, scores, labels = select_candidates(cls_logits, offsets, masks, points, cfg.pre_nms_thresh,
-                                             cfg.pre_nms_topk, cfg.duration_thresh)
-    if cfg.nms_method != "none":
-        segs, scores, labels = batched_nms(
-            segs, scores, labels, iou_threshold=cfg.iou_threshold, min_score=cfg.min_score,
-            max_seg_num=cfg.max_seg_num, use_soft_nms=cfg.nms_method in ("gaussian", "linear"),
-            multiclass=cfg.multiclass_nms, sigma=cfg.nms_sigma, voting_thresh=cfg.voting_thresh,
-            method=cfg.nms_method if cfg.nms_method in ("gaussian", "linear") else "gaussian")
-    else:
-        order = torch.argsort(scores, descending=True, stable=True)[: cfg.max_seg_num]
-        segs, scores, labels = segs[order], scores[order], labels[order]
+    segs, scores, labels = suppress(*video_candidates(cls_logits, offsets, masks, points, cfg), cfg)
     if external is not None:
         segs, scores, labels = fuse_video(meta.video_id, segs, scores, external, num_pred=cfg.max_seg_num,
                                           topk=cfg.ext_topk)
@@ -51,6 +41,39 @@ def postprocess_video(cls_logits: List[Tensor], offsets: List[Tensor], masks: Li
     return out
 
 
+def video_candidates(cls_logits: List[Tensor], offsets: List[Tensor], masks: List[Tensor], points: List[Tensor],
+                     cfg: InferConfig) -> Tuple[Tensor, Tensor, Tensor]:
+    """One video's scored candidates before NMS: ``segments [N, 2]`` in grid units (level-0 feature steps of the
+    model input), ``scores [N]``, ``labels [N]`` (:func:`~.decode.select_candidates` with the config's settings)."""
+    return select_candidates(cls_logits, offsets, masks, points, cfg.pre_nms_thresh, cfg.pre_nms_topk,
+                             cfg.duration_thresh)
+
+
+def suppress(segs: Tensor, scores: Tensor, labels: Tensor, cfg: InferConfig, max_seg_num: Optional[int] = None,
+             voting: bool = True) -> Tuple[Tensor, Tensor, Tensor]:
+    """The config's NMS (``infer.nms_method``) of candidates ``[N, 2]``, ``[N]``, ``[N]``, best first, at most
+    ``max_seg_num`` (default ``infer.max_seg_num``); ``voting=False`` leaves segment voting out (the stream's merge
+    across windows, whose candidates were voted on in their own window). Segments keep their unit."""
+    cap = cfg.max_seg_num if max_seg_num is None else max_seg_num
+    if cfg.nms_method != "none":
+        return batched_nms(
+            segs, scores, labels, iou_threshold=cfg.iou_threshold, min_score=cfg.min_score,
+            max_seg_num=cap, use_soft_nms=cfg.nms_method in ("gaussian", "linear"),
+            multiclass=cfg.multiclass_nms, sigma=cfg.nms_sigma, voting_thresh=cfg.voting_thresh if voting else 0.0,
+            method=cfg.nms_method if cfg.nms_method in ("gaussian", "linear") else "gaussian")
+    order = torch.argsort(scores, descending=True, stable=True)[:cap]
+    return segs[order], scores[order], labels[order]
+
+
+def network_outputs(model: nn.Module, batch: Batch, precision: str = "fp32") -> List[Tuple[List[Tensor], ...]]:
+    """The network on a padded batch, per video: ``(cls_logits, offsets, masks, points)``, one entry per pyramid
+    level (float32 logits and offsets ``[T_l, K]``, ``[T_l, 2]``; masks ``[T_l]``; points ``[T_l, 4]``)."""
+    with autocast(batch.feats.device, precision):
+        out = model(batch.feats, batch.mask)  # the module: hooks, compile and wrappers apply
+    return [([x[i].float() for x in out.cls_logits], [x[i].float() for x in out.offsets], [x[i] for x in out.masks],
+             list(out.points)) for i in range(len(batch.meta))]
+
+
 @torch.no_grad()
 def predict_batch(model: nn.Module, batch: Batch, cfg: InferConfig, label_names: Mapping[int, str],
                   external: Optional[Mapping[str, np.ndarray]] = None,
@@ -59,13 +82,10 @@ def predict_batch(model: nn.Module, batch: Batch, cfg: InferConfig, label_names:
 
     ``precision``: ``fp32 | bf16 | auto`` of the forward (:mod:`rdfa_s6.precision`); decoding runs in float32.
     """
-    with autocast(batch.feats.device, precision):
-        out = model(batch.feats, batch.mask)  # the module: hooks, compile and wrappers apply
     results = {}
-    for i, meta in enumerate(batch.meta):
-        results[meta.video_id] = postprocess_video(
-            [x[i].float() for x in out.cls_logits], [x[i].float() for x in out.offsets], [x[i] for x in out.masks],
-            list(out.points), meta, cfg, label_names, external)
+    for meta, (cls_logits, offsets, masks, points) in zip(batch.meta, network_outputs(model, batch, precision)):
+        results[meta.video_id] = postprocess_video(cls_logits, offsets, masks, points, meta, cfg, label_names,
+                                                   external)
     return results
 
 

@@ -15,6 +15,7 @@ convention of :mod:`rdfa_s6.data.coords` (``feat_stride = S``, ``num_frames = W`
 from __future__ import annotations
 
 import math
+from typing import List, Optional
 
 import numpy as np
 
@@ -86,6 +87,58 @@ def pick_source_frames(source_times: np.ndarray, target_times: np.ndarray) -> np
     idx = np.searchsorted(np.asarray(source_times, dtype=np.float64), np.asarray(target_times) + 1e-6,
                           side="right") - 1
     return np.maximum(idx, 0)
+
+
+class ClipCutter:
+    """The clip rule above, applied incrementally: frames go in one at a time (``push``), each clip comes out
+    once, as soon as its last frame has arrived; ``finish()`` gives the padded clip of a video shorter than one
+    window. The one home of the clip-cutting loop (``extract`` and ``watch`` both cut clips with it).
+
+    Only the frames a later clip still needs are kept: at most ``window`` frames (plus the frames of a clip
+    being stacked), whatever the video's length. Frames are ``[H, W, 3]`` uint8 arrays (any shape, all alike);
+    a clip is their stack ``[window, H, W, 3]``.
+    """
+
+    def __init__(self, window: int, stride: int):
+        _check(window, stride)
+        self.window, self.stride = int(window), int(stride)
+        self._buf: List[np.ndarray] = []  # frames from index ``_base`` on
+        self._base = 0
+        self._next_start = 0
+        #: frames pushed so far (``N`` of the rule)
+        self.frames = 0
+        #: clips given out so far
+        self.clips = 0
+
+    def push(self, frame: np.ndarray) -> Optional[np.ndarray]:
+        """Add the next frame; the clip it completes (``[window, ...]``), else None. With ``stride > window`` the
+        frames between clips are counted and dropped."""
+        self._buf.append(frame)
+        self.frames += 1
+        if self.frames != self._next_start + self.window:
+            self._trim()
+            return None
+        lo = self._next_start - self._base
+        clip = np.stack(self._buf[lo : lo + self.window])
+        self._next_start += self.stride
+        self.clips += 1
+        self._trim()
+        return clip
+
+    def _trim(self) -> None:
+        """Drop the frames before the next clip's start (none are needed again)."""
+        drop = min(self._next_start - self._base, len(self._buf))
+        if drop > 0:
+            del self._buf[:drop]
+            self._base += drop
+
+    def finish(self) -> Optional[np.ndarray]:
+        """After the last frame: the one clip of a video shorter than ``window`` (padded by repeating its last
+        frame), else None (an incomplete tail is dropped, as :func:`num_clips` says)."""
+        if 0 < self.frames < self.window:
+            self.clips += 1
+            return np.stack(self._buf + [self._buf[-1]] * (self.window - self.frames))
+        return None
 
 
 def _check(window: int, stride: int) -> None:

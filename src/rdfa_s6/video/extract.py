@@ -28,7 +28,7 @@ from ..precision import EXTRACT_PRECISIONS, autocast_dtype, resolve_precision
 from ..progress import Progress, report
 from . import records
 from .backbones import Backbone, build_backbone
-from .clips import num_clips
+from .clips import ClipCutter, num_clips
 from .decode import VIDEO_EXTENSIONS, VideoError, VideoReader
 
 log = logging.getLogger(__name__)
@@ -115,26 +115,18 @@ class ClipStream(IterableDataset):
     def _video(self, vid: str, path: Path) -> Iterator[Tuple[str, str, Any]]:
         reader = VideoReader(path, self.short_side, self.crop, self.fps)
         reader.open()
-        w, s = self.window, self.stride
-        buf: List[np.ndarray] = []  # frames from index `base` on
-        base = 0
-        next_start = 0
+        cutter = ClipCutter(self.window, self.stride)
         batch: List[np.ndarray] = []
-        n = 0
         for frame in reader.frames():
-            buf.append(frame)
-            n += 1
-            if n == next_start + w:  # clip [next_start, next_start + w) is complete
-                batch.append(np.stack(buf[next_start - base : next_start - base + w]))
-                next_start += s
-                drop = min(next_start - base, len(buf))
-                del buf[:drop]
-                base += drop
+            clip = cutter.push(frame)
+            if clip is not None:
+                batch.append(clip)
                 if len(batch) == self.batch_size:
                     yield ("clips", vid, torch.from_numpy(np.stack(batch)))
                     batch = []
-        if 0 < n < w:  # one clip, padded with the last frame
-            batch.append(np.stack(buf + [buf[-1]] * (w - n)))
+        tail = cutter.finish()  # a video shorter than one clip: one clip, padded with the last frame
+        if tail is not None:
+            batch.append(tail)
         if batch:
             yield ("clips", vid, torch.from_numpy(np.stack(batch)))
         assert reader.info is not None
