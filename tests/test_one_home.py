@@ -57,7 +57,7 @@ def test_users_import_the_one_definition():
 
 def test_the_cli_reads_the_precision_choices():
     from rdfa_s6.cli import build_parser
-    from rdfa_s6.precision import PRECISIONS, TRAIN_CHOICES
+    from rdfa_s6.precision import EXTRACT_PRECISIONS, PRECISIONS, TRAIN_CHOICES
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices
@@ -66,7 +66,8 @@ def test_the_cli_reads_the_precision_choices():
         return tuple(next(a for a in sub[command]._actions if a.dest == "precision").choices)
 
     assert choices("train") == TRAIN_CHOICES  # auto and the training precisions
-    for command in ("infer", "test", "demo", "extract"):
+    assert choices("extract") == EXTRACT_PRECISIONS  # the forward precisions and fp16 autocast of the backbone
+    for command in ("infer", "test", "demo", "watch"):
         assert choices(command) == PRECISIONS, command
 
 

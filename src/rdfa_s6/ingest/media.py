@@ -57,9 +57,9 @@ def read_extraction_file(path: Path) -> Dict[str, Any]:
 
 def probe_video(path: Path) -> MediaInfo:
     """Duration and average frame rate of a video file from its container (PyAV; no frame is decoded)."""
-    from ..video.decode import _av  # the one place PyAV is imported (with its install hint)
+    from ..video.decode import import_av  # the one place PyAV is imported (with its install hint)
 
-    av = _av()
+    av = import_av()
     try:
         with av.open(str(path), mode="r") as container:
             if not container.streams.video:

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import DataError, UserError
 from ..messages import shown
 from ..video.clips import resampled_count
-from ..video.decode import VideoError, VideoReader, _av, _reason
+from ..video.decode import VideoError, VideoReader, import_av, os_reason
 
 #: seconds between two looks at a feature folder
 POLL_SECONDS = 0.05
@@ -150,12 +150,12 @@ class LiveVideo(VideoReader):
 
     def open_live(self) -> LiveInfo:
         """Open the source (waiting at most ``timeout`` seconds) and find its frame rate. Raises VideoError."""
-        av: Any = _av()  # type: ignore[no-untyped-call]
+        av: Any = import_av()
         url, fmt, options = self._url()
         try:
             container = av.open(url, mode="r", format=fmt, options=options, timeout=(self.timeout, self.timeout))
         except (av.error.FFmpegError, OSError, ValueError) as err:
-            raise VideoError(f"{shown(self.source)}: cannot open ({_reason(err)})") from None
+            raise VideoError(f"{shown(self.source)}: cannot open ({os_reason(err)})") from None
         if not container.streams.video:
             container.close()
             raise VideoError(f"{shown(self.source)}: no video stream")
@@ -170,7 +170,7 @@ class LiveVideo(VideoReader):
 
     def live_frames(self) -> Iterator[np.ndarray]:
         """The grid frames in order (call :meth:`open_live` first); ends when the source ends."""
-        av: Any = _av()  # type: ignore[no-untyped-call]
+        av: Any = import_av()
         container = self._container
         assert container is not None, "open_live() first"
         stream = container.streams.video[0]
@@ -200,7 +200,8 @@ class LiveVideo(VideoReader):
         except (av.error.FFmpegError, OSError, ValueError) as err:
             if "exit" in str(err).lower():  # FFmpeg's interrupt: no data within the timeout
                 raise Stalled() from None
-            raise VideoError(f"{shown(self.source)}: decoding failed after {decoded} frames ({_reason(err)})") from None
+            raise VideoError(f"{shown(self.source)}: decoding failed after {decoded} frames "
+                             f"({os_reason(err)})") from None
         finally:
             container.close()
         if decoded == 0:
@@ -238,7 +239,7 @@ def load_chunk(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"{shown(path)}: not a .npy array ({_reason(err)})") from None
+        raise DataError(f"{shown(path)}: not a .npy array ({os_reason(err)})") from None
     return _checked(array, shown(path))
 
 
@@ -286,7 +287,7 @@ def pipe_records(stream: BinaryIO, put: Callable[[Any], bool]) -> None:
         try:
             array = np.lib.format.read_array(reader, allow_pickle=False)
         except (ValueError, EOFError, OSError) as err:
-            raise DataError(f"stdin: record {index + 1} is not a .npy array ({_reason(err)})") from None
+            raise DataError(f"stdin: record {index + 1} is not a .npy array ({os_reason(err)})") from None
         index += 1
         if not put(_checked(array, f"stdin: record {index}")):
             return

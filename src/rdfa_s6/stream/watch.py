@@ -26,6 +26,7 @@ from ..errors import UserError
 from ..messages import shown
 from ..precision import resolve_precision
 from ..video.clips import ClipCutter
+from ..video.reproduce import as_recorded
 from .sources import Feed, LiveVideo, Stalled, folder_chunks, pipe_records, source_kind, video_url
 from .windows import DetectionStream, StreamDetection
 
@@ -111,9 +112,7 @@ class _Rows:
     def _encode(self) -> np.ndarray:
         rows: np.ndarray = self.encoder(torch.from_numpy(np.stack(self.batch))).numpy()
         self.batch = []
-        if self.dtype == "float16":  # rounded through the recorded file dtype, as training read them
-            rows = rows.astype(np.float16).astype(np.float32)
-        return rows
+        return as_recorded(rows, self.dtype)
 
 
 def watch(detector: "Detector", source: str, opts: WatchOptions, emit: Callable[[StreamDetection], None],

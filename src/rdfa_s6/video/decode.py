@@ -67,7 +67,8 @@ class VideoInfo:
         return out
 
 
-def _av():
+def import_av():
+    """``import av`` (PyAV), or a one-line :class:`DataError` saying what to install."""
     try:
         import av
     except ImportError as err:  # pragma: no cover - depends on the install
@@ -75,7 +76,7 @@ def _av():
     return av
 
 
-def _reason(err: BaseException) -> str:
+def os_reason(err: BaseException) -> str:
     """FFmpeg's or the OS's reason, without the errno and the file name (the message names the file once)."""
     text = str(getattr(err, "strerror", None) or str(err)).strip() or type(err).__name__
     return text.splitlines()[0]
@@ -93,7 +94,7 @@ class VideoReader:
 
     def open(self) -> VideoInfo:
         """Scan the packets (no decoding): stream, rate, variable rate, size. Raises :class:`VideoError`."""
-        av = _av()
+        av = import_av()
         if not self.path.is_file():
             raise VideoError(f"{self.path}: not found or not a file")
         try:
@@ -108,7 +109,7 @@ class VideoReader:
         except VideoError:
             raise
         except (av.error.FFmpegError, OSError, ValueError) as err:
-            raise VideoError(f"{self.path}: cannot read as a video ({_reason(err)})") from None
+            raise VideoError(f"{self.path}: cannot read as a video ({os_reason(err)})") from None
         if not times:
             raise VideoError(f"{self.path}: the video stream has no frames")
         if not width or not height:
@@ -154,7 +155,7 @@ class VideoReader:
     def frames(self) -> Iterator[np.ndarray]:
         """The grid frames ``[crop, crop, 3]`` uint8, in order; :attr:`info` ``.num_frames`` is set at the end."""
         info = self.info or self.open()
-        av = _av()
+        av = import_av()
         native = 0
         produced = 0
         pending: List[Tuple[float, np.ndarray]] = []  # resampling: the last decoded frame and its time
@@ -189,7 +190,7 @@ class VideoReader:
         except VideoError:
             raise
         except (av.error.FFmpegError, OSError, ValueError) as err:
-            raise VideoError(f"{self.path}: decoding failed after {native} frames ({_reason(err)})") from None
+            raise VideoError(f"{self.path}: decoding failed after {native} frames ({os_reason(err)})") from None
         if native == 0:
             raise VideoError(f"{self.path}: the video stream has no decodable frames")
         if info.resampled and pending:

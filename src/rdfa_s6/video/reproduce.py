@@ -106,9 +106,16 @@ def video_features(path: Path, settings: Mapping[str, Any], backbone: Backbone, 
     feats, info = extract_one(Path(path), backbone, int(settings["window"]), int(settings["stride"]),
                               settings.get("fps"), batch_size=batch_size, device=device,
                               precision=precision or settings.get("precision") or "fp32")
-    if settings.get("dtype") == "float16":
+    return as_recorded(feats, settings.get("dtype")), info
+
+
+def as_recorded(feats: np.ndarray, dtype: Optional[str]) -> np.ndarray:
+    """``[T, C]`` features rounded through the feature files' ``dtype`` (``extraction.json``: ``float16`` or
+    ``float32``), as training read them, returned as float32: the one rule for features made at inference
+    (``infer VIDEO``, ``predict_video``, ``watch``)."""
+    if dtype == "float16":
         feats = feats.astype(np.float16)
-    return feats.astype(np.float32), info
+    return feats.astype(np.float32)
 
 
 def is_video_file(path: Path) -> bool:
@@ -117,4 +124,5 @@ def is_video_file(path: Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-__all__ = ["backbone_for", "check_identity", "describe", "identity_difference", "is_video_file", "video_features"]
+__all__ = ["as_recorded", "backbone_for", "check_identity", "describe", "identity_difference", "is_video_file",
+           "video_features"]
