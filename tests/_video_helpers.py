@@ -59,3 +59,23 @@ def write_video(path: Path, num_frames: int, fps: int = 30, width: int = 64, hei
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def labelled_colour_motion_data(root: Path, spec) -> Path:
+    """``root/videos`` (synthetic MP4s of ``spec``, a :class:`rdfa_s6.video.synth.VideoSynthSpec`) ->
+    ``root/data`` (``rdfa-s6 extract --backbone colour-motion``), its annotations labelled with the videos' ground
+    truth (subsets and segments). Returns ``root/data``."""
+    import json
+
+    from rdfa_s6.cli import main
+    from rdfa_s6.video.synth import generate_videos
+
+    generate_videos(root / "videos", spec)
+    assert main(["extract", str(root / "videos"), "--out", str(root / "data"), "--backbone", "colour-motion",
+                 "--workers", "0", "--no-progress"]) == 0
+    gt = json.loads((root / "videos" / "ground_truth.json").read_text())["database"]
+    ann = json.loads((root / "data" / "annotations.json").read_text())
+    for vid, entry in ann["database"].items():
+        entry["subset"], entry["annotations"] = gt[vid]["subset"], gt[vid]["annotations"]
+    (root / "data" / "annotations.json").write_text(json.dumps(ann))
+    return root / "data"

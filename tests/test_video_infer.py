@@ -10,10 +10,12 @@ import pytest
 
 pytest.importorskip("av")
 
+from _video_helpers import labelled_colour_motion_data
+
 from rdfa_s6.api import Detector
 from rdfa_s6.cli import main
 from rdfa_s6.errors import UserError
-from rdfa_s6.video.synth import VideoSynthSpec, generate_videos
+from rdfa_s6.video.synth import VideoSynthSpec
 
 TINY = ["model.embed_dim=16", "model.stem.recurrences=1", "model.branch.levels=2", "model.stem.chan_pool_len=16",
         "model.regression_ranges=[[0,4],[4,8],[8,10000]]", "data.max_seq_len=64", "train.epochs=1",
@@ -28,14 +30,7 @@ def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("video_infer")
     spec = VideoSynthSpec(train_videos=4, val_videos=0, test_videos=2, size=32, min_frames=90, max_frames=150,
                           action_frames=(20, 40), seed=5)
-    generate_videos(root / "videos", spec)
-    assert main(["extract", str(root / "videos"), "--out", str(root / "data"), "--backbone", "colour-motion",
-                 "--workers", "0", "--no-progress"]) == 0
-    gt = json.loads((root / "videos" / "ground_truth.json").read_text())["database"]
-    ann = json.loads((root / "data" / "annotations.json").read_text())
-    for vid, entry in ann["database"].items():
-        entry["subset"], entry["annotations"] = gt[vid]["subset"], gt[vid]["annotations"]
-    (root / "data" / "annotations.json").write_text(json.dumps(ann))
+    labelled_colour_motion_data(root, spec)
     assert main(["train", "demo", "--data-root", str(root / "data"), "--out", str(root / "runs" / "x"),
                  "--no-progress", *TINY]) == 0
     return root
