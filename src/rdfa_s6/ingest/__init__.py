@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["READERS", "FROM_NAMES", "ReadOptions", "SourceSegment", "SourceVideo", "UNITS", "reader"]
 
@@ -31,7 +31,7 @@ class SourceSegment:
     start: float
     end: float
     unit: str = "s"
-    exact: Optional[tuple] = None
+    exact: Optional[Tuple[float, float]] = None
 
 
 @dataclass

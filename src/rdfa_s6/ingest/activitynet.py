@@ -9,7 +9,7 @@ become labels (scores are not kept). An annotation file's videos keep their ``du
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from ..errors import DataError
 from ..formats.annotations import parse_annotation_file
@@ -20,7 +20,7 @@ from . import ReadOptions, SourceSegment, SourceVideo, reader
 WHAT = "annotation file"
 
 
-def _annotation_file(data: Dict, name: str) -> List[SourceVideo]:
+def _annotation_file(data: Dict[str, Any], name: str) -> List[SourceVideo]:
     doc = parse_annotation_file(data, name, WHAT)
     out = []
     for vid, entry in doc.videos.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, List, Sequence, Tuple
 
 from ..errors import DataError
 from ..filenames import utf8_id
@@ -48,7 +48,7 @@ def _media_id(eaf: Any) -> str:
     return video_id_from_url(videos[0]["MEDIA_URL"]) if videos else ""
 
 
-def _annotations(eaf: Any, tier: str, path: Path) -> List[tuple]:
+def _annotations(eaf: Any, tier: str, path: Path) -> List[Tuple[Any, Any, Any]]:
     """``(start_ms, end_ms, value)`` of a tier (aligned or referring annotations)."""
     try:
         aligned, refs = eaf.tiers[tier][0], eaf.tiers[tier][1]

@@ -78,7 +78,7 @@ def _video_id(data: Mapping[str, Any], at: str) -> str:
     return utf8_id(vid)
 
 
-def _segments(value: Any, at: str, video: SourceVideo, exact: Optional[tuple] = None) -> None:
+def _segments(value: Any, at: str, video: SourceVideo, exact: Optional[Tuple[float, float]] = None) -> None:
     """The segments of one region value ``{"ranges": [...], "timelinelabels": [...]}`` into ``video``."""
     if not isinstance(value, Mapping):
         raise DataError(f"{at}: expected an object with 'ranges' and 'timelinelabels', got {preview(value)}")
@@ -100,7 +100,7 @@ def _segments(value: Any, at: str, video: SourceVideo, exact: Optional[tuple] = 
             video.segments.append(SourceSegment(label, a, b, "ls_frame", exact if len(ranges) == 1 else None))
 
 
-def _exact(region: Mapping[str, Any]) -> Optional[tuple]:
+def _exact(region: Mapping[str, Any]) -> Optional[Tuple[float, float]]:
     """``(start_s, end_s)`` from the ``meta.text`` that ``rdfa-s6 export`` writes, if present and readable."""
     meta = region.get("meta")
     texts = meta.get("text") if isinstance(meta, Mapping) else None

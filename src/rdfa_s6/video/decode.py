@@ -67,7 +67,7 @@ class VideoInfo:
         return out
 
 
-def import_av():
+def import_av() -> Any:
     """``import av`` (PyAV), or a one-line :class:`DataError` saying what to install."""
     try:
         import av
