@@ -176,17 +176,6 @@ def read_video_records(data_root: Path) -> Optional[Dict[str, Dict[str, Any]]]:
     return videos
 
 
-def record_extraction_in_run(data_root: Optional[Path], run_dir: Path) -> bool:
-    """Copy the extraction settings of ``data_root`` (if it was written by ``rdfa-s6 extract``) into
-    ``run_dir/extraction.json``, so that ``infer`` on a video can extract the same way. Returns whether it did.
-    Call it when a training run starts (and copy the file next to a model exported elsewhere)."""
-    settings = read_extraction(Path(data_root)) if data_root is not None else None
-    if settings is None:
-        return False
-    atomic_write_json(Path(run_dir) / EXTRACTION_FILE, settings)
-    return True
-
-
 def run_extraction(model_dir: Path) -> Optional[Dict[str, Any]]:
     """The extraction settings recorded with a model: ``extraction.json`` in the model folder or in the run
     folder above it (``run/final``, ``run/checkpoints/...``). None when the model was trained on other features."""
