@@ -186,7 +186,16 @@ def _cases(w) -> List[tuple]:
     viz = ["visualize", "--pred", w.pred, "--out", out]
     export = ["export", w.pred, "--format", "csv", "--out", w.tmp / "e.csv"]
     train = ["train", "demo", "--data-root", w.root, "--out", out, "--no-progress"]
+    watch = ["watch", w.tmp / "chunks", "--model", w.ckpt, "--out", w.tmp / "w.jsonl"]
+    imp = ["import", w.pred, "--from", "activitynet", "--out", w.tmp / "i.json"]
     return [
+        (watch + ["--timeout", "nan"], "--timeout"), (watch + ["--timeout", "0"], "--timeout"),
+        (watch + ["--window-steps", "0"], "--window-steps"), (watch + ["--hop-steps", str(10**9)], "--hop-steps"),
+        (watch + ["--min-score", "inf"], "--min-score"), (watch + ["--fps", "nan"], "--fps"),
+        (watch + ["--stride", "0"], "--stride"), (watch + ["--window", "inf"], "--window"),
+        (watch + ["--batch-size", "0"], "--batch-size"),
+        (imp + ["--fps", "inf"], "--fps"), (imp + ["--stride", "0"], "--stride"), (imp + ["--window", "0"], "--window"),
+        (imp + ["--window", "nan"], "--window"), (imp + ["--seed", "-1"], "--seed"),
         (infer + ["--fps", "1e-320"], "--fps"), (infer + ["--fps", "nan"], "--fps"),
         (infer + ["--fps", "inf"], "--fps"), (infer + ["--fps", "30", "--stride", "1e308"], "--stride"),
         (infer + ["--fps", "30", "--stride", "0"], "--stride"),
@@ -224,6 +233,7 @@ def test_numeric_options_out_of_range_are_refused_naming_the_option(w):
         line = refused(argv, option, roots=roots)
         assert " in [" in line or " in (" in line, line  # the message states the range
     assert not (w.tmp / "o").exists() and not (w.tmp / "d.json").exists() and not (w.tmp / "e.csv").exists()
+    assert not (w.tmp / "w.jsonl").exists() and not (w.tmp / "i.json").exists()
 
 
 # ------------------------------------------------------------------------- the library keeps times finite

@@ -100,6 +100,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 #: the most tIoU thresholds ``--tiou`` may give (the official protocols use 5 or 10)
 MAX_TIOU = 1000
 
+#: ``--fps`` of the commands that place feature rows in time (infer, watch, import, export): frames per second
+GRID_FPS = (0.001, 1000.0)
+#: the largest ``--stride``/``--window`` of feature rows, in frames
+GRID_FRAMES = 100_000.0
+
+
+def check_feature_grid(args: argparse.Namespace, window_may_be_zero: bool = True) -> None:
+    """``--fps``, ``--stride`` and ``--window`` of feature rows (each may be None): finite and in range, one line
+    naming the option otherwise. ``--stride`` is above 0; ``--window`` may be 0 unless ``window_may_be_zero`` is
+    false."""
+    in_range(args.fps, "--fps", *GRID_FPS, "frames per second")
+    in_range(args.stride, "--stride", 0.0, GRID_FRAMES, "frames", lo_open=True)
+    in_range(args.window, "--window", 0.0, GRID_FRAMES, "frames", lo_open=not window_may_be_zero)
+
 
 def parse_tiou(text: str, option: str = "--tiou") -> List[float]:
     """``start:stop:step`` (stop included, e.g. ``0.5:0.95:0.05``) or a comma list (``0.3,0.5,0.7``); every

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..messages import shown
-from ._common import HelpFormatter, deprecated, in_range
+from ._common import GRID_FPS, HelpFormatter, deprecated, in_range
 
 FORMAT_NAMES = ["csv", "srt", "vtt", "eaf", "labelstudio", "activitynet"]
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     # any finite number: results files of other tools may score outside [0, 1]
     in_range(args.min_score, "--min-score", -sys.float_info.max, sys.float_info.max, "a finite score")
-    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
+    in_range(args.fps, "--fps", *GRID_FPS, "frames per second")
     if args.video_url is not None:
         check_video_url(args.video_url)
     if args.format == "labelstudio" and args.fps is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List
 
 from ..messages import listed, plural, printable, shown
-from ._common import HelpFormatter, in_range
+from ._common import HelpFormatter, check_feature_grid, in_range
 
 #: the most per-video lines the summary prints (the totals always count every change)
 MAX_VIDEO_LINES = 50
@@ -84,9 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs
     from ._progress import video_bar
 
-    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
-    in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
-    in_range(args.window, "--window", 0.0, 100_000.0, "frames", lo_open=True)
+    check_feature_grid(args, window_may_be_zero=False)
     in_range(args.seed, "--seed", 0, 2**32 - 1, "a seed")
     if args.subset is not None and args.split_fractions is not None:
         raise UserError("--subset and --split-fractions: give one (one subset for every video, or a split)")

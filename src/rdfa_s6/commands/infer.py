@@ -13,6 +13,7 @@ from ._common import (
     add_inference_arguments,
     add_model_argument,
     add_trust_remote_code_argument,
+    check_feature_grid,
     in_range,
 )
 
@@ -100,9 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs
     from ..precision import resolve_precision
 
-    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
-    in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
-    in_range(args.window, "--window", 0.0, 100_000.0, "frames")
+    check_feature_grid(args)
     in_range(args.min_score, "--min-score", 0.0, 1.0, "a score")
     in_range(args.cue_min_score, "--cue-min-score", 0.0, 1.0, "a score")
     in_range(args.cues, "--cues", 0, 100_000, "a number of cues")

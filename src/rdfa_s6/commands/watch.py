@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any, List, Optional, Tuple
 
-from ._common import HelpFormatter, add_inference_arguments, in_range
+from ._common import HelpFormatter, add_inference_arguments, check_feature_grid, in_range
 
 #: the longest --timeout: a day
 MAX_TIMEOUT_S = 86_400.0
@@ -88,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.window_steps is not None and args.hop_steps is not None and args.hop_steps > args.window_steps:
         raise UserError(f"--hop-steps {args.hop_steps}: at most --window-steps ({args.window_steps})")
     in_range(args.min_score, "--min-score", 0.0, 1.0, "a score")
-    in_range(args.fps, "--fps", 0.001, 1000.0, "frames per second")
-    in_range(args.stride, "--stride", 0.0, 100_000.0, "frames", lo_open=True)
-    in_range(args.window, "--window", 0.0, 100_000.0, "frames")
+    check_feature_grid(args)
     in_range(args.batch_size, "--batch-size", 1, 1024, "clips")
     model_dir = resolve_model_dir(args.model)
     kind = source_kind(args.source)
