@@ -13,12 +13,12 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..errors import DataError
+from ..formats.jsonfile import read_json
 from ..messages import shown
 
 
@@ -41,14 +41,7 @@ def _positive(value: Any) -> Optional[float]:
 
 def read_extraction_file(path: Path) -> Dict[str, Any]:
     """The decoded ``extraction.json`` (one-line DataError when it is not one)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"extraction file {path} not found") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"extraction file {path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"extraction file {path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    data, _ = read_json(Path(path), "extraction file")
     if not isinstance(data, dict) or not isinstance(data.get("videos", {}), dict):
         raise DataError(f"extraction file {path}: expected an object with a 'videos' object "
                         f"(written by rdfa-s6 extract)")
