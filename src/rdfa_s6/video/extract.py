@@ -141,14 +141,14 @@ class FeatureEncoder:
 
     def __init__(self, backbone: Backbone, device: torch.device, precision: str):
         self.backbone, self.device, self.precision = backbone, device, precision
+        self.autocast_dtype = autocast_dtype(precision)  # None: float32, no autocast
         backbone.module.to(device)
 
     @torch.no_grad()
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         x = self.backbone.preprocess(clips.to(self.device, non_blocking=True))
-        dtype = autocast_dtype(self.precision)
-        if dtype is not None:
-            with torch.autocast(self.device.type, dtype=dtype):
+        if self.autocast_dtype is not None:
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
                 y = self.backbone.module(x)
         else:
             y = self.backbone.module(x)
